@@ -1,0 +1,110 @@
+//! Per-plugin resource limits, set by the operator, enforced on every step.
+
+use serde::{Deserialize, Serialize};
+
+/// Limits of one step of a plugin. Units are in the field names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Limits {
+    /// Linear memory the guest may grow to.
+    pub memory_mib: u64,
+    /// Wall-clock time from instantiation to the step's result.
+    pub timeout_secs: u64,
+    /// Bytes of log lines (including stdout and stderr) one step may write.
+    pub max_log_bytes: u64,
+    /// Bytes of the output JSON one step may return.
+    pub max_output_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_mib: 256,
+            timeout_secs: 600,
+            max_log_bytes: 1 << 20,
+            max_output_bytes: 4 << 20,
+        }
+    }
+}
+
+impl Limits {
+    pub(crate) fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory_mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+}
+
+/// The store's resource limiter: caps linear memory and remembers when the guest hit it,
+/// so the step's failure can say so instead of reporting the trap that follows.
+pub(crate) struct StepLimiter {
+    memory_bytes: usize,
+    pub(crate) memory_exceeded: bool,
+}
+
+/// Table elements a guest may grow to; generous for any real program.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+impl StepLimiter {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Self {
+            memory_bytes: limits.memory_bytes(),
+            memory_exceeded: false,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for StepLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_bytes {
+            self.memory_exceeded = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// Human-readable size for messages: `64 MiB`, `512 KiB`, `100 bytes`.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_bytes_picks_the_largest_exact_unit() {
+        assert_eq!(human_bytes(64 << 20), "64 MiB");
+        assert_eq!(human_bytes(512 << 10), "512 KiB");
+        assert_eq!(human_bytes(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn limits_parse_from_camel_case_and_reject_unknown_keys() {
+        let limits: Limits =
+            serde_json::from_str(r#"{"memoryMib": 64, "timeoutSecs": 2}"#).unwrap();
+        assert_eq!(limits.memory_mib, 64);
+        assert_eq!(limits.timeout_secs, 2);
+        assert_eq!(limits.max_log_bytes, Limits::default().max_log_bytes);
+        assert!(serde_json::from_str::<Limits>(r#"{"memory": 64}"#).is_err());
+    }
+}

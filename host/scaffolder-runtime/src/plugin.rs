@@ -1,0 +1,349 @@
+//! A loaded plugin: its digest, its actions' metadata, and a pre-instantiated component
+//! ready for a fresh store per step.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use wasmtime::component::Component;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::{Store, UpdateDeadline};
+
+use crate::WIT_VERSION;
+use crate::bindings::{ActionPre, wit};
+use crate::capability::{Capabilities, EffectiveGrants, Grants};
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+use crate::runtime::RuntimeInner;
+use crate::step::{self, StepFailure, StepHost, StepRequest, StepState};
+
+/// How long `describe` may take at load time.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The interface every plugin exports, without its version.
+const PLUGIN_EXPORT: &str = "scaffolder:action/plugin";
+
+/// What the operator configures for one plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct PluginConfig {
+    pub grants: Grants,
+    pub limits: Limits,
+}
+
+/// Everything a plugin says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginInfo {
+    pub actions: Vec<ActionInfo>,
+}
+
+/// One action's metadata, with schemas parsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionInfo {
+    pub id: String,
+    pub description: String,
+    pub input_schema: serde_json::Value,
+    pub output_schema: Option<serde_json::Value>,
+    pub supports_dry_run: bool,
+    pub examples: Vec<Example>,
+    pub capabilities: Capabilities,
+    pub attributes: Attributes,
+}
+
+/// A usage example (Backstage's `{description, example}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Example {
+    pub description: String,
+    pub example: String,
+}
+
+/// Scheduling and audit hints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attributes {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+}
+
+/// A plugin ready to run steps. Cheap to clone.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    runtime: Arc<RuntimeInner>,
+    name: String,
+    digest: String,
+    wit_version: String,
+    cache_hit: bool,
+    info: PluginInfo,
+    config: PluginConfig,
+    pre: ActionPre<StepState>,
+}
+
+impl Plugin {
+    pub(crate) async fn prepare(
+        runtime: Arc<RuntimeInner>,
+        name: &str,
+        digest: String,
+        component: Component,
+        cache_hit: bool,
+        config: PluginConfig,
+    ) -> Result<Self> {
+        let wit_version = exported_wit_version(&runtime, name, &component)?;
+        let instance_pre = runtime
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| unsupported_import(name, &err))?;
+        let pre = ActionPre::new(instance_pre).map_err(|err| Error::Instantiate {
+            name: name.into(),
+            message: format!("{err:#}"),
+        })?;
+        let info = describe(&runtime, name, &pre).await?;
+        validate(name, &info, &config)?;
+        Ok(Self {
+            inner: Arc::new(PluginInner {
+                runtime,
+                name: name.into(),
+                digest,
+                wit_version,
+                cache_hit,
+                info,
+                config,
+                pre,
+            }),
+        })
+    }
+
+    /// The name it was loaded under (its file name, or the configured name).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// `sha256:<hex>` of the component's bytes.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+
+    /// The `scaffolder:action` version the component targets.
+    pub fn wit_version(&self) -> &str {
+        &self.inner.wit_version
+    }
+
+    /// Whether the compiled code came from the on-disk cache.
+    pub fn cache_hit(&self) -> bool {
+        self.inner.cache_hit
+    }
+
+    /// The plugin's actions.
+    pub fn info(&self) -> &PluginInfo {
+        &self.inner.info
+    }
+
+    /// The action with this id.
+    pub fn action(&self, id: &str) -> Option<&ActionInfo> {
+        self.inner.info.actions.iter().find(|a| a.id == id)
+    }
+
+    /// The operator's grants and limits for this plugin.
+    pub fn config(&self) -> &PluginConfig {
+        &self.inner.config
+    }
+
+    /// Runs one step of one of this plugin's actions in a fresh sandbox.
+    #[tracing::instrument(
+        name = "scaffolder.action",
+        skip_all,
+        fields(plugin = %self.inner.name, action = %request.action_id, step_id = %request.context.step_id)
+    )]
+    pub async fn execute(
+        &self,
+        request: StepRequest,
+        host: Arc<dyn StepHost>,
+    ) -> Result<serde_json::Value, StepFailure> {
+        step::execute(self, request, host).await
+    }
+
+    pub(crate) fn engine(&self) -> &wasmtime::Engine {
+        &self.inner.runtime.engine
+    }
+
+    pub(crate) fn pre(&self) -> &ActionPre<StepState> {
+        &self.inner.pre
+    }
+
+    pub(crate) fn sentinel_dir(&self) -> &Path {
+        self.inner.runtime.sentinel.path()
+    }
+}
+
+/// Finds the exported `scaffolder:action/plugin@X` and checks X.
+fn exported_wit_version(
+    runtime: &RuntimeInner,
+    name: &str,
+    component: &Component,
+) -> Result<String> {
+    let ty = component.component_type();
+    for (export, item) in ty.exports(&runtime.engine) {
+        let Some((interface, version)) = export.split_once('@') else {
+            continue;
+        };
+        if interface != PLUGIN_EXPORT || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
+            continue;
+        }
+        if version != WIT_VERSION {
+            return Err(Error::UnsupportedWitVersion {
+                name: name.into(),
+                found: version.into(),
+                supported: WIT_VERSION,
+            });
+        }
+        return Ok(version.into());
+    }
+    Err(Error::MissingExport {
+        name: name.into(),
+        supported: WIT_VERSION,
+    })
+}
+
+fn unsupported_import(name: &str, err: &wasmtime::Error) -> Error {
+    let message = format!("{err:#}");
+    // wasmtime says "component imports instance `x`, but a matching implementation was
+    // not found in the linker"; pull out the import's name for the user.
+    match message.split('`').nth(1) {
+        Some(import) if message.contains("not found") || message.contains("matching") => {
+            Error::UnsupportedImport {
+                name: name.into(),
+                import: import.into(),
+            }
+        }
+        _ => Error::Instantiate {
+            name: name.into(),
+            message,
+        },
+    }
+}
+
+async fn describe(
+    runtime: &RuntimeInner,
+    name: &str,
+    pre: &ActionPre<StepState>,
+) -> Result<PluginInfo> {
+    let failed = |message: String| Error::Describe {
+        name: name.into(),
+        message,
+    };
+    let mut store = Store::new(&runtime.engine, StepState::inert());
+    store.limiter(|state| state.limiter());
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    let call = async {
+        let instance = pre.instantiate_async(&mut store).await?;
+        instance
+            .scaffolder_action_plugin()
+            .call_describe(&mut store)
+            .await
+    };
+    let info = tokio::time::timeout(DESCRIBE_TIMEOUT, call)
+        .await
+        .map_err(|_| {
+            failed(format!(
+                "describe did not return within {}s",
+                DESCRIBE_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|err| failed(format!("{err:#}")))?;
+    let actions = info
+        .actions
+        .into_iter()
+        .map(|a| convert_action(name, a))
+        .collect::<Result<_>>()?;
+    Ok(PluginInfo { actions })
+}
+
+fn convert_action(name: &str, a: wit::ActionInfo) -> Result<ActionInfo> {
+    let schema = |what: &str, json: &str| -> Result<serde_json::Value> {
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|err| Error::InvalidMetadata {
+                name: name.into(),
+                message: format!("the {what} schema of '{}' is not JSON: {err}", a.id),
+            })?;
+        if !value.is_object() {
+            return Err(Error::InvalidMetadata {
+                name: name.into(),
+                message: format!("the {what} schema of '{}' is not a JSON object", a.id),
+            });
+        }
+        Ok(value)
+    };
+    Ok(ActionInfo {
+        input_schema: schema("input", &a.input_schema)?,
+        output_schema: a
+            .output_schema
+            .as_deref()
+            .map(|s| schema("output", s))
+            .transpose()?,
+        id: a.id.clone(),
+        description: a.description,
+        supports_dry_run: a.supports_dry_run,
+        examples: a
+            .examples
+            .into_iter()
+            .map(|e| Example {
+                description: e.description,
+                example: e.example,
+            })
+            .collect(),
+        capabilities: Capabilities {
+            outbound_http: a.capabilities.outbound_http,
+            secrets: a.capabilities.secrets,
+            tcp: a.capabilities.tcp,
+            template_directory: a.capabilities.template_directory,
+        },
+        attributes: Attributes {
+            read_only: a.attributes.read_only,
+            destructive: a.attributes.destructive,
+            idempotent: a.attributes.idempotent,
+        },
+    })
+}
+
+/// Checks ids and patterns so that a bad plugin fails at load time, not mid-task.
+fn validate(name: &str, info: &PluginInfo, config: &PluginConfig) -> Result<()> {
+    let invalid = |message: String| Error::InvalidMetadata {
+        name: name.into(),
+        message,
+    };
+    if info.actions.is_empty() {
+        return Err(invalid("it declares no actions".into()));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for action in &info.actions {
+        let id = &action.id;
+        let well_formed = id.split(':').count() >= 2
+            && id.split(':').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            });
+        if !well_formed {
+            return Err(invalid(format!(
+                "action id '{id}' is not of the form namespace:verb (letters, digits, '-', '_', '.')"
+            )));
+        }
+        if !seen.insert(id.as_str()) {
+            return Err(invalid(format!("action id '{id}' is declared twice")));
+        }
+        EffectiveGrants::new(&action.capabilities, &config.grants).map_err(|err| {
+            invalid(format!(
+                "action '{id}' requests an invalid capability: {err}"
+            ))
+        })?;
+    }
+    Ok(())
+}

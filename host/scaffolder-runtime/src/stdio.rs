@@ -1,0 +1,181 @@
+//! The step's log: the WIT `host.log` import and the guest's stdout and stderr, under one
+//! byte budget.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+use crate::step::{LogLevel, StepHost};
+
+/// Lines kept from stderr to explain a crash (a Rust panic message, say).
+const STDERR_TAIL_BYTES: usize = 2048;
+
+/// Forwards log lines to the [`StepHost`] until the budget is spent.
+pub(crate) struct LogSink {
+    host: Arc<dyn StepHost>,
+    remaining: AtomicU64,
+    exceeded: AtomicBool,
+    stderr_tail: Mutex<String>,
+}
+
+/// The budget is spent; the step must stop.
+#[derive(Debug)]
+pub(crate) struct LogLimitExceeded;
+
+impl LogSink {
+    pub(crate) fn new(host: Arc<dyn StepHost>, max_bytes: u64) -> Arc<Self> {
+        Arc::new(Self {
+            host,
+            remaining: AtomicU64::new(max_bytes),
+            exceeded: AtomicBool::new(false),
+            stderr_tail: Mutex::new(String::new()),
+        })
+    }
+
+    /// Logs one line, charging its length to the budget.
+    pub(crate) fn line(&self, level: LogLevel, message: &str) -> Result<(), LogLimitExceeded> {
+        let cost = message.len() as u64;
+        let charged = self
+            .remaining
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(cost)
+            });
+        if charged.is_err() {
+            self.exceeded.store(true, Ordering::SeqCst);
+            return Err(LogLimitExceeded);
+        }
+        self.host.log(level, message);
+        Ok(())
+    }
+
+    pub(crate) fn exceeded(&self) -> bool {
+        self.exceeded.load(Ordering::SeqCst)
+    }
+
+    /// The end of what the guest wrote to stderr.
+    pub(crate) fn stderr_tail(&self) -> String {
+        self.stderr_tail.lock().expect("stderr tail lock").clone()
+    }
+
+    fn remember_stderr(&self, line: &str) {
+        let mut tail = self.stderr_tail.lock().expect("stderr tail lock");
+        tail.push_str(line);
+        tail.push('\n');
+        if tail.len() > STDERR_TAIL_BYTES {
+            let mut cut = tail.len() - STDERR_TAIL_BYTES;
+            while !tail.is_char_boundary(cut) {
+                cut += 1;
+            }
+            tail.drain(..cut);
+        }
+    }
+}
+
+/// stdout or stderr of the guest, split into lines for the log.
+#[derive(Clone)]
+pub(crate) struct GuestOutput {
+    sink: Arc<LogSink>,
+    stderr: bool,
+}
+
+impl GuestOutput {
+    pub(crate) fn stdout(sink: Arc<LogSink>) -> Self {
+        Self {
+            sink,
+            stderr: false,
+        }
+    }
+
+    pub(crate) fn stderr(sink: Arc<LogSink>) -> Self {
+        Self { sink, stderr: true }
+    }
+}
+
+impl IsTerminal for GuestOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestOutput {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineWriter {
+            output: self.clone(),
+            pending: Vec::new(),
+        })
+    }
+}
+
+struct LineWriter {
+    output: GuestOutput,
+    pending: Vec<u8>,
+}
+
+impl LineWriter {
+    fn emit(&mut self, line: &[u8]) -> io::Result<()> {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches('\r');
+        let (level, sink) = if self.output.stderr {
+            (LogLevel::Warn, &self.output.sink)
+        } else {
+            (LogLevel::Info, &self.output.sink)
+        };
+        if self.output.stderr {
+            sink.remember_stderr(text);
+        }
+        sink.line(level, text)
+            .map_err(|LogLimitExceeded| io::Error::other("log limit exceeded"))
+    }
+}
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.pending.extend_from_slice(buf);
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            if let Err(err) = self.emit(&line[..line.len() - 1]) {
+                return Poll::Ready(Err(err));
+            }
+        }
+        // A guest that never writes a newline is still bounded by the log budget.
+        if self.pending.len() as u64 > 64 * 1024 {
+            let line = std::mem::take(&mut self.pending);
+            if let Err(err) = self.emit(&line) {
+                return Poll::Ready(Err(err));
+            }
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            if let Err(err) = self.emit(&line) {
+                return Poll::Ready(Err(err));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if !self.pending.is_empty() {
+            let line = std::mem::take(&mut self.pending);
+            let _ = self.emit(&line);
+        }
+    }
+}

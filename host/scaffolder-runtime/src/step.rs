@@ -1,0 +1,551 @@
+//! One step: a fresh store, the action's grants and limits, one call of `execute`, and an
+//! outcome that names the cause of any failure.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::{self, wit};
+use crate::capability::filesystem::{
+    FsGuard, SENTINEL_GUEST_PATH, SandboxedFilesystemView, TEMPLATE_GUEST_PATH,
+    WORKSPACE_GUEST_PATH,
+};
+use crate::capability::http::HttpSandbox;
+use crate::capability::{Denials, EffectiveGrants, sockets};
+use crate::limits::{StepLimiter, human_bytes};
+use crate::plugin::Plugin;
+use crate::runtime::MAX_WASM_STACK;
+use crate::stdio::{GuestOutput, LogLimitExceeded, LogSink};
+
+/// Severity of a step log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// A stored checkpoint value (Backstage's `{status: 'success', value}` or
+/// `{status: 'failed', reason}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum Checkpoint {
+    Success { value: serde_json::Value },
+    Failed { reason: String },
+}
+
+/// What the engine provides to a running step. Implementations persist and redact; the
+/// runtime only forwards.
+#[async_trait::async_trait]
+pub trait StepHost: Send + Sync {
+    /// Appends a line to the step's log.
+    fn log(&self, level: LogLevel, message: &str);
+    /// Adds a task-scoped secret; `Err` is a message explaining why it could not be kept.
+    async fn add_secret(&self, name: &str, value: &str) -> Result<(), String>;
+    /// The checkpoint stored under `key` for this step in an earlier run.
+    async fn checkpoint_get(&self, key: &str) -> Result<Option<Checkpoint>, String>;
+    /// Stores a checkpoint durably.
+    async fn checkpoint_set(&self, key: &str, value: Checkpoint) -> Result<(), String>;
+}
+
+/// The template a task was created from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TemplateInfo {
+    pub entity_ref: String,
+    pub base_url: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+}
+
+/// Where and for whom the step runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepContext {
+    pub task_id: String,
+    pub step_id: String,
+    pub step_name: String,
+    pub dry_run: bool,
+    pub user_ref: Option<String>,
+    pub user_entity: Option<serde_json::Value>,
+    pub template: Option<TemplateInfo>,
+}
+
+/// Everything needed to run one step.
+#[derive(Debug, Clone)]
+pub struct StepRequest {
+    pub action_id: String,
+    /// The rendered input object.
+    pub input: serde_json::Value,
+    pub context: StepContext,
+    /// The task workspace on the host; must exist.
+    pub workspace: PathBuf,
+    /// The template's directory on the host, if it has one.
+    pub template_directory: Option<PathBuf>,
+    /// All task secrets; the step sees only the granted ones.
+    pub secrets: BTreeMap<String, String>,
+    /// Fires when the user cancels the task.
+    pub cancel: CancellationToken,
+}
+
+/// Why a step failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StepFailureKind {
+    /// The action rejected its input.
+    InvalidInput,
+    /// The action reported a failure.
+    Failed,
+    /// The sandbox refused something the action tried.
+    Denied,
+    /// The guest trapped (crashed).
+    Trap,
+    /// The wall-clock deadline passed.
+    Timeout,
+    /// The memory cap was reached.
+    OutOfMemory,
+    /// A log or output cap was exceeded.
+    LimitExceeded,
+    /// The task was cancelled.
+    Cancelled,
+    /// The host could not set up or serve the step.
+    Host,
+}
+
+/// A failed step, with a message for the user that names the cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct StepFailure {
+    pub kind: StepFailureKind,
+    pub message: String,
+}
+
+impl StepFailure {
+    pub fn new(kind: StepFailureKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The data of a step's store.
+pub(crate) struct StepState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    http_hooks: HttpSandbox,
+    table: ResourceTable,
+    fs_guard: FsGuard,
+    limiter: StepLimiter,
+    log: Arc<LogSink>,
+    host: Arc<dyn StepHost>,
+    grants: Arc<EffectiveGrants>,
+    denials: Denials,
+    secrets: BTreeMap<String, String>,
+    cancel: CancellationToken,
+}
+
+impl StepState {
+    /// State for calling `describe`: nothing granted, nothing logged.
+    pub(crate) fn inert() -> Self {
+        let host: Arc<dyn StepHost> = Arc::new(InertHost);
+        let denials = Denials::default();
+        let grants = Arc::new(EffectiveGrants::default());
+        Self {
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            http_hooks: HttpSandbox::new(grants.clone(), denials.clone()),
+            table: ResourceTable::new(),
+            fs_guard: FsGuard::new(denials.clone()),
+            limiter: StepLimiter::new(&crate::Limits::default()),
+            log: LogSink::new(host.clone(), 0),
+            host,
+            grants,
+            denials,
+            secrets: BTreeMap::new(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    pub(crate) fn limiter(&mut self) -> &mut StepLimiter {
+        &mut self.limiter
+    }
+
+    pub(crate) fn filesystem(&mut self) -> SandboxedFilesystemView<'_> {
+        SandboxedFilesystemView {
+            inner: wasmtime_wasi::filesystem::WasiFilesystemCtxView {
+                ctx: self.wasi.filesystem(),
+                table: &mut self.table,
+            },
+            guard: &mut self.fs_guard,
+        }
+    }
+}
+
+impl WasiView for StepState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for StepState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+/// Host of a `describe` call: plugins must not use imports while describing themselves.
+struct InertHost;
+
+#[async_trait::async_trait]
+impl StepHost for InertHost {
+    fn log(&self, _level: LogLevel, _message: &str) {}
+    async fn add_secret(&self, _name: &str, _value: &str) -> Result<(), String> {
+        Err("not available while describing".into())
+    }
+    async fn checkpoint_get(&self, _key: &str) -> Result<Option<Checkpoint>, String> {
+        Ok(None)
+    }
+    async fn checkpoint_set(&self, _key: &str, _value: Checkpoint) -> Result<(), String> {
+        Err("not available while describing".into())
+    }
+}
+
+impl wit::Host for StepState {}
+
+impl bindings::scaffolder::action::host::Host for StepState {
+    async fn log(&mut self, level: wit::Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            wit::Level::Debug => LogLevel::Debug,
+            wit::Level::Info => LogLevel::Info,
+            wit::Level::Warn => LogLevel::Warn,
+            wit::Level::Error => LogLevel::Error,
+        };
+        self.log
+            .line(level, &message)
+            .map_err(|LogLimitExceeded| wasmtime::format_err!("log limit exceeded"))
+    }
+
+    async fn get_secret(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        if !self.grants.allows_secret(&name) {
+            self.denials.record(format!(
+                "secret '{name}' denied: it is not granted to this action"
+            ));
+            return Ok(None);
+        }
+        Ok(self.secrets.get(&name).cloned())
+    }
+
+    async fn add_secret(&mut self, name: String, value: String) -> wasmtime::Result<()> {
+        self.host
+            .add_secret(&name, &value)
+            .await
+            .map_err(|message| {
+                wasmtime::format_err!("secret '{name}' could not be stored: {message}")
+            })?;
+        self.secrets.insert(name, value);
+        Ok(())
+    }
+
+    async fn checkpoint_get(&mut self, key: String) -> wasmtime::Result<Option<wit::Checkpoint>> {
+        let stored = self.host.checkpoint_get(&key).await.map_err(|message| {
+            wasmtime::format_err!("checkpoint '{key}' could not be read: {message}")
+        })?;
+        Ok(stored.map(|c| match c {
+            Checkpoint::Success { value } => wit::Checkpoint::Success(value.to_string()),
+            Checkpoint::Failed { reason } => wit::Checkpoint::Failed(reason),
+        }))
+    }
+
+    async fn checkpoint_set(
+        &mut self,
+        key: String,
+        value: wit::Checkpoint,
+    ) -> wasmtime::Result<()> {
+        let value = match value {
+            wit::Checkpoint::Success(json) => Checkpoint::Success {
+                value: serde_json::from_str(&json).map_err(|err| {
+                    wasmtime::format_err!("checkpoint '{key}' is not valid JSON: {err}")
+                })?,
+            },
+            wit::Checkpoint::Failed(reason) => Checkpoint::Failed { reason },
+        };
+        self.host
+            .checkpoint_set(&key, value)
+            .await
+            .map_err(|message| {
+                wasmtime::format_err!("checkpoint '{key}' could not be stored: {message}")
+            })
+    }
+
+    async fn is_cancelled(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.cancel.is_cancelled())
+    }
+}
+
+/// How a call ended before it is classified.
+enum Ended {
+    Returned(Result<String, wit::ActionError>),
+    Trapped(wasmtime::Error),
+    TimedOut,
+    Cancelled,
+}
+
+pub(crate) async fn execute(
+    plugin: &Plugin,
+    request: StepRequest,
+    host: Arc<dyn StepHost>,
+) -> Result<serde_json::Value, StepFailure> {
+    let action = plugin.action(&request.action_id).ok_or_else(|| {
+        StepFailure::new(
+            StepFailureKind::Host,
+            format!(
+                "plugin {} has no action '{}'",
+                plugin.name(),
+                request.action_id
+            ),
+        )
+    })?;
+    let limits = plugin.config().limits.clone();
+    let grants = Arc::new(
+        EffectiveGrants::new(&action.capabilities, &plugin.config().grants)
+            .map_err(|err| StepFailure::new(StepFailureKind::Host, err.to_string()))?,
+    );
+    let denials = Denials::default();
+    let log = LogSink::new(host.clone(), limits.max_log_bytes);
+
+    let wasi = build_wasi(plugin, &request, &grants, &denials, &log)?;
+    let state = StepState {
+        wasi,
+        http: WasiHttpCtx::new(),
+        http_hooks: HttpSandbox::new(grants.clone(), denials.clone()),
+        table: ResourceTable::new(),
+        fs_guard: FsGuard::new(denials.clone()),
+        limiter: StepLimiter::new(&limits),
+        log: log.clone(),
+        host,
+        grants,
+        denials: denials.clone(),
+        secrets: request.secrets.clone(),
+        cancel: request.cancel.clone(),
+    };
+    let mut store = Store::new(plugin.engine(), state);
+    store.limiter(|state| state.limiter());
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+
+    let input = request.input.to_string();
+    let context = wit_context(&request);
+    let deadline = Duration::from_secs(limits.timeout_secs);
+    let ended = {
+        let call = async {
+            let instance = plugin.pre().instantiate_async(&mut store).await?;
+            instance
+                .scaffolder_action_plugin()
+                .call_execute(&mut store, &request.action_id, &input, &context)
+                .await
+        };
+        tokio::select! {
+            result = call => match result {
+                Ok(returned) => Ended::Returned(returned),
+                Err(trap) => Ended::Trapped(trap),
+            },
+            () = tokio::time::sleep(deadline) => Ended::TimedOut,
+            () = request.cancel.cancelled() => Ended::Cancelled,
+        }
+    };
+
+    let memory_exceeded = store.data().limiter.memory_exceeded;
+    drop(store);
+    classify(ended, &limits, memory_exceeded, &log, &denials.all())
+}
+
+fn build_wasi(
+    plugin: &Plugin,
+    request: &StepRequest,
+    grants: &Arc<EffectiveGrants>,
+    denials: &Denials,
+    log: &Arc<LogSink>,
+) -> Result<WasiCtx, StepFailure> {
+    let host_error = |what: &str, err: wasmtime::Error| {
+        StepFailure::new(StepFailureKind::Host, format!("{what}: {err:#}"))
+    };
+    let mut wasi = WasiCtx::builder();
+    wasi.stdout(GuestOutput::stdout(log.clone()))
+        .stderr(GuestOutput::stderr(log.clone()))
+        .initial_cwd(WORKSPACE_GUEST_PATH);
+    wasi.preopened_dir(
+        plugin.sentinel_dir(),
+        SENTINEL_GUEST_PATH,
+        FsPerms::ReadOnly,
+    )
+    .map_err(|e| host_error("the sandbox root could not be opened", e))?;
+    wasi.preopened_dir(&request.workspace, WORKSPACE_GUEST_PATH, FsPerms::ReadWrite)
+        .map_err(|e| {
+            host_error(
+                &format!(
+                    "the workspace {} could not be opened",
+                    request.workspace.display()
+                ),
+                e,
+            )
+        })?;
+    if let Some(dir) = &request.template_directory
+        && grants.allows_template_directory()
+    {
+        wasi.preopened_dir(dir, TEMPLATE_GUEST_PATH, FsPerms::ReadOnly)
+            .map_err(|e| {
+                host_error(
+                    &format!(
+                        "the template directory {} could not be opened",
+                        dir.display()
+                    ),
+                    e,
+                )
+            })?;
+    }
+    // TCP sockets are always available so that every connect reaches the address check
+    // and a refused one is named; name lookups (a channel out) only when TCP is granted.
+    wasi.allow_tcp(true)
+        .allow_ip_name_lookup(grants.allows_any_tcp())
+        .allow_udp(false)
+        .socket_addr_check(sockets::address_check(grants.clone(), denials.clone()));
+    Ok(wasi.build())
+}
+
+fn wit_context(request: &StepRequest) -> wit::StepContext {
+    let c = &request.context;
+    wit::StepContext {
+        task_id: c.task_id.clone(),
+        step_id: c.step_id.clone(),
+        step_name: c.step_name.clone(),
+        dry_run: c.dry_run,
+        user_ref: c.user_ref.clone(),
+        user_entity: c.user_entity.as_ref().map(|e| e.to_string()),
+        template: c.template.as_ref().map(|t| wit::TemplateInfo {
+            entity_ref: t.entity_ref.clone(),
+            base_url: t.base_url.clone(),
+            metadata: t.metadata.as_ref().map(|m| m.to_string()),
+        }),
+        workspace: WORKSPACE_GUEST_PATH.to_owned(),
+        template_directory: request
+            .template_directory
+            .as_ref()
+            .map(|_| TEMPLATE_GUEST_PATH.to_owned()),
+    }
+}
+
+/// Turns how the call ended into the step's outcome. Host-observed causes (limits,
+/// denials) take precedence over what the guest said, because a guest that hit a wall
+/// usually reports only the symptom.
+fn classify(
+    ended: Ended,
+    limits: &crate::Limits,
+    memory_exceeded: bool,
+    log: &LogSink,
+    denials: &[String],
+) -> Result<serde_json::Value, StepFailure> {
+    use StepFailureKind as K;
+    let fail = |kind, message: String| Err(StepFailure::new(kind, message));
+    let denial = denials.first();
+    match ended {
+        Ended::TimedOut => fail(
+            K::Timeout,
+            format!("deadline of {}s exceeded", limits.timeout_secs),
+        ),
+        Ended::Cancelled => fail(K::Cancelled, "the task was cancelled".to_owned()),
+        Ended::Trapped(_) if memory_exceeded => fail(
+            K::OutOfMemory,
+            format!(
+                "memory limit of {} exceeded",
+                human_bytes(limits.memory_mib << 20)
+            ),
+        ),
+        Ended::Trapped(_) if log.exceeded() => fail(
+            K::LimitExceeded,
+            format!(
+                "log limit of {} exceeded",
+                human_bytes(limits.max_log_bytes)
+            ),
+        ),
+        Ended::Trapped(err) => {
+            let message = match err.downcast_ref::<Trap>() {
+                Some(Trap::StackOverflow) => format!(
+                    "stack overflow: the plugin recursed deeper than its {} stack allows",
+                    human_bytes(MAX_WASM_STACK as u64)
+                ),
+                Some(Trap::MemoryOutOfBounds) => format!(
+                    "the plugin crashed: {}: a memory bug in the plugin, or its stack (in linear memory) overflowed",
+                    Trap::MemoryOutOfBounds
+                ),
+                Some(trap) => {
+                    let tail = log.stderr_tail();
+                    let said = tail.trim();
+                    if said.is_empty() {
+                        format!("the plugin crashed: {trap}")
+                    } else {
+                        format!("the plugin crashed: {trap}; it wrote: {said}")
+                    }
+                }
+                // Not a wasm trap: a host call refused to go on (it says why).
+                None => format!("{err:#}"),
+            };
+            match denial {
+                Some(d) => fail(K::Denied, format!("{d} (then: {message})")),
+                None => fail(K::Trap, message),
+            }
+        }
+        Ended::Returned(Err(error)) => {
+            let (kind, said) = match error {
+                wit::ActionError::InvalidInput(m) => (K::InvalidInput, m),
+                wit::ActionError::Failed(m) => (K::Failed, m),
+                wit::ActionError::Denied(m) => (K::Denied, m),
+            };
+            match denial {
+                Some(d) => fail(K::Denied, format!("{d} (the plugin reported: {said})")),
+                None => fail(kind, said),
+            }
+        }
+        Ended::Returned(Ok(output)) => {
+            if output.len() as u64 > limits.max_output_bytes {
+                return fail(
+                    K::LimitExceeded,
+                    format!(
+                        "output of {} exceeds the limit of {}",
+                        human_bytes(output.len() as u64),
+                        human_bytes(limits.max_output_bytes)
+                    ),
+                );
+            }
+            let value: serde_json::Value = serde_json::from_str(&output).map_err(|err| {
+                StepFailure::new(
+                    K::Failed,
+                    format!("the plugin returned invalid JSON: {err}"),
+                )
+            })?;
+            if !value.is_object() {
+                return fail(
+                    K::Failed,
+                    format!("the plugin returned {value} where an output object was expected"),
+                );
+            }
+            Ok(value)
+        }
+    }
+}

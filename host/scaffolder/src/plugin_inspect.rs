@@ -1,0 +1,97 @@
+//! `scaffolder plugin inspect`: loads a plugin exactly as the server would (with no
+//! grants) and prints what it declares.
+
+use std::fmt::Write;
+
+use anyhow::Context;
+use scaffolder_runtime::{ActionInfo, Plugin, PluginConfig, Runtime, RuntimeConfig};
+
+use crate::cli::InspectArgs;
+
+pub async fn run(args: InspectArgs) -> anyhow::Result<()> {
+    let runtime = Runtime::new(&RuntimeConfig::default()).context("starting the wasm runtime")?;
+    let plugin = runtime
+        .load_file(&args.file, PluginConfig::default())
+        .await
+        .with_context(|| format!("{} is not a usable plugin", args.file.display()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&as_json(&plugin))?);
+    } else {
+        print!("{}", as_text(&plugin));
+    }
+    Ok(())
+}
+
+fn as_json(plugin: &Plugin) -> serde_json::Value {
+    serde_json::json!({
+        "file": plugin.name(),
+        "digest": plugin.digest(),
+        "witPackage": format!("scaffolder:action@{}", plugin.wit_version()),
+        "actions": plugin.info().actions,
+    })
+}
+
+fn as_text(plugin: &Plugin) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "plugin:  {}", plugin.name());
+    let _ = writeln!(out, "digest:  {}", plugin.digest());
+    let _ = writeln!(out, "wit:     scaffolder:action@{}", plugin.wit_version());
+    let _ = writeln!(out, "actions: {}", plugin.info().actions.len());
+    for action in &plugin.info().actions {
+        out.push('\n');
+        write_action(&mut out, action);
+    }
+    out
+}
+
+fn write_action(out: &mut String, action: &ActionInfo) {
+    let a = &action.attributes;
+    let _ = writeln!(out, "{}", action.id);
+    let _ = writeln!(out, "  {}", action.description);
+    let _ = writeln!(
+        out,
+        "  dry run: {}   read-only: {}   destructive: {}   idempotent: {}",
+        yes_no(action.supports_dry_run),
+        yes_no(a.read_only),
+        yes_no(a.destructive),
+        yes_no(a.idempotent)
+    );
+    let caps = &action.capabilities;
+    let _ = writeln!(out, "  requests:");
+    let _ = writeln!(out, "    workspace (read-write)");
+    if caps.template_directory {
+        let _ = writeln!(out, "    template directory (read-only)");
+    }
+    for origin in &caps.outbound_http {
+        let _ = writeln!(out, "    outbound HTTP  {origin}");
+    }
+    for peer in &caps.tcp {
+        let _ = writeln!(out, "    TCP            {peer}");
+    }
+    for secret in &caps.secrets {
+        let _ = writeln!(out, "    secret         {secret}");
+    }
+    let _ = writeln!(out, "  input schema:");
+    write_indented(out, &action.input_schema);
+    if let Some(output) = &action.output_schema {
+        let _ = writeln!(out, "  output schema:");
+        write_indented(out, output);
+    }
+    for example in &action.examples {
+        let _ = writeln!(out, "  example: {}", example.description);
+        for line in example.example.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+}
+
+fn write_indented(out: &mut String, value: &serde_json::Value) {
+    let pretty = serde_json::to_string_pretty(value).unwrap_or_default();
+    for line in pretty.lines() {
+        let _ = writeln!(out, "    {line}");
+    }
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}

@@ -1,0 +1,263 @@
+//! What a plugin may do when granted: the positive side of the sandbox.
+
+use std::time::Duration;
+
+use scaffolder_runtime::{Grants, LogLevel, PluginConfig, StepFailureKind};
+use scaffolder_sandbox_tests::{CountingServer, RecordingHost, load, request, run, workspace};
+use scaffolder_test_artifacts::{FRIENDLY_GUEST, HOSTILE_GUEST};
+use serde_json::json;
+
+#[tokio::test]
+async fn granted_host_is_reachable() {
+    let server = CountingServer::start().await;
+    let friendly = load(
+        FRIENDLY_GUEST,
+        PluginConfig {
+            grants: Grants {
+                outbound_http: vec![format!("http://127.0.0.1:{}", server.port)],
+                ..Grants::default()
+            },
+            ..PluginConfig::default()
+        },
+    )
+    .await;
+    let ws = workspace();
+    let url = format!("http://127.0.0.1:{}/hello", server.port);
+    let (outcome, _) = run(
+        &friendly,
+        request("friendly:http-get", json!({ "url": url }), ws.path()),
+    )
+    .await;
+    let output = outcome.expect("the granted request succeeds");
+    assert_eq!(output, json!({ "status": 200, "body": "hello" }));
+    assert_eq!(server.requests(), 1);
+}
+
+#[tokio::test]
+async fn granted_host_on_another_port_is_denied() {
+    let server = CountingServer::start().await;
+    let friendly = load(
+        FRIENDLY_GUEST,
+        PluginConfig {
+            grants: Grants {
+                outbound_http: vec![format!("http://127.0.0.1:{}", server.port.wrapping_add(1))],
+                ..Grants::default()
+            },
+            ..PluginConfig::default()
+        },
+    )
+    .await;
+    let ws = workspace();
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let (outcome, _) = run(
+        &friendly,
+        request("friendly:http-get", json!({ "url": url }), ws.path()),
+    )
+    .await;
+    let failure = outcome.unwrap_err();
+    assert_eq!(failure.kind, StepFailureKind::Denied, "{}", failure.message);
+    assert_eq!(server.requests(), 0);
+}
+
+#[tokio::test]
+async fn granted_secret_is_visible() {
+    let friendly = load(
+        FRIENDLY_GUEST,
+        PluginConfig {
+            grants: Grants {
+                secrets: vec!["deploy-token".into()],
+                ..Grants::default()
+            },
+            ..PluginConfig::default()
+        },
+    )
+    .await;
+    let ws = workspace();
+    let mut req = request("friendly:secret", json!({}), ws.path());
+    req.secrets.insert("deploy-token".into(), "s3cr3t".into());
+    req.secrets.insert("other".into(), "nope".into());
+    let (outcome, _) = run(&friendly, req).await;
+    assert_eq!(outcome.unwrap(), json!({ "value": "s3cr3t" }));
+}
+
+#[tokio::test]
+async fn secret_requested_but_not_granted_is_invisible() {
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    let ws = workspace();
+    let mut req = request("friendly:secret", json!({}), ws.path());
+    req.secrets.insert("deploy-token".into(), "s3cr3t".into());
+    let (outcome, _) = run(&friendly, req).await;
+    let failure = outcome.unwrap_err();
+    assert_eq!(failure.kind, StepFailureKind::Denied);
+    assert!(
+        failure.message.contains("secret 'deploy-token' denied"),
+        "{}",
+        failure.message
+    );
+}
+
+#[tokio::test]
+async fn workspace_writes_are_visible_to_the_next_step() {
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    let ws = workspace();
+    let (write, _) = run(
+        &friendly,
+        request(
+            "friendly:write-file",
+            json!({"path": "src/main.rs", "content": "fn main() {}"}),
+            ws.path(),
+        ),
+    )
+    .await;
+    write.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("src/main.rs")).unwrap(),
+        "fn main() {}"
+    );
+    let (read, _) = run(
+        &friendly,
+        request(
+            "friendly:read-file",
+            json!({"path": "src/main.rs"}),
+            ws.path(),
+        ),
+    )
+    .await;
+    assert_eq!(read.unwrap(), json!({ "content": "fn main() {}" }));
+}
+
+#[tokio::test]
+async fn stdout_and_stderr_become_log_lines() {
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    let ws = workspace();
+    let (outcome, host) = run(&friendly, request("friendly:stdio", json!({}), ws.path())).await;
+    outcome.unwrap();
+    let lines = host.lines();
+    assert!(
+        lines.contains(&(LogLevel::Info, "hello from stdout".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&(LogLevel::Warn, "hello from stderr".into())),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn checkpoint_skips_work_done_in_an_earlier_run() {
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    let ws = workspace();
+    let host = RecordingHost::new();
+    for _ in 0..2 {
+        let output = friendly
+            .execute(
+                request("friendly:checkpoint", json!({}), ws.path()),
+                host.clone(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(output, json!({ "runs": 1 }));
+    }
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("runs.txt")).unwrap(),
+        "1"
+    );
+}
+
+#[tokio::test]
+async fn added_secret_reaches_the_host() {
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    let ws = workspace();
+    let (outcome, host) = run(
+        &friendly,
+        request(
+            "friendly:add-secret",
+            json!({"name": "db-password", "value": "pw-123"}),
+            ws.path(),
+        ),
+    )
+    .await;
+    outcome.unwrap();
+    assert_eq!(
+        host.added_secrets().get("db-password").map(String::as_str),
+        Some("pw-123")
+    );
+}
+
+#[tokio::test]
+async fn cancel_stops_a_sleeping_step() {
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    let ws = workspace();
+    let req = request("friendly:sleep", json!({"millis": 60_000}), ws.path());
+    let cancel = req.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+    });
+    let (outcome, _) = run(&friendly, req).await;
+    assert_eq!(outcome.unwrap_err().kind, StepFailureKind::Cancelled);
+}
+
+#[tokio::test]
+async fn cancel_stops_a_spinning_step() {
+    let hostile = load(HOSTILE_GUEST, PluginConfig::default()).await;
+    let ws = workspace();
+    let req = request("hostile:infinite-loop", json!({}), ws.path());
+    let cancel = req.cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        cancel.cancel();
+    });
+    let (outcome, _) = run(&hostile, req).await;
+    assert_eq!(outcome.unwrap_err().kind, StepFailureKind::Cancelled);
+}
+
+#[tokio::test]
+async fn invalid_input_is_reported_as_such() {
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    let ws = workspace();
+    let (outcome, _) = run(
+        &friendly,
+        request("friendly:write-file", json!({"path": 1}), ws.path()),
+    )
+    .await;
+    let failure = outcome.unwrap_err();
+    assert_eq!(failure.kind, StepFailureKind::InvalidInput);
+    assert!(
+        failure.message.contains("friendly:write-file"),
+        "{}",
+        failure.message
+    );
+}
+
+#[tokio::test]
+async fn unknown_action_is_a_host_failure() {
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    let ws = workspace();
+    let (outcome, _) = run(&friendly, request("friendly:nope", json!({}), ws.path())).await;
+    let failure = outcome.unwrap_err();
+    assert!(
+        failure.message.contains("has no action 'friendly:nope'"),
+        "{}",
+        failure.message
+    );
+}
+
+#[tokio::test]
+async fn load_reports_metadata_digest_and_cache() {
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    assert!(friendly.digest().starts_with("sha256:") && friendly.digest().len() == 7 + 64);
+    assert_eq!(friendly.wit_version(), "0.1.0");
+    let http = friendly.action("friendly:http-get").unwrap();
+    assert_eq!(
+        http.capabilities.outbound_http,
+        vec!["http://127.0.0.1:*".to_owned()]
+    );
+    assert!(http.attributes.read_only);
+    let write = friendly.action("friendly:write-file").unwrap();
+    assert_eq!(write.input_schema["required"], json!(["path", "content"]));
+    assert!(!write.attributes.read_only && write.attributes.destructive);
+    // The second load of the same bytes comes from the compile cache.
+    let again = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    assert!(again.cache_hit());
+}
