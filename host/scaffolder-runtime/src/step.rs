@@ -387,6 +387,9 @@ fn build_wasi(
         StepFailure::new(StepFailureKind::Host, format!("{what}: {err:#}"))
     };
     let mut wasi = WasiCtx::builder();
+    // Workspace files are small and local: doing their I/O on the step's own thread
+    // costs less than handing each call to tokio's blocking pool and back.
+    wasi.allow_blocking_current_thread(true);
     wasi.stdout(GuestOutput::stdout(log.clone()))
         .stderr(GuestOutput::stderr(log.clone()))
         .initial_cwd(WORKSPACE_GUEST_PATH);

@@ -424,7 +424,8 @@ pub fn execute(
             "this plugin has no action '{action_id}'"
         )));
     };
-    // Relative paths resolve inside the workspace.
+    // Relative paths resolve inside the workspace. (wasi-libc starts in `/`, whatever
+    // the host reports as the initial directory.)
     let _ = std::env::set_current_dir(&context.workspace);
     let ctx = Context { inner: context };
     (entry.run)(&ctx, input).map_err(|err| match err {

@@ -261,3 +261,119 @@ async fn load_reports_metadata_digest_and_cache() {
     let again = load(FRIENDLY_GUEST, PluginConfig::default()).await;
     assert!(again.cache_hit());
 }
+
+fn template_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("skeleton")).unwrap();
+    std::fs::write(
+        dir.path().join("skeleton/README.md"),
+        "# ${{ values.name }}",
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn granted_template_directory_is_readable() {
+    let friendly = load(
+        FRIENDLY_GUEST,
+        PluginConfig {
+            grants: Grants {
+                template_directory: true,
+                ..Grants::default()
+            },
+            ..PluginConfig::default()
+        },
+    )
+    .await;
+    let (ws, template) = (workspace(), template_dir());
+    let mut req = request(
+        "friendly:read-template",
+        json!({"path": "skeleton/README.md"}),
+        ws.path(),
+    );
+    req.template_directory = Some(template.path().to_owned());
+    let (outcome, _) = run(&friendly, req).await;
+    assert_eq!(
+        outcome.unwrap(),
+        json!({ "content": "# ${{ values.name }}" })
+    );
+}
+
+#[tokio::test]
+async fn template_directory_is_read_only() {
+    let friendly = load(
+        FRIENDLY_GUEST,
+        PluginConfig {
+            grants: Grants {
+                template_directory: true,
+                ..Grants::default()
+            },
+            ..PluginConfig::default()
+        },
+    )
+    .await;
+    let (ws, template) = (workspace(), template_dir());
+    let mut req = request(
+        "friendly:read-template",
+        json!({"path": "skeleton/README.md", "overwrite": true}),
+        ws.path(),
+    );
+    req.template_directory = Some(template.path().to_owned());
+    let (outcome, _) = run(&friendly, req).await;
+    let failure = outcome.unwrap_err();
+    assert_eq!(failure.kind, StepFailureKind::Denied, "{}", failure.message);
+    assert!(
+        failure
+            .message
+            .contains("write to the read-only template directory denied: skeleton/README.md"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(
+        std::fs::read_to_string(template.path().join("skeleton/README.md")).unwrap(),
+        "# ${{ values.name }}"
+    );
+}
+
+#[tokio::test]
+async fn template_directory_is_absent_unless_granted() {
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    let (ws, template) = (workspace(), template_dir());
+    let mut req = request(
+        "friendly:read-template",
+        json!({"path": "skeleton/README.md"}),
+        ws.path(),
+    );
+    req.template_directory = Some(template.path().to_owned());
+    let (outcome, _) = run(&friendly, req).await;
+    let failure = outcome.unwrap_err();
+    assert_eq!(failure.kind, StepFailureKind::Denied, "{}", failure.message);
+    assert!(
+        failure
+            .message
+            .contains("access outside the workspace denied: /template/skeleton/README.md"),
+        "{}",
+        failure.message
+    );
+}
+
+#[tokio::test]
+async fn runtime_without_pooling_runs_steps() {
+    let runtime = scaffolder_runtime::Runtime::new(&scaffolder_runtime::RuntimeConfig {
+        pooling: false,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(!runtime.uses_pooling());
+    let friendly = runtime
+        .load_file(
+            std::path::Path::new(FRIENDLY_GUEST),
+            PluginConfig::default(),
+        )
+        .await
+        .unwrap();
+    let ws = workspace();
+    let (outcome, _) = run(&friendly, request("friendly:noop", json!({}), ws.path())).await;
+    assert_eq!(outcome.unwrap(), json!({}));
+}

@@ -242,8 +242,41 @@ impl Action for AddSecret {
     }
 }
 
+#[derive(Deserialize)]
+pub struct TemplateFileInput {
+    path: String,
+    #[serde(default)]
+    overwrite: bool,
+}
+
+/// Reads a file of the template's directory, and optionally tries to overwrite it.
+pub struct ReadTemplate;
+
+impl Action for ReadTemplate {
+    const ID: &'static str = "friendly:read-template";
+    type Input = TemplateFileInput;
+    type Output = ContentOutput;
+
+    fn info() -> ActionInfo {
+        ActionInfo::new("Reads a file of the template.").requests_template_directory()
+    }
+
+    fn run(ctx: &Context, input: TemplateFileInput) -> Result<ContentOutput> {
+        let dir = ctx
+            .template_directory()
+            .ok_or_else(|| scaffolder_plugin_sdk::ActionError::failed("no template directory"))?;
+        let path = format!("{dir}/{}", input.path);
+        if input.overwrite {
+            std::fs::write(&path, "changed")?;
+        }
+        let content = std::fs::read_to_string(&path)?;
+        Ok(ContentOutput { content })
+    }
+}
+
 plugin!(
     Noop,
+    ReadTemplate,
     WriteFile,
     ReadFile,
     HttpGet,
