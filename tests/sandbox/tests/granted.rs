@@ -7,19 +7,31 @@ use scaffolder_sandbox_tests::{CountingServer, RecordingHost, load, request, run
 use scaffolder_test_artifacts::{FRIENDLY_GUEST, HOSTILE_GUEST};
 use serde_json::json;
 
-#[tokio::test]
-async fn granted_host_is_reachable() {
-    let server = CountingServer::start().await;
-    let friendly = load(
+async fn friendly_with(grants: Grants) -> scaffolder_runtime::Plugin {
+    load(
         FRIENDLY_GUEST,
         PluginConfig {
-            grants: Grants {
-                outbound_http: vec![format!("http://127.0.0.1:{}", server.port)],
-                ..Grants::default()
-            },
+            grants,
             ..PluginConfig::default()
         },
     )
+    .await
+}
+
+fn template_grant() -> Grants {
+    Grants {
+        template_directory: true,
+        ..Grants::default()
+    }
+}
+
+#[tokio::test]
+async fn granted_host_is_reachable() {
+    let server = CountingServer::start().await;
+    let friendly = friendly_with(Grants {
+        outbound_http: vec![format!("http://127.0.0.1:{}", server.port)],
+        ..Grants::default()
+    })
     .await;
     let ws = workspace();
     let url = format!("http://127.0.0.1:{}/hello", server.port);
@@ -36,16 +48,10 @@ async fn granted_host_is_reachable() {
 #[tokio::test]
 async fn granted_host_on_another_port_is_denied() {
     let server = CountingServer::start().await;
-    let friendly = load(
-        FRIENDLY_GUEST,
-        PluginConfig {
-            grants: Grants {
-                outbound_http: vec![format!("http://127.0.0.1:{}", server.port.wrapping_add(1))],
-                ..Grants::default()
-            },
-            ..PluginConfig::default()
-        },
-    )
+    let friendly = friendly_with(Grants {
+        outbound_http: vec![format!("http://127.0.0.1:{}", server.port.wrapping_add(1))],
+        ..Grants::default()
+    })
     .await;
     let ws = workspace();
     let url = format!("http://127.0.0.1:{}/", server.port);
@@ -61,16 +67,10 @@ async fn granted_host_on_another_port_is_denied() {
 
 #[tokio::test]
 async fn granted_secret_is_visible() {
-    let friendly = load(
-        FRIENDLY_GUEST,
-        PluginConfig {
-            grants: Grants {
-                secrets: vec!["deploy-token".into()],
-                ..Grants::default()
-            },
-            ..PluginConfig::default()
-        },
-    )
+    let friendly = friendly_with(Grants {
+        secrets: vec!["deploy-token".into()],
+        ..Grants::default()
+    })
     .await;
     let ws = workspace();
     let mut req = request("friendly:secret", json!({}), ws.path());
@@ -275,17 +275,7 @@ fn template_dir() -> tempfile::TempDir {
 
 #[tokio::test]
 async fn granted_template_directory_is_readable() {
-    let friendly = load(
-        FRIENDLY_GUEST,
-        PluginConfig {
-            grants: Grants {
-                template_directory: true,
-                ..Grants::default()
-            },
-            ..PluginConfig::default()
-        },
-    )
-    .await;
+    let friendly = friendly_with(template_grant()).await;
     let (ws, template) = (workspace(), template_dir());
     let mut req = request(
         "friendly:read-template",
@@ -302,17 +292,7 @@ async fn granted_template_directory_is_readable() {
 
 #[tokio::test]
 async fn template_directory_is_read_only() {
-    let friendly = load(
-        FRIENDLY_GUEST,
-        PluginConfig {
-            grants: Grants {
-                template_directory: true,
-                ..Grants::default()
-            },
-            ..PluginConfig::default()
-        },
-    )
-    .await;
+    let friendly = friendly_with(template_grant()).await;
     let (ws, template) = (workspace(), template_dir());
     let mut req = request(
         "friendly:read-template",
