@@ -1,0 +1,10 @@
+//! Backstage `scaffolder.backstage.io/v1beta3` templates as a pure library: the model and
+//! its parsing, parameter validation, and `${{ … }}` rendering with Nunjucks semantics.
+//!
+//! **Architecture Invariant:** this crate does no I/O of its own. Callers hand it text
+//! and values; the same code runs in the host and inside the `fetch:template` plugin
+//! compiled to `wasm32-wasip2`.
+
+pub mod render;
+
+pub use render::{Condition, RenderError, Renderer, RendererOptions, Syntax, is_truthy};

@@ -1,0 +1,344 @@
+//! `${{ … }}` rendering with the semantics of Backstage's workflow runner (Nunjucks via
+//! nunjitsu), on top of minijinja.
+//!
+//! The rules, each tested in `tests.rs`:
+//! - a string that is exactly one `${{ expr }}` keeps the expression's JSON type;
+//! - anything else renders to a string (objects as `[object Object]`, arrays as `a,b`);
+//! - a sole expression that is undefined drops the key (`None` from [`Renderer::render_value`]);
+//! - a render error keeps the original string and adds a warning;
+//! - `if` truthiness is JavaScript's, with empty arrays falsy ([`is_truthy`]).
+
+mod filters;
+mod js;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::{Object, Serde};
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde_json::Value as Json;
+
+pub use filters::{ScmIntegration, ScmKind, parse_entity_ref, parse_repo_url};
+
+/// Upper bound on template work (loop iterations, calls) per render, so a template
+/// cannot spin forever.
+const FUEL: u64 = 100_000;
+/// Nesting bound for templates and values.
+const RECURSION_LIMIT: usize = 64;
+/// The largest string a single render may produce.
+pub const MAX_OUTPUT_BYTES: usize = 8 << 20;
+
+/// Which delimiters templates use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Syntax {
+    /// `${{ expr }}` and `{% stmt %}`, as in template steps and `fetch:template`.
+    Backstage,
+    /// `{{ expr }}` and `{% stmt %}`, for `fetch:template` with `cookiecutterCompat`
+    /// (adds the `jsonify` filter).
+    Cookiecutter,
+}
+
+/// Options of a [`Renderer`].
+#[derive(Debug, Clone)]
+pub struct RendererOptions {
+    pub syntax: Syntax,
+    /// SCM hosts known to `parseRepoUrl` and `projectSlug`.
+    pub integrations: Vec<ScmIntegration>,
+    /// Strip the first newline after a block tag (`trimBlocks`).
+    pub trim_blocks: bool,
+    /// Strip whitespace before a block tag on its line (`lstripBlocks`).
+    pub lstrip_blocks: bool,
+}
+
+impl Default for RendererOptions {
+    fn default() -> Self {
+        Self {
+            syntax: Syntax::Backstage,
+            integrations: ScmIntegration::defaults(),
+            trim_blocks: false,
+            lstrip_blocks: false,
+        }
+    }
+}
+
+/// A template environment: delimiters, filters, globals and JavaScript string methods.
+pub struct Renderer {
+    env: Environment<'static>,
+    syntax: Syntax,
+}
+
+/// A render that failed; the original text should be kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RenderError {
+    pub message: String,
+}
+
+impl RenderError {
+    fn from_minijinja(err: &minijinja::Error) -> Self {
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        Self { message }
+    }
+}
+
+impl Renderer {
+    pub fn new(options: RendererOptions) -> Self {
+        let mut env = Environment::new();
+        let (open, close) = match options.syntax {
+            Syntax::Backstage => ("${{", "}}"),
+            Syntax::Cookiecutter => ("{{", "}}"),
+        };
+        let syntax = SyntaxConfig::builder()
+            .variable_delimiters(open, close)
+            .block_delimiters("{%", "%}")
+            .comment_delimiters("{#", "#}")
+            .trim_blocks(options.trim_blocks)
+            .lstrip_blocks(options.lstrip_blocks)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the Backstage delimiters are valid");
+        env.set_syntax(syntax);
+        env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_fuel(Some(FUEL));
+        env.set_recursion_limit(RECURSION_LIMIT);
+        env.set_formatter(|out, _state, value| {
+            out.write_str(&js::to_js_string(value)).map_err(|_| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed")
+            })
+        });
+        env.set_unknown_method_callback(js::call_method);
+        filters::register(&mut env, &options.integrations, options.syntax);
+        env.add_function("always", always);
+        env.add_function("failure", failure);
+        Self {
+            env,
+            syntax: options.syntax,
+        }
+    }
+
+    /// Renders a text template (a file, or a string with text around expressions).
+    pub fn render_text(&self, source: &str, context: &Json) -> Result<String, RenderError> {
+        let source = js::rewrite_template(source, self.syntax);
+        let ctx = Value::from(Serde(context));
+        let rendered = self
+            .env
+            .render_str(&source, ctx)
+            .map_err(|e| RenderError::from_minijinja(&e))?;
+        if rendered.len() > MAX_OUTPUT_BYTES {
+            return Err(RenderError {
+                message: format!("the rendered text exceeds {MAX_OUTPUT_BYTES} bytes"),
+            });
+        }
+        Ok(rendered)
+    }
+
+    /// Renders one string leaf with the workflow rules: a sole expression keeps its type
+    /// (`Ok(None)` when undefined), anything else becomes a string.
+    pub fn render_string(&self, source: &str, context: &Json) -> Result<Option<Json>, RenderError> {
+        if !self.has_syntax(source) {
+            return Ok(Some(Json::String(source.to_owned())));
+        }
+        if let Some(expr) = self.sole_expression(source) {
+            let expr = js::rewrite_expression(expr);
+            let compiled = self
+                .env
+                .compile_expression(&expr)
+                .map_err(|e| RenderError::from_minijinja(&e))?;
+            let value = compiled
+                .eval(Value::from(Serde(context)))
+                .map_err(|e| RenderError::from_minijinja(&e))?;
+            return Ok(js::to_json(&value));
+        }
+        self.render_text(source, context)
+            .map(|s| Some(Json::String(s)))
+    }
+
+    /// Renders every string leaf of `value` (object values and array items, not keys).
+    /// A leaf that fails to render keeps its original text and adds a warning; an
+    /// undefined sole expression drops an object key, or becomes `null` in an array.
+    pub fn render_value(
+        &self,
+        value: &Json,
+        context: &Json,
+        warnings: &mut Vec<String>,
+    ) -> Option<Json> {
+        match value {
+            Json::String(s) => match self.render_string(s, context) {
+                Ok(rendered) => rendered,
+                Err(err) => {
+                    warnings.push(format!(
+                        "could not render '{s}', keeping it as written: {err}"
+                    ));
+                    Some(value.clone())
+                }
+            },
+            Json::Array(items) => Some(Json::Array(
+                items
+                    .iter()
+                    .map(|item| {
+                        self.render_value(item, context, warnings)
+                            .unwrap_or(Json::Null)
+                    })
+                    .collect(),
+            )),
+            Json::Object(map) => Some(Json::Object(
+                map.iter()
+                    .filter_map(|(k, v)| {
+                        Some((k.clone(), self.render_value(v, context, warnings)?))
+                    })
+                    .collect(),
+            )),
+            other => Some(other.clone()),
+        }
+    }
+
+    /// Renders a step's `if` as the workflow runner does and tests its truthiness.
+    /// `failed` tells `failure()` whether an earlier step failed; the result says whether
+    /// the condition holds and whether it called `always()` or `failure()`.
+    pub fn render_condition(
+        &self,
+        condition: &Json,
+        context: &Json,
+        failed: bool,
+        warnings: &mut Vec<String>,
+    ) -> Condition {
+        let flags = Arc::new(WorkflowFlags {
+            failed,
+            called: AtomicBool::new(false),
+        });
+        let value = match condition {
+            Json::String(_) => self
+                .render_with_flags(condition, context, flags.clone(), warnings)
+                .unwrap_or(Json::Null),
+            other => other.clone(),
+        };
+        Condition {
+            holds: is_truthy(&value),
+            uses_status_function: flags.called.load(Ordering::SeqCst),
+        }
+    }
+
+    fn render_with_flags(
+        &self,
+        condition: &Json,
+        ctx: &Json,
+        flags: Arc<WorkflowFlags>,
+        warnings: &mut Vec<String>,
+    ) -> Option<Json> {
+        let Json::String(source) = condition else {
+            return Some(condition.clone());
+        };
+        // Put the flags object where `always()`/`failure()` look for it.
+        let value = minijinja::context! { __workflow => Value::from_dyn_object(flags), ..Value::from(Serde(ctx)) };
+        let result = if let Some(expr) = self.sole_expression(source) {
+            let expr = js::rewrite_expression(expr);
+            self.env
+                .compile_expression(&expr)
+                .and_then(|c| c.eval(value))
+                .map(|v| js::to_json(&v))
+        } else {
+            let source = js::rewrite_template(source, self.syntax);
+            self.env
+                .render_str(&source, value)
+                .map(|s| Some(Json::String(s)))
+        };
+        match result {
+            Ok(v) => v,
+            Err(err) => {
+                warnings.push(format!(
+                    "could not render '{source}', keeping it as written: {}",
+                    RenderError::from_minijinja(&err)
+                ));
+                Some(condition.clone())
+            }
+        }
+    }
+
+    fn has_syntax(&self, source: &str) -> bool {
+        let open = match self.syntax {
+            Syntax::Backstage => "${{",
+            Syntax::Cookiecutter => "{{",
+        };
+        source.contains(open) || source.contains("{%") || source.contains("{#")
+    }
+
+    /// The expression of a string that is exactly one `${{ expr }}`.
+    fn sole_expression<'a>(&self, source: &'a str) -> Option<&'a str> {
+        let (open, close) = match self.syntax {
+            Syntax::Backstage => ("${{", "}}"),
+            Syntax::Cookiecutter => ("{{", "}}"),
+        };
+        let inner = source.strip_prefix(open)?.strip_suffix(close)?;
+        // `${{ a }} and ${{ b }}` also starts and ends with the delimiters; only a single
+        // expression compiles on its own.
+        self.env
+            .compile_expression(&js::rewrite_expression(inner))
+            .is_ok()
+            .then_some(inner)
+    }
+}
+
+/// Outcome of [`Renderer::render_condition`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Condition {
+    pub holds: bool,
+    pub uses_status_function: bool,
+}
+
+/// JavaScript truthiness as Backstage's `isTruthy`: arrays are truthy when non-empty;
+/// `false`, `0`, `""` and `null` are falsy; everything else (the string `"false"`, any
+/// object) is truthy.
+pub fn is_truthy(value: &Json) -> bool {
+    match value {
+        Json::Null => false,
+        Json::Bool(b) => *b,
+        Json::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Json::String(s) => !s.is_empty(),
+        Json::Array(items) => !items.is_empty(),
+        Json::Object(_) => true,
+    }
+}
+
+const WORKFLOW_KEY: &str = "__workflow";
+
+#[derive(Debug)]
+struct WorkflowFlags {
+    failed: bool,
+    called: AtomicBool,
+}
+
+impl Object for WorkflowFlags {}
+
+fn flags(state: &minijinja::State) -> Option<Arc<WorkflowFlags>> {
+    state
+        .lookup(WORKFLOW_KEY)
+        .and_then(|v| v.downcast_object::<WorkflowFlags>())
+}
+
+/// `always()`: true; marks the condition as one that runs after a failure.
+fn always(state: &minijinja::State) -> bool {
+    if let Some(f) = flags(state) {
+        f.called.store(true, Ordering::SeqCst);
+    }
+    true
+}
+
+/// `failure()`: whether an earlier step failed.
+fn failure(state: &minijinja::State) -> bool {
+    match flags(state) {
+        Some(f) => {
+            f.called.store(true, Ordering::SeqCst);
+            f.failed
+        }
+        None => false,
+    }
+}
