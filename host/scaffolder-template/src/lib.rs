@@ -5,6 +5,11 @@
 //! and values; the same code runs in the host and inside the `fetch:template` plugin
 //! compiled to `wasm32-wasip2`.
 
+mod error;
+mod model;
 pub mod render;
+pub mod yaml;
 
+pub use error::TemplateError;
+pub use model::{API_VERSION, Metadata, RecoveryStrategy, Step, Template, TemplateSpec};
 pub use render::{Condition, RenderError, Renderer, RendererOptions, Syntax, is_truthy};
