@@ -252,10 +252,8 @@ impl MarkedEventReceiver for Builder {
 
 /// YAML 1.2 core schema resolution of a scalar.
 fn resolve_scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Json {
-    if let Some(tag) = tag {
-        if tag.suffix == "str" {
-            return Json::String(text);
-        }
+    if tag.is_some_and(|t| t.suffix == "str") {
+        return Json::String(text);
     }
     if style != TScalarStyle::Plain {
         return Json::String(text);
