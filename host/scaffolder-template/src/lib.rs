@@ -9,9 +9,11 @@ mod error;
 mod model;
 pub mod parameters;
 pub mod render;
+pub mod skeleton;
 pub mod yaml;
 
 pub use error::TemplateError;
 pub use model::{API_VERSION, Metadata, RecoveryStrategy, Step, Template, TemplateSpec};
 pub use parameters::{ParameterError, validate_secrets, validate_values};
 pub use render::{Condition, RenderError, Renderer, RendererOptions, Syntax, is_truthy};
+pub use skeleton::{EntryKind, SkeletonEntry, SkeletonError, SkeletonOptions, render_skeleton};
