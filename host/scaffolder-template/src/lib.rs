@@ -5,6 +5,7 @@
 //! and values; the same code runs in the host and inside the `fetch:template` plugin
 //! compiled to `wasm32-wasip2`.
 
+mod context;
 mod error;
 mod model;
 pub mod parameters;
@@ -12,6 +13,7 @@ pub mod render;
 pub mod skeleton;
 pub mod yaml;
 
+pub use context::TemplateContext;
 pub use error::TemplateError;
 pub use model::{API_VERSION, Metadata, RecoveryStrategy, Step, Template, TemplateSpec};
 pub use parameters::{ParameterError, validate_secrets, validate_values};
