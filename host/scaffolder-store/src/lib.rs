@@ -1,0 +1,17 @@
+//! The only crate with SQL. Tasks, their events, secrets, step state and checkpoints,
+//! on SQLite (embedded, the default) or PostgreSQL (when several replicas share the
+//! work), through one [`Store`] whose queries run unchanged on both.
+//!
+//! Timestamps are milliseconds since the Unix epoch; JSON is stored as text. Event ids
+//! are monotonic across all tasks.
+
+mod error;
+mod records;
+mod store;
+
+pub use error::{Result, StoreError};
+pub use records::{
+    Direction, EventRecord, EventType, NewTask, OrderField, TaskFilter, TaskRecord, TaskState,
+    TaskStatus,
+};
+pub use store::{Backend, Store};

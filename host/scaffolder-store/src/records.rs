@@ -1,0 +1,165 @@
+//! The rows the store reads and writes, as typed values.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+
+/// Backstage's `TaskStatus`, for tasks and steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskStatus {
+    Open,
+    Processing,
+    Failed,
+    Cancelled,
+    Completed,
+    Skipped,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Processing => "processing",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Completed => "completed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "open" => Self::Open,
+            "processing" => Self::Processing,
+            "failed" => Self::Failed,
+            "cancelled" => Self::Cancelled,
+            "completed" => Self::Completed,
+            "skipped" => Self::Skipped,
+            _ => return None,
+        })
+    }
+
+    /// Whether a task in this status has ended (and may be retried).
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Failed | Self::Cancelled | Self::Completed | Self::Skipped
+        )
+    }
+}
+
+/// Backstage's event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    Log,
+    Completion,
+    Cancelled,
+    Recovered,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Completion => "completion",
+            Self::Cancelled => "cancelled",
+            Self::Recovered => "recovered",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "log" => Self::Log,
+            "completion" => Self::Completion,
+            "cancelled" => Self::Cancelled,
+            "recovered" => Self::Recovered,
+            _ => return None,
+        })
+    }
+}
+
+/// A task to insert.
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub id: String,
+    pub spec: Json,
+    pub created_by: Option<String>,
+    pub secrets: Map<String, Json>,
+}
+
+/// A task as stored (never with its secrets: those are read on claim only).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    pub id: String,
+    pub spec: Json,
+    pub status: TaskStatus,
+    pub created_at: i64,
+    pub last_heartbeat_at: Option<i64>,
+    pub created_by: Option<String>,
+}
+
+/// One event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventRecord {
+    pub id: i64,
+    pub task_id: String,
+    pub event_type: EventType,
+    pub body: Json,
+    pub created_at: i64,
+}
+
+/// Saved progress of a task: outputs of completed steps and checkpoints, so a retried or
+/// recovered task skips work it already did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskState {
+    #[serde(default)]
+    pub steps: Map<String, Json>,
+    #[serde(default)]
+    pub checkpoints: Map<String, Json>,
+}
+
+/// Columns tasks can be ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderField {
+    CreatedAt,
+    Status,
+    CreatedBy,
+}
+
+impl OrderField {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "created_at" => Self::CreatedAt,
+            "status" => Self::Status,
+            "created_by" => Self::CreatedBy,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn column(self) -> &'static str {
+        match self {
+            Self::CreatedAt => "created_at",
+            Self::Status => "status",
+            Self::CreatedBy => "created_by",
+        }
+    }
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+/// Filters of `GET /v2/tasks`.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub created_by: Vec<String>,
+    pub status: Vec<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    /// Empty means `created_at desc`.
+    pub order: Vec<(OrderField, Direction)>,
+}

@@ -1,0 +1,693 @@
+//! [`Store`]: every query the scaffolder runs, written once with `?` placeholders and
+//! numbered for PostgreSQL when that is the backend.
+
+use std::borrow::Cow;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value as Json, json};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::error::{Result, StoreError};
+use crate::records::{
+    Direction, EventRecord, EventType, NewTask, TaskFilter, TaskRecord, TaskState, TaskStatus,
+};
+
+/// Which database is behind the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Durable task storage. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+const TASK_COLUMNS: &str = "id, spec, status, created_at, last_heartbeat_at, created_by";
+const EVENT_COLUMNS: &str = "id, task_id, event_type, body, created_at";
+/// Statuses from which a task may be retried.
+const TERMINAL: &str = "('cancelled', 'completed', 'failed', 'skipped')";
+
+impl Store {
+    /// Connects and migrates. `sqlite://<path>` creates the file (WAL mode);
+    /// `postgres://...` needs an existing database.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl {
+                url: url.to_owned(),
+            });
+        };
+        let url = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                Cow::Owned(format!("{url}{sep}mode=rwc"))
+            }
+            _ => Cow::Borrowed(url),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The query with `?` numbered as `$1, $2, ...` for PostgreSQL.
+    fn sql<'a>(&self, query: &'a str) -> Cow<'a, str> {
+        if self.backend == Backend::Sqlite {
+            return Cow::Borrowed(query);
+        }
+        let mut out = String::with_capacity(query.len() + 8);
+        let mut n = 0;
+        for c in query.chars() {
+            if c == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(c);
+            }
+        }
+        Cow::Owned(out)
+    }
+
+    /// Inserts an `open` task.
+    pub async fn create_task(&self, task: NewTask) -> Result<TaskRecord> {
+        let now = now_ms();
+        let sql = self.sql(
+            "INSERT INTO tasks (id, spec, status, created_at, created_by, secrets) VALUES (?, ?, 'open', ?, ?, ?)",
+        );
+        sqlx::query(&sql)
+            .bind(&task.id)
+            .bind(task.spec.to_string())
+            .bind(now)
+            .bind(task.created_by.clone())
+            .bind(Json::Object(task.secrets).to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(TaskRecord {
+            id: task.id,
+            spec: task.spec,
+            status: TaskStatus::Open,
+            created_at: now,
+            last_heartbeat_at: None,
+            created_by: task.created_by,
+        })
+    }
+
+    /// A task by id.
+    pub async fn get_task(&self, id: &str) -> Result<Option<TaskRecord>> {
+        let sql = self
+            .sql(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"))
+            .into_owned();
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| task_from_row(&r)).transpose()
+    }
+
+    /// Tasks matching the filter, and how many match without limit and offset.
+    pub async fn list_tasks(&self, filter: &TaskFilter) -> Result<(Vec<TaskRecord>, i64)> {
+        let mut conditions = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        for (column, values) in [
+            ("created_by", &filter.created_by),
+            ("status", &filter.status),
+        ] {
+            if !values.is_empty() {
+                let mut unique: Vec<&String> = values.iter().collect();
+                unique.sort();
+                unique.dedup();
+                let marks = vec!["?"; unique.len()].join(", ");
+                conditions.push(format!("{column} IN ({marks})"));
+                binds.extend(unique.into_iter().cloned());
+            }
+        }
+        let where_clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let order = if filter.order.is_empty() {
+            "created_at DESC".to_owned()
+        } else {
+            filter
+                .order
+                .iter()
+                .map(|(field, dir)| {
+                    let dir = match dir {
+                        Direction::Asc => "ASC",
+                        Direction::Desc => "DESC",
+                    };
+                    format!("{} {dir}", field.column())
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // Ties keep a stable order.
+        let order = format!("{order}, id ASC");
+        let mut page = String::new();
+        if let Some(limit) = filter.limit {
+            page.push_str(&format!(" LIMIT {}", limit.max(0)));
+        }
+        if let Some(offset) = filter.offset {
+            if filter.limit.is_none() {
+                page.push_str(" LIMIT -1");
+            }
+            page.push_str(&format!(" OFFSET {}", offset.max(0)));
+        }
+        if self.backend == Backend::Postgres {
+            page = page.replace("LIMIT -1", "LIMIT ALL");
+        }
+
+        let list_sql = self
+            .sql(&format!(
+                "SELECT {TASK_COLUMNS} FROM tasks{where_clause} ORDER BY {order}{page}"
+            ))
+            .into_owned();
+        let mut list = sqlx::query(&list_sql);
+        for b in &binds {
+            list = list.bind(b);
+        }
+        let tasks = list
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(task_from_row)
+            .collect::<Result<Vec<_>>>()?;
+
+        let count_sql = self
+            .sql(&format!("SELECT COUNT(*) AS n FROM tasks{where_clause}"))
+            .into_owned();
+        let mut count = sqlx::query(&count_sql);
+        for b in &binds {
+            count = count.bind(b);
+        }
+        let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
+        Ok((tasks, total))
+    }
+
+    /// Claims the oldest `open` task for a worker: marks it `processing` and returns it
+    /// with its secrets. Safe with several workers and replicas: a task is claimed once.
+    pub async fn claim_task(&self) -> Result<Option<(TaskRecord, Map<String, Json>)>> {
+        let now = now_ms();
+        let pick = match self.backend {
+            Backend::Sqlite => {
+                "SELECT id FROM tasks WHERE status = 'open' ORDER BY created_at LIMIT 1"
+            }
+            Backend::Postgres => {
+                "SELECT id FROM tasks WHERE status = 'open' ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+            }
+        };
+        let sql = self
+            .sql(&format!(
+                "UPDATE tasks SET status = 'processing', last_heartbeat_at = ? \
+                 WHERE id = ({pick}) AND status = 'open' RETURNING {TASK_COLUMNS}, secrets"
+            ))
+            .into_owned();
+        let Some(row) = sqlx::query(&sql)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let task = task_from_row(&row)?;
+        let secrets = parse_object(&task.id, row.try_get::<Option<String>, _>("secrets")?)?;
+        Ok(Some((task, secrets)))
+    }
+
+    /// Records that a worker still runs the task. `false` when the task is no longer
+    /// `processing` (completed elsewhere, or recovered).
+    pub async fn heartbeat(&self, task_id: &str) -> Result<bool> {
+        let sql = self
+            .sql("UPDATE tasks SET last_heartbeat_at = ? WHERE id = ? AND status = 'processing'");
+        let done = sqlx::query(&sql)
+            .bind(now_ms())
+            .bind(task_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Appends an event and returns it with its id.
+    pub async fn append_event(
+        &self,
+        task_id: &str,
+        event_type: EventType,
+        body: &Json,
+    ) -> Result<EventRecord> {
+        let now = now_ms();
+        let sql = self
+            .sql(&format!(
+                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, ?, ?, ?) RETURNING {EVENT_COLUMNS}"
+            ))
+            .into_owned();
+        let row = sqlx::query(&sql)
+            .bind(task_id)
+            .bind(event_type.as_str())
+            .bind(body.to_string())
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|err| not_found_on_foreign_key(err, task_id))?;
+        event_from_row(&row)
+    }
+
+    /// Events of a task in id order, as Backstage lists them: with `after`, those with a
+    /// greater id plus the `completion` event; then, when the last `recovered` event says
+    /// `startOver`, only the events from it onward.
+    pub async fn list_events(&self, task_id: &str, after: Option<i64>) -> Result<Vec<EventRecord>> {
+        let rows = match after {
+            Some(after) => {
+                let sql = self
+                    .sql(&format!(
+                        "SELECT {EVENT_COLUMNS} FROM task_events WHERE task_id = ? AND (id > ? OR event_type = 'completion') ORDER BY id"
+                    ))
+                    .into_owned();
+                sqlx::query(&sql)
+                    .bind(task_id)
+                    .bind(after)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                let sql = self
+                    .sql(&format!(
+                        "SELECT {EVENT_COLUMNS} FROM task_events WHERE task_id = ? ORDER BY id"
+                    ))
+                    .into_owned();
+                sqlx::query(&sql)
+                    .bind(task_id)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        let mut events = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(last) = events
+            .iter()
+            .rposition(|e| e.event_type == EventType::Recovered)
+            && events[last]
+                .body
+                .get("recoverStrategy")
+                .and_then(Json::as_str)
+                == Some("startOver")
+        {
+            events = if last + 1 == events.len() {
+                Vec::new()
+            } else {
+                events.split_off(last)
+            };
+        }
+        Ok(events)
+    }
+
+    /// Ends a `processing` task: sets its status, drops its secrets and appends the
+    /// `completion` event, in one transaction.
+    pub async fn complete_task(
+        &self,
+        task_id: &str,
+        status: TaskStatus,
+        body: &Json,
+    ) -> Result<EventRecord> {
+        let mut tx = self.pool.begin().await?;
+        let sql = self.sql(
+            "UPDATE tasks SET status = ?, secrets = NULL WHERE id = ? AND status = 'processing'",
+        );
+        let updated = sqlx::query(&sql)
+            .bind(status.as_str())
+            .bind(task_id)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::Conflict {
+                message: format!("task '{task_id}' is not processing and cannot be completed"),
+            });
+        }
+        let sql = self
+            .sql(&format!(
+                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, 'completion', ?, ?) RETURNING {EVENT_COLUMNS}"
+            ))
+            .into_owned();
+        let row = sqlx::query(&sql)
+            .bind(task_id)
+            .bind(body.to_string())
+            .bind(now_ms())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        event_from_row(&row)
+    }
+
+    /// Cancels a task as Backstage does: appends a `cancelled` event and drops the
+    /// secrets; the status is left to the worker, which ends the task `failed`.
+    pub async fn cancel_task(&self, task_id: &str, body: &Json) -> Result<EventRecord> {
+        let mut tx = self.pool.begin().await?;
+        let sql = self.sql("UPDATE tasks SET secrets = NULL WHERE id = ?");
+        let updated = sqlx::query(&sql).bind(task_id).execute(&mut *tx).await?;
+        if updated.rows_affected() != 1 {
+            return Err(StoreError::NotFound {
+                task_id: task_id.into(),
+            });
+        }
+        let sql = self
+            .sql(&format!(
+                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, 'cancelled', ?, ?) RETURNING {EVENT_COLUMNS}"
+            ))
+            .into_owned();
+        let row = sqlx::query(&sql)
+            .bind(task_id)
+            .bind(body.to_string())
+            .bind(now_ms())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        event_from_row(&row)
+    }
+
+    /// Re-opens a task that has ended: new secrets, its `cancelled` and `completion`
+    /// events removed, a `recovered` event added. `Conflict` when it has not ended.
+    pub async fn retry_task(
+        &self,
+        task_id: &str,
+        secrets: Map<String, Json>,
+        recover_strategy: &str,
+    ) -> Result<EventRecord> {
+        let mut tx = self.pool.begin().await?;
+        let sql = self
+            .sql(&format!(
+                "UPDATE tasks SET status = 'open', last_heartbeat_at = ?, secrets = ? WHERE id = ? AND status IN {TERMINAL}"
+            ))
+            .into_owned();
+        let updated = sqlx::query(&sql)
+            .bind(now_ms())
+            .bind(Json::Object(secrets).to_string())
+            .bind(task_id)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Err(match self.get_task(task_id).await? {
+                None => StoreError::NotFound {
+                    task_id: task_id.into(),
+                },
+                Some(_) => StoreError::Conflict {
+                    message: format!("Task with taskId {task_id} cannot be retried"),
+                },
+            });
+        }
+        let sql = self.sql("DELETE FROM task_events WHERE task_id = ? AND event_type IN ('cancelled', 'completion')");
+        sqlx::query(&sql).bind(task_id).execute(&mut *tx).await?;
+        let sql = self
+            .sql(&format!(
+                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, 'recovered', ?, ?) RETURNING {EVENT_COLUMNS}"
+            ))
+            .into_owned();
+        let row = sqlx::query(&sql)
+            .bind(task_id)
+            .bind(json!({ "recoverStrategy": recover_strategy }).to_string())
+            .bind(now_ms())
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        event_from_row(&row)
+    }
+
+    /// Re-opens `processing` tasks whose heartbeat is older than `stale_after_ms`
+    /// (their worker died), each with a `recovered` event. Returns their ids.
+    pub async fn recover_stale_tasks(&self, stale_after_ms: i64) -> Result<Vec<String>> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let sql = self.sql(
+            "UPDATE tasks SET status = 'open', last_heartbeat_at = ? WHERE status = 'processing' AND last_heartbeat_at < ? RETURNING id, spec",
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now)
+            .bind(now - stale_after_ms)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let spec = parse_json(&id, row.try_get("spec")?)?;
+            let strategy = spec
+                .pointer("/EXPERIMENTAL_recovery/EXPERIMENTAL_strategy")
+                .and_then(Json::as_str)
+                .unwrap_or("none")
+                .to_owned();
+            let sql = self.sql(
+                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, 'recovered', ?, ?)",
+            );
+            sqlx::query(&sql)
+                .bind(&id)
+                .bind(json!({ "recoverStrategy": strategy }).to_string())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// The task's saved progress.
+    pub async fn task_state(&self, task_id: &str) -> Result<TaskState> {
+        let sql = self.sql("SELECT state FROM tasks WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                task_id: task_id.into(),
+            })?;
+        match row.try_get::<Option<String>, _>("state")? {
+            None => Ok(TaskState::default()),
+            Some(text) => serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
+                task_id: task_id.into(),
+                message: err.to_string(),
+            }),
+        }
+    }
+
+    /// Saves a completed step's output, so a recovered task skips the step.
+    pub async fn save_step_output(
+        &self,
+        task_id: &str,
+        step_id: &str,
+        output: &Json,
+    ) -> Result<()> {
+        self.update_state(task_id, |state| {
+            state.steps.insert(
+                step_id.to_owned(),
+                json!({ "status": "completed", "output": output }),
+            );
+        })
+        .await
+    }
+
+    /// Stores a checkpoint under `v1.task.checkpoint.<step id>.<key>` (Backstage's key).
+    pub async fn set_checkpoint(
+        &self,
+        task_id: &str,
+        step_id: &str,
+        key: &str,
+        value: &Json,
+    ) -> Result<()> {
+        let key = checkpoint_key(step_id, key);
+        self.update_state(task_id, |state| {
+            state.checkpoints.insert(key, value.clone());
+        })
+        .await
+    }
+
+    /// The checkpoint stored for a step and key.
+    pub async fn checkpoint(
+        &self,
+        task_id: &str,
+        step_id: &str,
+        key: &str,
+    ) -> Result<Option<Json>> {
+        Ok(self
+            .task_state(task_id)
+            .await?
+            .checkpoints
+            .get(&checkpoint_key(step_id, key))
+            .cloned())
+    }
+
+    /// Adds a task-scoped secret (a value a step produced for later steps).
+    pub async fn add_secret(&self, task_id: &str, name: &str, value: &str) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let sql = self.sql("SELECT secrets FROM tasks WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(task_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                task_id: task_id.into(),
+            })?;
+        let mut secrets = parse_object(task_id, row.try_get("secrets")?)?;
+        secrets.insert(name.to_owned(), Json::String(value.to_owned()));
+        let sql = self.sql("UPDATE tasks SET secrets = ? WHERE id = ?");
+        sqlx::query(&sql)
+            .bind(Json::Object(secrets).to_string())
+            .bind(task_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The task's stored secrets (empty once it ended).
+    pub async fn secrets(&self, task_id: &str) -> Result<Map<String, Json>> {
+        let sql = self.sql("SELECT secrets FROM tasks WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(task_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                task_id: task_id.into(),
+            })?;
+        parse_object(task_id, row.try_get("secrets")?)
+    }
+
+    async fn update_state(&self, task_id: &str, change: impl FnOnce(&mut TaskState)) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let sql = self.sql("SELECT state FROM tasks WHERE id = ?");
+        let row = sqlx::query(&sql)
+            .bind(task_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                task_id: task_id.into(),
+            })?;
+        let mut state: TaskState = match row.try_get::<Option<String>, _>("state")? {
+            None => TaskState::default(),
+            Some(text) => serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
+                task_id: task_id.into(),
+                message: err.to_string(),
+            })?,
+        };
+        change(&mut state);
+        let text = serde_json::to_string(&state).map_err(|err| StoreError::Corrupt {
+            task_id: task_id.into(),
+            message: err.to_string(),
+        })?;
+        let sql = self.sql("UPDATE tasks SET state = ? WHERE id = ?");
+        sqlx::query(&sql)
+            .bind(text)
+            .bind(task_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn checkpoint_key(step_id: &str, key: &str) -> String {
+    format!("v1.task.checkpoint.{step_id}.{key}")
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn task_from_row(row: &AnyRow) -> Result<TaskRecord> {
+    let id: String = row.try_get("id")?;
+    let status: String = row.try_get("status")?;
+    Ok(TaskRecord {
+        spec: parse_json(&id, row.try_get("spec")?)?,
+        status: TaskStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
+            task_id: id.clone(),
+            message: format!("unknown status '{status}'"),
+        })?,
+        created_at: row.try_get("created_at")?,
+        last_heartbeat_at: row.try_get("last_heartbeat_at")?,
+        created_by: row.try_get("created_by")?,
+        id,
+    })
+}
+
+fn event_from_row(row: &AnyRow) -> Result<EventRecord> {
+    let task_id: String = row.try_get("task_id")?;
+    let event_type: String = row.try_get("event_type")?;
+    Ok(EventRecord {
+        id: row.try_get("id")?,
+        body: parse_json(&task_id, row.try_get("body")?)?,
+        event_type: EventType::parse(&event_type).ok_or_else(|| StoreError::Corrupt {
+            task_id: task_id.clone(),
+            message: format!("unknown event type '{event_type}'"),
+        })?,
+        created_at: row.try_get("created_at")?,
+        task_id,
+    })
+}
+
+fn parse_json(task_id: &str, text: String) -> Result<Json> {
+    serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
+        task_id: task_id.into(),
+        message: err.to_string(),
+    })
+}
+
+fn parse_object(task_id: &str, text: Option<String>) -> Result<Map<String, Json>> {
+    match text {
+        None => Ok(Map::new()),
+        Some(text) => match parse_json(task_id, text)? {
+            Json::Object(map) => Ok(map),
+            _ => Err(StoreError::Corrupt {
+                task_id: task_id.into(),
+                message: "secrets are not a JSON object".into(),
+            }),
+        },
+    }
+}
+
+/// An event for a task that does not exist violates the foreign key; say so plainly.
+fn not_found_on_foreign_key(err: sqlx::Error, task_id: &str) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
+            task_id: task_id.into(),
+        },
+        _ => StoreError::Database(err),
+    }
+}

@@ -1,0 +1,508 @@
+//! Every store operation, run on SQLite and on PostgreSQL (a fresh database per test on
+//! the server at `SCAFFOLDER_TEST_POSTGRES_URL`, default postgres://postgres@127.0.0.1:5432/postgres).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use scaffolder_store::{
+    Direction, EventType, NewTask, OrderField, Store, StoreError, TaskFilter, TaskStatus,
+};
+use serde_json::{Map, Value as Json, json};
+use sqlx::Executor;
+
+/// A store on a fresh database, dropped afterwards.
+struct TestDb {
+    store: Store,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("scaffolder.db").display());
+        Self {
+            store: Store::connect(&url).await.unwrap(),
+            cleanup: None,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn postgres() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let admin_url = std::env::var("SCAFFOLDER_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        sqlx::any::install_default_drivers();
+        let name = format!(
+            "scaffolder_test_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_micros()
+        );
+        let admin = sqlx::AnyPool::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL at {admin_url} is needed for the store tests: {e}")
+            });
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        admin.close().await;
+        let (base, _) = admin_url.rsplit_once('/').unwrap();
+        let url = format!("{base}/{name}");
+        Self {
+            store: Store::connect(&url).await.unwrap(),
+            cleanup: Some((admin_url, name)),
+            _dir: None,
+        }
+    }
+
+    async fn finish(self) {
+        self.store.close().await;
+        if let Some((admin_url, name)) = self.cleanup {
+            let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await
+                .unwrap();
+            admin.close().await;
+        }
+    }
+}
+
+/// Runs each listed test body on both databases, as `sqlite::<name>` and `postgres::<name>`.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                let db = super::TestDb::sqlite().await;
+                super::$name(&db.store).await;
+                db.finish().await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                let db = super::TestDb::postgres().await;
+                super::$name(&db.store).await;
+                db.finish().await;
+            })*
+        }
+    };
+}
+
+on_both_databases!(
+    create_and_get,
+    list_filters_orders_and_pages,
+    claim_takes_each_open_task_once,
+    events_are_monotonic_and_listed_after,
+    completion_is_always_listed,
+    complete_drops_secrets_and_appends_completion,
+    complete_twice_conflicts,
+    cancel_appends_event_and_drops_secrets,
+    retry_reopens_only_ended_tasks,
+    start_over_recovery_trims_events,
+    stale_tasks_are_recovered,
+    step_state_and_checkpoints_persist,
+    added_secrets_are_kept_until_the_end,
+    heartbeat_only_while_processing,
+    events_for_unknown_tasks_are_not_found,
+);
+
+fn new_task(id: &str, created_by: Option<&str>) -> NewTask {
+    let mut secrets = Map::new();
+    secrets.insert("token".into(), json!("s3cr3t"));
+    NewTask {
+        id: id.into(),
+        spec: json!({ "apiVersion": "scaffolder.backstage.io/v1beta3", "steps": [] }),
+        created_by: created_by.map(str::to_owned),
+        secrets,
+    }
+}
+
+async fn create_and_get(store: &Store) {
+    let created = store
+        .create_task(new_task("t1", Some("user:default/jane")))
+        .await
+        .unwrap();
+    let got = store.get_task("t1").await.unwrap().unwrap();
+    assert_eq!(got, created);
+    assert_eq!(got.status, TaskStatus::Open);
+    assert_eq!(got.last_heartbeat_at, None);
+    assert!(store.get_task("nope").await.unwrap().is_none());
+}
+
+async fn list_filters_orders_and_pages(store: &Store) {
+    for (id, who) in [
+        ("a", "user:default/ann"),
+        ("b", "user:default/bob"),
+        ("c", "user:default/ann"),
+    ] {
+        store.create_task(new_task(id, Some(who))).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    let ids = |tasks: &[scaffolder_store::TaskRecord]| {
+        tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>()
+    };
+
+    let (all, total) = store.list_tasks(&TaskFilter::default()).await.unwrap();
+    assert_eq!(
+        (ids(&all), total),
+        (vec!["c".to_owned(), "b".into(), "a".into()], 3),
+        "newest first by default"
+    );
+
+    let filter = TaskFilter {
+        created_by: vec!["user:default/ann".into(), "user:default/ann".into()],
+        ..TaskFilter::default()
+    };
+    let (ann, total) = store.list_tasks(&filter).await.unwrap();
+    assert_eq!((ids(&ann), total), (vec!["c".to_owned(), "a".into()], 2));
+
+    let filter = TaskFilter {
+        order: vec![(OrderField::CreatedAt, Direction::Asc)],
+        limit: Some(1),
+        offset: Some(1),
+        ..TaskFilter::default()
+    };
+    let (page, total) = store.list_tasks(&filter).await.unwrap();
+    assert_eq!(
+        (ids(&page), total),
+        (vec!["b".to_owned()], 3),
+        "total ignores limit and offset"
+    );
+
+    let filter = TaskFilter {
+        offset: Some(2),
+        ..TaskFilter::default()
+    };
+    assert_eq!(
+        ids(&store.list_tasks(&filter).await.unwrap().0),
+        vec!["a".to_owned()]
+    );
+
+    let filter = TaskFilter {
+        status: vec!["completed".into()],
+        ..TaskFilter::default()
+    };
+    assert_eq!(store.list_tasks(&filter).await.unwrap(), (vec![], 0));
+}
+
+async fn claim_takes_each_open_task_once(store: &Store) {
+    store.create_task(new_task("first", None)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    store.create_task(new_task("second", None)).await.unwrap();
+    let claims = futures_join(store).await;
+    let mut claimed: Vec<String> = claims.into_iter().flatten().map(|(t, _)| t.id).collect();
+    claimed.sort();
+    assert_eq!(
+        claimed,
+        vec!["first".to_owned(), "second".into()],
+        "each task claimed exactly once"
+    );
+    assert!(store.claim_task().await.unwrap().is_none());
+    let task = store.get_task("first").await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Processing);
+    assert!(task.last_heartbeat_at.is_some());
+}
+
+/// Four concurrent claims for two tasks.
+async fn futures_join(
+    store: &Store,
+) -> Vec<Option<(scaffolder_store::TaskRecord, Map<String, Json>)>> {
+    let (a, b, c, d) = tokio::join!(
+        store.claim_task(),
+        store.claim_task(),
+        store.claim_task(),
+        store.claim_task()
+    );
+    let all = vec![a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
+    for (task, secrets) in all.iter().flatten() {
+        assert_eq!(
+            secrets.get("token"),
+            Some(&json!("s3cr3t")),
+            "secrets come with the claim of {}",
+            task.id
+        );
+    }
+    all
+}
+
+async fn events_are_monotonic_and_listed_after(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let e = store
+            .append_event(
+                "t",
+                EventType::Log,
+                &json!({ "message": format!("line {i}") }),
+            )
+            .await
+            .unwrap();
+        ids.push(e.id);
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let after = store.list_events("t", Some(ids[0])).await.unwrap();
+    assert_eq!(
+        after.iter().map(|e| e.id).collect::<Vec<_>>(),
+        ids[1..].to_vec()
+    );
+    assert_eq!(after[0].body["message"], "line 1");
+    assert_eq!(store.list_events("t", None).await.unwrap().len(), 3);
+}
+
+async fn completion_is_always_listed(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    store.claim_task().await.unwrap();
+    store
+        .append_event("t", EventType::Log, &json!({ "message": "x" }))
+        .await
+        .unwrap();
+    let done = store
+        .complete_task(
+            "t",
+            TaskStatus::Completed,
+            &json!({ "message": "Run completed with status: completed" }),
+        )
+        .await
+        .unwrap();
+    let after_everything = store.list_events("t", Some(done.id + 100)).await.unwrap();
+    assert_eq!(after_everything.len(), 1);
+    assert_eq!(after_everything[0].event_type, EventType::Completion);
+}
+
+async fn complete_drops_secrets_and_appends_completion(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    store.claim_task().await.unwrap();
+    let event = store
+        .complete_task(
+            "t",
+            TaskStatus::Failed,
+            &json!({ "message": "Run completed with status: failed" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(event.event_type, EventType::Completion);
+    assert_eq!(
+        store.get_task("t").await.unwrap().unwrap().status,
+        TaskStatus::Failed
+    );
+    assert!(
+        store.secrets("t").await.unwrap().is_empty(),
+        "secrets are gone when the task ends"
+    );
+}
+
+async fn complete_twice_conflicts(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    store.claim_task().await.unwrap();
+    store
+        .complete_task("t", TaskStatus::Completed, &json!({}))
+        .await
+        .unwrap();
+    let err = store
+        .complete_task("t", TaskStatus::Completed, &json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    let completions = store.list_events("t", None).await.unwrap();
+    assert_eq!(completions.len(), 1, "the failed completion wrote nothing");
+}
+
+async fn cancel_appends_event_and_drops_secrets(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    let body =
+        json!({ "message": "Step 0 has been cancelled.", "stepId": "0", "status": "cancelled" });
+    let event = store.cancel_task("t", &body).await.unwrap();
+    assert_eq!((event.event_type, event.body), (EventType::Cancelled, body));
+    assert!(store.secrets("t").await.unwrap().is_empty());
+    assert_eq!(
+        store.get_task("t").await.unwrap().unwrap().status,
+        TaskStatus::Open,
+        "cancel leaves the status to the worker"
+    );
+    assert!(matches!(
+        store.cancel_task("nope", &json!({})).await.unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+}
+
+async fn retry_reopens_only_ended_tasks(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    let err = store.retry_task("t", Map::new(), "none").await.unwrap_err();
+    assert_eq!(err.to_string(), "Task with taskId t cannot be retried");
+    assert!(matches!(
+        store
+            .retry_task("nope", Map::new(), "none")
+            .await
+            .unwrap_err(),
+        StoreError::NotFound { .. }
+    ));
+
+    store.claim_task().await.unwrap();
+    store
+        .append_event("t", EventType::Log, &json!({ "message": "kept" }))
+        .await
+        .unwrap();
+    store
+        .cancel_task("t", &json!({ "message": "cancelled" }))
+        .await
+        .unwrap();
+    store
+        .complete_task("t", TaskStatus::Failed, &json!({ "message": "failed" }))
+        .await
+        .unwrap();
+
+    let mut secrets = Map::new();
+    secrets.insert("fresh".into(), json!("again"));
+    let recovered = store.retry_task("t", secrets, "none").await.unwrap();
+    assert_eq!(recovered.body, json!({ "recoverStrategy": "none" }));
+    let task = store.get_task("t").await.unwrap().unwrap();
+    assert_eq!(task.status, TaskStatus::Open);
+    let types: Vec<EventType> = store
+        .list_events("t", None)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(
+        types,
+        vec![EventType::Log, EventType::Recovered],
+        "cancelled and completion events are deleted"
+    );
+    assert_eq!(
+        store.secrets("t").await.unwrap().get("fresh"),
+        Some(&json!("again"))
+    );
+}
+
+async fn start_over_recovery_trims_events(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    store.claim_task().await.unwrap();
+    store
+        .append_event("t", EventType::Log, &json!({ "message": "old" }))
+        .await
+        .unwrap();
+    store
+        .complete_task("t", TaskStatus::Failed, &json!({}))
+        .await
+        .unwrap();
+    store
+        .retry_task("t", Map::new(), "startOver")
+        .await
+        .unwrap();
+    assert!(
+        store.list_events("t", None).await.unwrap().is_empty(),
+        "a trailing startOver recovery lists nothing"
+    );
+    store
+        .append_event("t", EventType::Log, &json!({ "message": "new" }))
+        .await
+        .unwrap();
+    let events = store.list_events("t", None).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].event_type, EventType::Recovered);
+    assert_eq!(events[1].body["message"], "new");
+}
+
+async fn stale_tasks_are_recovered(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    store.claim_task().await.unwrap();
+    assert!(
+        store.recover_stale_tasks(60_000).await.unwrap().is_empty(),
+        "a fresh heartbeat is not stale"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(
+        store.recover_stale_tasks(10).await.unwrap(),
+        vec!["t".to_owned()]
+    );
+    assert_eq!(
+        store.get_task("t").await.unwrap().unwrap().status,
+        TaskStatus::Open
+    );
+    let events = store.list_events("t", None).await.unwrap();
+    assert_eq!(
+        events.last().unwrap().body,
+        json!({ "recoverStrategy": "none" })
+    );
+    assert_eq!(
+        store.secrets("t").await.unwrap().get("token"),
+        Some(&json!("s3cr3t")),
+        "secrets survive for the resumed run"
+    );
+}
+
+async fn step_state_and_checkpoints_persist(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    store
+        .save_step_output("t", "fetch", &json!({ "files": 2 }))
+        .await
+        .unwrap();
+    store
+        .set_checkpoint(
+            "t",
+            "publish",
+            "create.repo",
+            &json!({ "status": "success", "value": "https://x" }),
+        )
+        .await
+        .unwrap();
+    let state = store.task_state("t").await.unwrap();
+    assert_eq!(
+        state.steps["fetch"],
+        json!({ "status": "completed", "output": { "files": 2 } })
+    );
+    assert_eq!(
+        state.checkpoints["v1.task.checkpoint.publish.create.repo"],
+        json!({ "status": "success", "value": "https://x" })
+    );
+    assert_eq!(
+        store
+            .checkpoint("t", "publish", "create.repo")
+            .await
+            .unwrap(),
+        Some(json!({ "status": "success", "value": "https://x" }))
+    );
+    assert_eq!(
+        store.checkpoint("t", "publish", "other").await.unwrap(),
+        None
+    );
+}
+
+async fn added_secrets_are_kept_until_the_end(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    store.add_secret("t", "db-password", "pw").await.unwrap();
+    let secrets = store.secrets("t").await.unwrap();
+    assert_eq!(
+        (secrets.get("token"), secrets.get("db-password")),
+        (Some(&json!("s3cr3t")), Some(&json!("pw")))
+    );
+    store.claim_task().await.unwrap();
+    store
+        .complete_task("t", TaskStatus::Completed, &json!({}))
+        .await
+        .unwrap();
+    assert!(store.secrets("t").await.unwrap().is_empty());
+}
+
+async fn heartbeat_only_while_processing(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    assert!(!store.heartbeat("t").await.unwrap());
+    store.claim_task().await.unwrap();
+    assert!(store.heartbeat("t").await.unwrap());
+}
+
+async fn events_for_unknown_tasks_are_not_found(store: &Store) {
+    let err = store
+        .append_event("ghost", EventType::Log, &json!({}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+}
