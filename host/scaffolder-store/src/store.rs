@@ -360,19 +360,11 @@ impl Store {
                 message: format!("task '{task_id}' is not processing and cannot be completed"),
             });
         }
-        let sql = self
-            .sql(&format!(
-                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, 'completion', ?, ?) RETURNING {EVENT_COLUMNS}"
-            ))
-            .into_owned();
-        let row = sqlx::query(&sql)
-            .bind(task_id)
-            .bind(body.to_string())
-            .bind(now_ms())
-            .fetch_one(&mut *tx)
+        let event = self
+            .insert_event(&mut *tx, task_id, EventType::Completion, body)
             .await?;
         tx.commit().await?;
-        event_from_row(&row)
+        Ok(event)
     }
 
     /// Cancels a task as Backstage does: appends a `cancelled` event and drops the
@@ -386,19 +378,11 @@ impl Store {
                 task_id: task_id.into(),
             });
         }
-        let sql = self
-            .sql(&format!(
-                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, 'cancelled', ?, ?) RETURNING {EVENT_COLUMNS}"
-            ))
-            .into_owned();
-        let row = sqlx::query(&sql)
-            .bind(task_id)
-            .bind(body.to_string())
-            .bind(now_ms())
-            .fetch_one(&mut *tx)
+        let event = self
+            .insert_event(&mut *tx, task_id, EventType::Cancelled, body)
             .await?;
         tx.commit().await?;
-        event_from_row(&row)
+        Ok(event)
     }
 
     /// Re-opens a task that has ended: new secrets, its `cancelled` and `completion`
@@ -434,19 +418,16 @@ impl Store {
         }
         let sql = self.sql("DELETE FROM task_events WHERE task_id = ? AND event_type IN ('cancelled', 'completion')");
         sqlx::query(&sql).bind(task_id).execute(&mut *tx).await?;
-        let sql = self
-            .sql(&format!(
-                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, 'recovered', ?, ?) RETURNING {EVENT_COLUMNS}"
-            ))
-            .into_owned();
-        let row = sqlx::query(&sql)
-            .bind(task_id)
-            .bind(json!({ "recoverStrategy": recover_strategy }).to_string())
-            .bind(now_ms())
-            .fetch_one(&mut *tx)
+        let event = self
+            .insert_event(
+                &mut *tx,
+                task_id,
+                EventType::Recovered,
+                &json!({ "recoverStrategy": recover_strategy }),
+            )
             .await?;
         tx.commit().await?;
-        event_from_row(&row)
+        Ok(event)
     }
 
     /// Re-opens `processing` tasks whose heartbeat is older than `stale_after_ms`
@@ -471,15 +452,13 @@ impl Store {
                 .and_then(Json::as_str)
                 .unwrap_or("none")
                 .to_owned();
-            let sql = self.sql(
-                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, 'recovered', ?, ?)",
-            );
-            sqlx::query(&sql)
-                .bind(&id)
-                .bind(json!({ "recoverStrategy": strategy }).to_string())
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            self.insert_event(
+                &mut *tx,
+                &id,
+                EventType::Recovered,
+                &json!({ "recoverStrategy": strategy }),
+            )
+            .await?;
             ids.push(id);
         }
         tx.commit().await?;
@@ -488,21 +467,10 @@ impl Store {
 
     /// The task's saved progress.
     pub async fn task_state(&self, task_id: &str) -> Result<TaskState> {
-        let sql = self.sql("SELECT state FROM tasks WHERE id = ?");
-        let row = sqlx::query(&sql)
-            .bind(task_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                task_id: task_id.into(),
-            })?;
-        match row.try_get::<Option<String>, _>("state")? {
-            None => Ok(TaskState::default()),
-            Some(text) => serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
-                task_id: task_id.into(),
-                message: err.to_string(),
-            }),
-        }
+        parse_state(
+            task_id,
+            self.task_column(&self.pool, task_id, "state").await?,
+        )
     }
 
     /// Saves a completed step's output, so a recovered task skips the step.
@@ -554,15 +522,10 @@ impl Store {
     /// Adds a task-scoped secret (a value a step produced for later steps).
     pub async fn add_secret(&self, task_id: &str, name: &str, value: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let sql = self.sql("SELECT secrets FROM tasks WHERE id = ?");
-        let row = sqlx::query(&sql)
-            .bind(task_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                task_id: task_id.into(),
-            })?;
-        let mut secrets = parse_object(task_id, row.try_get("secrets")?)?;
+        let mut secrets = parse_object(
+            task_id,
+            self.task_column(&mut *tx, task_id, "secrets").await?,
+        )?;
         secrets.insert(name.to_owned(), Json::String(value.to_owned()));
         let sql = self.sql("UPDATE tasks SET secrets = ? WHERE id = ?");
         sqlx::query(&sql)
@@ -576,34 +539,59 @@ impl Store {
 
     /// The task's stored secrets (empty once it ended).
     pub async fn secrets(&self, task_id: &str) -> Result<Map<String, Json>> {
-        let sql = self.sql("SELECT secrets FROM tasks WHERE id = ?");
+        parse_object(
+            task_id,
+            self.task_column(&self.pool, task_id, "secrets").await?,
+        )
+    }
+
+    /// Inserts an event through `executor` (the pool or an open transaction).
+    async fn insert_event<'e>(
+        &self,
+        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        task_id: &str,
+        event_type: EventType,
+        body: &Json,
+    ) -> Result<EventRecord> {
+        let sql = self
+            .sql(&format!(
+                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, ?, ?, ?) RETURNING {EVENT_COLUMNS}"
+            ))
+            .into_owned();
         let row = sqlx::query(&sql)
             .bind(task_id)
-            .fetch_optional(&self.pool)
+            .bind(event_type.as_str())
+            .bind(body.to_string())
+            .bind(now_ms())
+            .fetch_one(executor)
+            .await
+            .map_err(|err| not_found_on_foreign_key(err, task_id))?;
+        event_from_row(&row)
+    }
+
+    /// One nullable text column of a task (`secrets` or `state`).
+    async fn task_column<'e>(
+        &self,
+        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        task_id: &str,
+        column: &'static str,
+    ) -> Result<Option<String>> {
+        let sql = self
+            .sql(&format!("SELECT {column} AS value FROM tasks WHERE id = ?"))
+            .into_owned();
+        let row = sqlx::query(&sql)
+            .bind(task_id)
+            .fetch_optional(executor)
             .await?
             .ok_or_else(|| StoreError::NotFound {
                 task_id: task_id.into(),
             })?;
-        parse_object(task_id, row.try_get("secrets")?)
+        Ok(row.try_get("value")?)
     }
 
     async fn update_state(&self, task_id: &str, change: impl FnOnce(&mut TaskState)) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let sql = self.sql("SELECT state FROM tasks WHERE id = ?");
-        let row = sqlx::query(&sql)
-            .bind(task_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound {
-                task_id: task_id.into(),
-            })?;
-        let mut state: TaskState = match row.try_get::<Option<String>, _>("state")? {
-            None => TaskState::default(),
-            Some(text) => serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
-                task_id: task_id.into(),
-                message: err.to_string(),
-            })?,
-        };
+        let mut state = parse_state(task_id, self.task_column(&mut *tx, task_id, "state").await?)?;
         change(&mut state);
         let text = serde_json::to_string(&state).map_err(|err| StoreError::Corrupt {
             task_id: task_id.into(),
@@ -667,6 +655,16 @@ fn parse_json(task_id: &str, text: String) -> Result<Json> {
         task_id: task_id.into(),
         message: err.to_string(),
     })
+}
+
+fn parse_state(task_id: &str, text: Option<String>) -> Result<TaskState> {
+    match text {
+        None => Ok(TaskState::default()),
+        Some(text) => serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
+            task_id: task_id.into(),
+            message: err.to_string(),
+        }),
+    }
 }
 
 fn parse_object(task_id: &str, text: Option<String>) -> Result<Map<String, Json>> {
