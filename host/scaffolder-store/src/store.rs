@@ -270,21 +270,8 @@ impl Store {
         event_type: EventType,
         body: &Json,
     ) -> Result<EventRecord> {
-        let now = now_ms();
-        let sql = self
-            .sql(&format!(
-                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES (?, ?, ?, ?) RETURNING {EVENT_COLUMNS}"
-            ))
-            .into_owned();
-        let row = sqlx::query(&sql)
-            .bind(task_id)
-            .bind(event_type.as_str())
-            .bind(body.to_string())
-            .bind(now)
-            .fetch_one(&self.pool)
+        self.insert_event(&self.pool, task_id, event_type, body)
             .await
-            .map_err(|err| not_found_on_foreign_key(err, task_id))?;
-        event_from_row(&row)
     }
 
     /// Events of a task in id order, as Backstage lists them: with `after`, those with a
