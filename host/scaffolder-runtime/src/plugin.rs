@@ -1,6 +1,7 @@
 //! A loaded plugin: its digest, its actions' metadata, and a pre-instantiated component
 //! ready for a fresh store per step.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +83,8 @@ struct PluginInner {
     cache_hit: bool,
     info: PluginInfo,
     config: PluginConfig,
+    /// Request ∩ grant of each action, computed once at load.
+    grants: HashMap<String, Arc<EffectiveGrants>>,
     pre: ActionPre<StepState>,
 }
 
@@ -104,7 +107,7 @@ impl Plugin {
             message: format!("{err:#}"),
         })?;
         let info = describe(&runtime, name, &pre).await?;
-        validate(name, &info, &config)?;
+        let grants = validate(name, &info, &config)?;
         Ok(Self {
             inner: Arc::new(PluginInner {
                 runtime,
@@ -112,6 +115,7 @@ impl Plugin {
                 digest,
                 wit_version,
                 cache_hit,
+                grants,
                 info,
                 config,
                 pre,
@@ -147,6 +151,11 @@ impl Plugin {
     /// The action with this id.
     pub fn action(&self, id: &str) -> Option<&ActionInfo> {
         self.inner.info.actions.iter().find(|a| a.id == id)
+    }
+
+    /// What a step of the action `id` may reach.
+    pub(crate) fn effective_grants(&self, id: &str) -> Option<Arc<EffectiveGrants>> {
+        self.inner.grants.get(id).cloned()
     }
 
     /// The operator's grants and limits for this plugin.
@@ -312,8 +321,13 @@ fn convert_action(name: &str, a: wit::ActionInfo) -> Result<ActionInfo> {
     })
 }
 
-/// Checks ids and patterns so that a bad plugin fails at load time, not mid-task.
-fn validate(name: &str, info: &PluginInfo, config: &PluginConfig) -> Result<()> {
+/// Checks ids and patterns so that a bad plugin fails at load time, not mid-task, and
+/// returns each action's effective grants.
+fn validate(
+    name: &str,
+    info: &PluginInfo,
+    config: &PluginConfig,
+) -> Result<HashMap<String, Arc<EffectiveGrants>>> {
     let invalid = |message: String| Error::InvalidMetadata {
         name: name.into(),
         message,
@@ -321,7 +335,7 @@ fn validate(name: &str, info: &PluginInfo, config: &PluginConfig) -> Result<()> 
     if info.actions.is_empty() {
         return Err(invalid("it declares no actions".into()));
     }
-    let mut seen = std::collections::BTreeSet::new();
+    let mut grants = HashMap::new();
     for action in &info.actions {
         let id = &action.id;
         let well_formed = id.split(':').count() >= 2
@@ -336,14 +350,15 @@ fn validate(name: &str, info: &PluginInfo, config: &PluginConfig) -> Result<()> 
                 "action id '{id}' is not of the form namespace:verb (letters, digits, '-', '_', '.')"
             )));
         }
-        if !seen.insert(id.as_str()) {
+        let effective =
+            EffectiveGrants::new(&action.capabilities, &config.grants).map_err(|err| {
+                invalid(format!(
+                    "action '{id}' requests an invalid capability: {err}"
+                ))
+            })?;
+        if grants.insert(id.clone(), Arc::new(effective)).is_some() {
             return Err(invalid(format!("action id '{id}' is declared twice")));
         }
-        EffectiveGrants::new(&action.capabilities, &config.grants).map_err(|err| {
-            invalid(format!(
-                "action '{id}' requests an invalid capability: {err}"
-            ))
-        })?;
     }
-    Ok(())
+    Ok(grants)
 }

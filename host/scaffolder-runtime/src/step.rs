@@ -312,7 +312,7 @@ pub(crate) async fn execute(
     request: StepRequest,
     host: Arc<dyn StepHost>,
 ) -> Result<serde_json::Value, StepFailure> {
-    let action = plugin.action(&request.action_id).ok_or_else(|| {
+    let grants = plugin.effective_grants(&request.action_id).ok_or_else(|| {
         StepFailure::new(
             StepFailureKind::Host,
             format!(
@@ -323,10 +323,6 @@ pub(crate) async fn execute(
         )
     })?;
     let limits = plugin.config().limits.clone();
-    let grants = Arc::new(
-        EffectiveGrants::new(&action.capabilities, &plugin.config().grants)
-            .map_err(|err| StepFailure::new(StepFailureKind::Host, err.to_string()))?,
-    );
     let denials = Denials::default();
     let log = LogSink::new(host.clone(), limits.max_log_bytes);
 
