@@ -415,10 +415,7 @@ fn bare_key_at(expr: &str, i: usize) -> Option<usize> {
 /// Applies [`rewrite_expression`] inside the expression and statement tags of a text
 /// template, leaving the text between them untouched.
 pub(crate) fn rewrite_template(source: &str, syntax: Syntax) -> String {
-    let open_expr = match syntax {
-        Syntax::Backstage => "${{",
-        Syntax::Cookiecutter => "{{",
-    };
+    let (open_expr, _) = super::delimiters(syntax);
     let mut out = String::with_capacity(source.len());
     let mut rest = source;
     loop {

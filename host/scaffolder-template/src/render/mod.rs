@@ -92,10 +92,7 @@ impl RenderError {
 impl Renderer {
     pub fn new(options: RendererOptions) -> Self {
         let mut env = Environment::new();
-        let (open, close) = match options.syntax {
-            Syntax::Backstage => ("${{", "}}"),
-            Syntax::Cookiecutter => ("{{", "}}"),
-        };
+        let (open, close) = delimiters(options.syntax);
         let syntax = SyntaxConfig::builder()
             .variable_delimiters(open, close)
             .block_delimiters("{%", "%}")
@@ -127,39 +124,13 @@ impl Renderer {
 
     /// Renders a text template (a file, or a string with text around expressions).
     pub fn render_text(&self, source: &str, context: &Json) -> Result<String, RenderError> {
-        let source = js::rewrite_template(source, self.syntax);
-        let ctx = Value::from(Serde(context));
-        let rendered = self
-            .env
-            .render_str(&source, ctx)
-            .map_err(|e| RenderError::from_minijinja(&e))?;
-        if rendered.len() > MAX_OUTPUT_BYTES {
-            return Err(RenderError {
-                message: format!("the rendered text exceeds {MAX_OUTPUT_BYTES} bytes"),
-            });
-        }
-        Ok(rendered)
+        self.render_text_in(source, &Value::from(Serde(context)))
     }
 
     /// Renders one string leaf with the workflow rules: a sole expression keeps its type
     /// (`Ok(None)` when undefined), anything else becomes a string.
     pub fn render_string(&self, source: &str, context: &Json) -> Result<Option<Json>, RenderError> {
-        if !self.has_syntax(source) {
-            return Ok(Some(Json::String(source.to_owned())));
-        }
-        if let Some(expr) = self.sole_expression(source) {
-            let expr = js::rewrite_expression(expr);
-            let compiled = self
-                .env
-                .compile_expression(&expr)
-                .map_err(|e| RenderError::from_minijinja(&e))?;
-            let value = compiled
-                .eval(Value::from(Serde(context)))
-                .map_err(|e| RenderError::from_minijinja(&e))?;
-            return Ok(js::to_json(&value));
-        }
-        self.render_text(source, context)
-            .map(|s| Some(Json::String(s)))
+        self.render_string_in(source, &Value::from(Serde(context)))
     }
 
     /// Renders every string leaf of `value` (object values and array items, not keys).
@@ -171,34 +142,7 @@ impl Renderer {
         context: &Json,
         warnings: &mut Vec<String>,
     ) -> Option<Json> {
-        match value {
-            Json::String(s) => match self.render_string(s, context) {
-                Ok(rendered) => rendered,
-                Err(err) => {
-                    warnings.push(format!(
-                        "could not render '{s}', keeping it as written: {err}"
-                    ));
-                    Some(value.clone())
-                }
-            },
-            Json::Array(items) => Some(Json::Array(
-                items
-                    .iter()
-                    .map(|item| {
-                        self.render_value(item, context, warnings)
-                            .unwrap_or(Json::Null)
-                    })
-                    .collect(),
-            )),
-            Json::Object(map) => Some(Json::Object(
-                map.iter()
-                    .filter_map(|(k, v)| {
-                        Some((k.clone(), self.render_value(v, context, warnings)?))
-                    })
-                    .collect(),
-            )),
-            other => Some(other.clone()),
-        }
+        self.render_value_in(value, &Value::from(Serde(context)), warnings)
     }
 
     /// Renders a step's `if` as the workflow runner does and tests its truthiness.
@@ -215,75 +159,114 @@ impl Renderer {
             failed,
             called: AtomicBool::new(false),
         });
-        let value = match condition {
-            Json::String(_) => self
-                .render_with_flags(condition, context, flags.clone(), warnings)
-                .unwrap_or(Json::Null),
-            other => other.clone(),
+        // Put the flags object where `always()`/`failure()` look for it.
+        let ctx = minijinja::context! {
+            __workflow => Value::from_dyn_object(flags.clone()),
+            ..Value::from(Serde(context))
         };
+        let value = self
+            .render_value_in(condition, &ctx, warnings)
+            .unwrap_or(Json::Null);
         Condition {
             holds: is_truthy(&value),
             uses_status_function: flags.called.load(Ordering::SeqCst),
         }
     }
 
-    fn render_with_flags(
+    fn render_value_in(
         &self,
-        condition: &Json,
-        ctx: &Json,
-        flags: Arc<WorkflowFlags>,
+        value: &Json,
+        ctx: &Value,
         warnings: &mut Vec<String>,
     ) -> Option<Json> {
-        let Json::String(source) = condition else {
-            return Some(condition.clone());
-        };
-        // Put the flags object where `always()`/`failure()` look for it.
-        let value = minijinja::context! { __workflow => Value::from_dyn_object(flags), ..Value::from(Serde(ctx)) };
-        let result = if let Some(expr) = self.sole_expression(source) {
-            let expr = js::rewrite_expression(expr);
-            self.env
-                .compile_expression(&expr)
-                .and_then(|c| c.eval(value))
-                .map(|v| js::to_json(&v))
-        } else {
-            let source = js::rewrite_template(source, self.syntax);
-            self.env
-                .render_str(&source, value)
-                .map(|s| Some(Json::String(s)))
-        };
-        match result {
-            Ok(v) => v,
-            Err(err) => {
-                warnings.push(format!(
-                    "could not render '{source}', keeping it as written: {}",
-                    RenderError::from_minijinja(&err)
-                ));
-                Some(condition.clone())
-            }
+        match value {
+            Json::String(s) => match self.render_string_in(s, ctx) {
+                Ok(rendered) => rendered,
+                Err(err) => {
+                    warnings.push(format!(
+                        "could not render '{s}', keeping it as written: {err}"
+                    ));
+                    Some(value.clone())
+                }
+            },
+            Json::Array(items) => Some(Json::Array(
+                items
+                    .iter()
+                    .map(|item| {
+                        self.render_value_in(item, ctx, warnings)
+                            .unwrap_or(Json::Null)
+                    })
+                    .collect(),
+            )),
+            Json::Object(map) => Some(Json::Object(
+                map.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), self.render_value_in(v, ctx, warnings)?)))
+                    .collect(),
+            )),
+            other => Some(other.clone()),
         }
     }
 
+    fn render_string_in(&self, source: &str, ctx: &Value) -> Result<Option<Json>, RenderError> {
+        if !self.has_syntax(source) {
+            return Ok(Some(Json::String(source.to_owned())));
+        }
+        if let Some(evaluated) = self.eval_sole_expression(source, ctx) {
+            return evaluated;
+        }
+        self.render_text_in(source, ctx)
+            .map(|s| Some(Json::String(s)))
+    }
+
+    fn render_text_in(&self, source: &str, ctx: &Value) -> Result<String, RenderError> {
+        let source = js::rewrite_template(source, self.syntax);
+        let rendered = self
+            .env
+            .render_str(&source, ctx.clone())
+            .map_err(|e| RenderError::from_minijinja(&e))?;
+        if rendered.len() > MAX_OUTPUT_BYTES {
+            return Err(RenderError {
+                message: format!("the rendered text exceeds {MAX_OUTPUT_BYTES} bytes"),
+            });
+        }
+        Ok(rendered)
+    }
+
     fn has_syntax(&self, source: &str) -> bool {
-        let open = match self.syntax {
-            Syntax::Backstage => "${{",
-            Syntax::Cookiecutter => "{{",
-        };
+        let (open, _) = self.delimiters();
         source.contains(open) || source.contains("{%") || source.contains("{#")
     }
 
-    /// The expression of a string that is exactly one `${{ expr }}`.
-    fn sole_expression<'a>(&self, source: &'a str) -> Option<&'a str> {
-        let (open, close) = match self.syntax {
-            Syntax::Backstage => ("${{", "}}"),
-            Syntax::Cookiecutter => ("{{", "}}"),
-        };
+    /// Evaluates a string that is exactly one `${{ expr }}`, keeping the JSON type;
+    /// `None` when the string is anything else. (`${{ a }} and ${{ b }}` also starts and
+    /// ends with the delimiters; only a single expression compiles on its own.)
+    fn eval_sole_expression(
+        &self,
+        source: &str,
+        ctx: &Value,
+    ) -> Option<Result<Option<Json>, RenderError>> {
+        let (open, close) = self.delimiters();
         let inner = source.strip_prefix(open)?.strip_suffix(close)?;
-        // `${{ a }} and ${{ b }}` also starts and ends with the delimiters; only a single
-        // expression compiles on its own.
-        self.env
-            .compile_expression(&js::rewrite_expression(inner))
-            .is_ok()
-            .then_some(inner)
+        let expr = js::rewrite_expression(inner);
+        let compiled = self.env.compile_expression(&expr).ok()?;
+        Some(
+            compiled
+                .eval(ctx.clone())
+                .map(|value| js::to_json(&value))
+                .map_err(|e| RenderError::from_minijinja(&e)),
+        )
+    }
+
+    fn delimiters(&self) -> (&'static str, &'static str) {
+        delimiters(self.syntax)
+    }
+}
+
+/// The expression delimiters of a syntax.
+fn delimiters(syntax: Syntax) -> (&'static str, &'static str) {
+    match syntax {
+        Syntax::Backstage => ("${{", "}}"),
+        Syntax::Cookiecutter => ("{{", "}}"),
     }
 }
 
