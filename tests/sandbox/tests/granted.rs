@@ -262,6 +262,22 @@ async fn load_reports_metadata_digest_and_cache() {
     assert!(again.cache_hit());
 }
 
+/// Runs `friendly:read-template` with a fresh template directory, which it returns for
+/// checks after the step.
+async fn read_template(
+    friendly: &scaffolder_runtime::Plugin,
+    input: serde_json::Value,
+) -> (
+    Result<serde_json::Value, scaffolder_runtime::StepFailure>,
+    tempfile::TempDir,
+) {
+    let (ws, template) = (workspace(), template_dir());
+    let mut req = request("friendly:read-template", input, ws.path());
+    req.template_directory = Some(template.path().to_owned());
+    let (outcome, _) = run(friendly, req).await;
+    (outcome, template)
+}
+
 fn template_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("skeleton")).unwrap();
@@ -276,14 +292,8 @@ fn template_dir() -> tempfile::TempDir {
 #[tokio::test]
 async fn granted_template_directory_is_readable() {
     let friendly = friendly_with(template_grant()).await;
-    let (ws, template) = (workspace(), template_dir());
-    let mut req = request(
-        "friendly:read-template",
-        json!({"path": "skeleton/README.md"}),
-        ws.path(),
-    );
-    req.template_directory = Some(template.path().to_owned());
-    let (outcome, _) = run(&friendly, req).await;
+    let (outcome, _template) =
+        read_template(&friendly, json!({"path": "skeleton/README.md"})).await;
     assert_eq!(
         outcome.unwrap(),
         json!({ "content": "# ${{ values.name }}" })
@@ -293,14 +303,11 @@ async fn granted_template_directory_is_readable() {
 #[tokio::test]
 async fn template_directory_is_read_only() {
     let friendly = friendly_with(template_grant()).await;
-    let (ws, template) = (workspace(), template_dir());
-    let mut req = request(
-        "friendly:read-template",
+    let (outcome, template) = read_template(
+        &friendly,
         json!({"path": "skeleton/README.md", "overwrite": true}),
-        ws.path(),
-    );
-    req.template_directory = Some(template.path().to_owned());
-    let (outcome, _) = run(&friendly, req).await;
+    )
+    .await;
     let failure = outcome.unwrap_err();
     assert_eq!(failure.kind, StepFailureKind::Denied, "{}", failure.message);
     assert!(
@@ -319,14 +326,8 @@ async fn template_directory_is_read_only() {
 #[tokio::test]
 async fn template_directory_is_absent_unless_granted() {
     let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
-    let (ws, template) = (workspace(), template_dir());
-    let mut req = request(
-        "friendly:read-template",
-        json!({"path": "skeleton/README.md"}),
-        ws.path(),
-    );
-    req.template_directory = Some(template.path().to_owned());
-    let (outcome, _) = run(&friendly, req).await;
+    let (outcome, _template) =
+        read_template(&friendly, json!({"path": "skeleton/README.md"})).await;
     let failure = outcome.unwrap_err();
     assert_eq!(failure.kind, StepFailureKind::Denied, "{}", failure.message);
     assert!(
