@@ -8,6 +8,7 @@
 mod error;
 mod records;
 mod store;
+pub mod testing;
 
 pub use error::{Result, StoreError};
 pub use records::{

@@ -54,7 +54,10 @@ impl Store {
             _ => Cow::Borrowed(url),
         };
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            // One SQLite connection: SQLite has one writer anyway, and a second
+            // connection upgrading a read transaction to a write one fails at once with
+            // SQLITE_BUSY instead of waiting. Queries are short, so the queue is too.
+            .max_connections(if backend == Backend::Sqlite { 1 } else { 10 })
             .acquire_timeout(std::time::Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -272,6 +275,18 @@ impl Store {
     ) -> Result<EventRecord> {
         self.insert_event(&self.pool, task_id, event_type, body)
             .await
+    }
+
+    /// Whether the task has an event of this type (a `cancelled` one, for workers).
+    pub async fn has_event(&self, task_id: &str, event_type: EventType) -> Result<bool> {
+        let sql =
+            self.sql("SELECT 1 FROM task_events WHERE task_id = ? AND event_type = ? LIMIT 1");
+        let row = sqlx::query(&sql)
+            .bind(task_id)
+            .bind(event_type.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Events of a task in id order, as Backstage lists them: with `after`, those with a

@@ -1,75 +1,38 @@
 //! Every store operation, run on SQLite and on PostgreSQL (a fresh database per test on
 //! the server at `SCAFFOLDER_TEST_POSTGRES_URL`, default postgres://postgres@127.0.0.1:5432/postgres).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
+use scaffolder_store::testing::TestDatabase;
 use scaffolder_store::{
-    Direction, EventType, NewTask, OrderField, Store, StoreError, TaskFilter, TaskStatus,
+    Backend, Direction, EventType, NewTask, OrderField, Store, StoreError, TaskFilter, TaskStatus,
 };
 use serde_json::{Map, Value as Json, json};
-use sqlx::Executor;
 
 /// A store on a fresh database, dropped afterwards.
 struct TestDb {
     store: Store,
-    cleanup: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
+    database: TestDatabase,
 }
 
 impl TestDb {
     async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("scaffolder.db").display());
-        Self {
-            store: Store::connect(&url).await.unwrap(),
-            cleanup: None,
-            _dir: Some(dir),
-        }
+        Self::on(Backend::Sqlite).await
     }
 
     async fn postgres() -> Self {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let admin_url = std::env::var("SCAFFOLDER_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        sqlx::any::install_default_drivers();
-        let name = format!(
-            "scaffolder_test_{}_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_micros()
-        );
-        let admin = sqlx::AnyPool::connect(&admin_url)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL at {admin_url} is needed for the store tests: {e}")
-            });
-        admin
-            .execute(format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        admin.close().await;
-        let (base, _) = admin_url.rsplit_once('/').unwrap();
-        let url = format!("{base}/{name}");
+        Self::on(Backend::Postgres).await
+    }
+
+    async fn on(backend: Backend) -> Self {
+        let database = TestDatabase::new(backend).await;
         Self {
-            store: Store::connect(&url).await.unwrap(),
-            cleanup: Some((admin_url, name)),
-            _dir: None,
+            store: Store::connect(&database.url).await.unwrap(),
+            database,
         }
     }
 
     async fn finish(self) {
         self.store.close().await;
-        if let Some((admin_url, name)) = self.cleanup {
-            let admin = sqlx::AnyPool::connect(&admin_url).await.unwrap();
-            admin
-                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await
-                .unwrap();
-            admin.close().await;
-        }
+        self.database.finish().await;
     }
 }
 

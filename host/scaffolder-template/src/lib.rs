@@ -16,6 +16,8 @@ pub mod yaml;
 pub use context::TemplateContext;
 pub use error::TemplateError;
 pub use model::{API_VERSION, Metadata, RecoveryStrategy, Step, Template, TemplateSpec};
-pub use parameters::{ParameterError, validate_secrets, validate_values};
-pub use render::{Condition, RenderError, Renderer, RendererOptions, Syntax, is_truthy};
+pub use parameters::{ParameterError, validate_input, validate_secrets, validate_values};
+pub use render::{
+    Condition, RenderError, Renderer, RendererOptions, ScmIntegration, ScmKind, Syntax, is_truthy,
+};
 pub use skeleton::{EntryKind, SkeletonEntry, SkeletonError, SkeletonOptions, render_skeleton};

@@ -66,6 +66,17 @@ pub fn validate_secrets(schema: &Json, secrets: &Json) -> Result<(), Vec<Paramet
         .collect())
 }
 
+/// Validates an action's rendered input against its input schema, as the workflow runner
+/// does before any iteration of a step runs.
+pub fn validate_input(schema: &Json, input: &Json) -> Result<(), Vec<ParameterError>> {
+    let errors = validate(schema, input, "the action's input schema");
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 fn validate(schema: &Json, instance: &Json, what: &str) -> Vec<ParameterError> {
     let validator = match jsonschema::options()
         .with_draft(Draft::Draft7)

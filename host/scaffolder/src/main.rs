@@ -2,7 +2,9 @@
 //! It owns exit codes and error printing; the work happens in the library crates.
 
 mod cli;
+mod config;
 mod plugin_inspect;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -10,7 +12,10 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing();
+    init_tracing(match cli.command {
+        cli::Command::Serve(_) => "info",
+        _ => "warn",
+    });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -26,6 +31,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async {
         match cli.command {
+            cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::Plugin(cli::PluginCommand::Inspect(args)) => {
                 plugin_inspect::run(args).await
             }
@@ -33,10 +39,10 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
     })
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: warnings).
-fn init_tracing() {
+/// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`).
+fn init_tracing(default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

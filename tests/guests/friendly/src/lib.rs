@@ -38,12 +38,14 @@ impl Action for WriteFile {
     type Output = ();
 
     fn info() -> ActionInfo {
-        ActionInfo::new("Writes a file into the workspace.").input_schema(json!({
-            "type": "object",
-            "required": ["path", "content"],
-            "properties": { "path": { "type": "string" }, "content": { "type": "string" } },
-            "additionalProperties": false
-        }))
+        ActionInfo::new("Writes a file into the workspace.")
+            .supports_dry_run()
+            .input_schema(json!({
+                "type": "object",
+                "required": ["path", "content"],
+                "properties": { "path": { "type": "string" }, "content": { "type": "string" } },
+                "additionalProperties": false
+            }))
     }
 
     fn run(ctx: &Context, input: WriteFileInput) -> Result<()> {
@@ -258,7 +260,9 @@ impl Action for ReadTemplate {
     type Output = ContentOutput;
 
     fn info() -> ActionInfo {
-        ActionInfo::new("Reads a file of the template.").requests_template_directory()
+        ActionInfo::new("Reads a file of the template.")
+            .supports_dry_run()
+            .requests_template_directory()
     }
 
     fn run(ctx: &Context, input: TemplateFileInput) -> Result<ContentOutput> {
@@ -274,6 +278,50 @@ impl Action for ReadTemplate {
     }
 }
 
+#[derive(Deserialize)]
+pub struct CountInput {
+    file: String,
+}
+
+#[derive(Serialize)]
+pub struct CountOutput {
+    runs: u64,
+}
+
+/// Adds one to the number in a workspace file: how often the step really ran.
+pub struct Count;
+
+impl Action for Count {
+    const ID: &'static str = "friendly:count";
+    type Input = CountInput;
+    type Output = CountOutput;
+
+    fn info() -> ActionInfo {
+        ActionInfo::new("Counts its runs in a workspace file.")
+            .input_schema(json!({
+                "type": "object",
+                "required": ["file"],
+                "properties": { "file": { "type": "string" } },
+                "additionalProperties": false
+            }))
+            .output_schema(json!({
+                "type": "object",
+                "properties": { "runs": { "type": "integer" } }
+            }))
+    }
+
+    fn run(ctx: &Context, input: CountInput) -> Result<CountOutput> {
+        let runs = std::fs::read_to_string(&input.file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        std::fs::write(&input.file, runs.to_string())?;
+        ctx.info(format!("run {runs} of {}", input.file));
+        Ok(CountOutput { runs })
+    }
+}
+
 plugin!(
     Noop,
     ReadTemplate,
@@ -284,5 +332,6 @@ plugin!(
     Stdio,
     Sleep,
     Checkpointed,
-    AddSecret
+    AddSecret,
+    Count
 );

@@ -1,0 +1,120 @@
+//! `POST /v2/dry-run` (spec §1.12, §5).
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Json as JsonResponse;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::Uri;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use scaffolder_engine::{DryRunFile, DryRunRequest, TaskUser};
+use scaffolder_template::{Template, validate_secrets, validate_values};
+use serde_json::{Value as Json, json};
+
+use super::{body_object, json_body, no_query, required, secrets_field};
+use crate::ApiState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+
+pub async fn dry_run(
+    State(state): State<ApiState>,
+    Extension(principal): Extension<Arc<Principal>>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<JsonResponse<Json>, ApiError> {
+    no_query(&uri)?;
+    let body = body_object(json_body(&body)?)?;
+    let entity = required(&body, "template")?.clone();
+    let values = required(&body, "values")?.clone();
+    if !values.is_object() {
+        return Err(ApiError::input("request/body/values must be object"));
+    }
+    let contents = required(&body, "directoryContents")?;
+    let mut secrets = secrets_field(&body, "secrets")?;
+    let directory_contents = parse_directory_contents(contents)?;
+
+    let template = Template::from_json(entity).map_err(|err| {
+        ApiError::input("Input template is not a template")
+            .with_cause("TemplateError", err.to_string())
+    })?;
+    validate_values(&template.spec.parameters, &values).map_err(ApiError::Validation)?;
+    if let Some(schema) = &template.spec.secrets_schema {
+        validate_secrets(schema, &Json::Object(secrets.clone())).map_err(ApiError::Validation)?;
+    }
+    if let Some(token) = &principal.token {
+        secrets.insert("backstageToken".into(), json!(token));
+    }
+
+    let result = state
+        .engine
+        .dry_run(DryRunRequest {
+            template,
+            values,
+            secrets,
+            directory_contents,
+            user: Some(TaskUser {
+                entity: None,
+                user_ref: principal.user_ref().map(str::to_owned),
+            }),
+        })
+        .await?;
+    let files: Vec<Json> = result
+        .directory_contents
+        .iter()
+        .map(|f| {
+            json!({
+                "path": f.path,
+                "executable": f.executable,
+                "base64Content": BASE64.encode(&f.content),
+            })
+        })
+        .collect();
+    Ok(JsonResponse(json!({
+        "log": result.log,
+        "directoryContents": files,
+        "output": result.output,
+        "steps": result.steps,
+    })))
+}
+
+/// `[{ path, base64Content, executable? }]` with zod's messages, prefixed like Backstage's
+/// `Malformed request`.
+fn parse_directory_contents(value: &Json) -> Result<Vec<DryRunFile>, ApiError> {
+    let malformed = |index: usize, what: &str| {
+        ApiError::input(format!(
+            "Malformed request: directoryContents[{index}]: {what}"
+        ))
+    };
+    let Json::Array(items) = value else {
+        return Err(ApiError::input(
+            "request/body/directoryContents must be array",
+        ));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let path = item
+                .get("path")
+                .and_then(Json::as_str)
+                .ok_or_else(|| malformed(index, "path must be a string"))?;
+            let content = item
+                .get("base64Content")
+                .and_then(Json::as_str)
+                .ok_or_else(|| malformed(index, "base64Content must be a string"))?;
+            let content = BASE64.decode(content).map_err(|e| {
+                malformed(index, &format!("base64Content is not valid base64: {e}"))
+            })?;
+            Ok(DryRunFile {
+                path: path.to_owned(),
+                executable: item
+                    .get("executable")
+                    .and_then(Json::as_bool)
+                    .unwrap_or(false),
+                content,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,70 @@
+//! Route handlers, one file per resource.
+
+pub mod dry_run;
+pub mod events;
+pub mod misc;
+pub mod openapi;
+pub mod tasks;
+pub mod templates;
+
+use axum::body::Bytes;
+use axum::http::Uri;
+use serde_json::{Map, Value as Json};
+
+use crate::error::ApiError;
+use crate::query::Query;
+
+/// A JSON request body; parser errors are 400s with the parser's message, as
+/// Backstage rethrows them as `InputError`.
+pub(crate) fn json_body(body: &Bytes) -> Result<Json, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::input(format!("Unexpected token in JSON body: {e}")))
+}
+
+/// An optional JSON body (empty means `{}`).
+pub(crate) fn optional_json_body(body: &Bytes) -> Result<Json, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Json::Object(Map::new()));
+    }
+    json_body(body)
+}
+
+/// The body as an object, with the validator's message otherwise.
+pub(crate) fn body_object(body: Json) -> Result<Map<String, Json>, ApiError> {
+    match body {
+        Json::Object(map) => Ok(map),
+        _ => Err(ApiError::input("request/body must be object")),
+    }
+}
+
+/// A required property of the body.
+pub(crate) fn required<'a>(body: &'a Map<String, Json>, key: &str) -> Result<&'a Json, ApiError> {
+    body.get(key)
+        .ok_or_else(|| ApiError::input(format!("request/body must have required property '{key}'")))
+}
+
+/// An optional `{ "<k>": "<string>" }` map of secrets at `request/body/<key>`.
+pub(crate) fn secrets_field(
+    body: &Map<String, Json>,
+    key: &str,
+) -> Result<Map<String, Json>, ApiError> {
+    match body.get(key) {
+        None | Some(Json::Null) => Ok(Map::new()),
+        Some(Json::Object(secrets)) => {
+            if let Some((name, _)) = secrets.iter().find(|(_, v)| !v.is_string()) {
+                return Err(ApiError::input(format!(
+                    "request/body/{key}/{name} must be string"
+                )));
+            }
+            Ok(secrets.clone())
+        }
+        Some(_) => Err(ApiError::input(format!(
+            "request/body/{key} must be object"
+        ))),
+    }
+}
+
+/// Rejects any query parameter on a route that documents none.
+pub(crate) fn no_query(uri: &Uri) -> Result<(), ApiError> {
+    Query::parse(uri.query(), &[]).map(|_| ())
+}

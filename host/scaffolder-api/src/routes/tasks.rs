@@ -1,0 +1,186 @@
+//! `/v2/tasks`: create (201), list, get, cancel, retry (201 / 409) (spec §1.5–§1.9).
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Json as JsonResponse;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use scaffolder_engine::{TaskSpec, TaskUser};
+use scaffolder_store::{Direction, OrderField, TaskFilter, TaskRecord};
+use scaffolder_template::{validate_secrets, validate_values};
+use serde_json::{Map, Value as Json, json};
+
+use super::templates::{find_template, parse_template_ref};
+use super::{body_object, json_body, no_query, optional_json_body, required, secrets_field};
+use crate::ApiState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::wire;
+
+/// `POST /v2/tasks`.
+pub async fn create(
+    State(state): State<ApiState>,
+    Extension(principal): Extension<Arc<Principal>>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<(StatusCode, JsonResponse<Json>), ApiError> {
+    no_query(&uri)?;
+    let body = body_object(json_body(&body)?)?;
+    let template_ref = required(&body, "templateRef")?
+        .as_str()
+        .ok_or_else(|| ApiError::input("request/body/templateRef must be string"))?;
+    let values = required(&body, "values")?;
+    if !values.is_object() {
+        return Err(ApiError::input("request/body/values must be object"));
+    }
+    let secrets = secrets_field(&body, "secrets")?;
+
+    let (namespace, name) = parse_template_ref(template_ref)?;
+    let loaded = find_template(&state, &namespace, &name).await?;
+    let template = &loaded.template;
+    validate_values(&template.spec.parameters, values).map_err(ApiError::Validation)?;
+    if let Some(schema) = &template.spec.secrets_schema {
+        validate_secrets(schema, &Json::Object(secrets.clone())).map_err(ApiError::Validation)?;
+    }
+
+    let user = TaskUser {
+        entity: None,
+        user_ref: principal.user_ref().map(str::to_owned),
+    };
+    let spec = TaskSpec::with_base_url(
+        template,
+        values.clone(),
+        Some(user),
+        loaded.base_url.clone(),
+    );
+    let task = state
+        .engine
+        .create_task(
+            &spec,
+            principal.user_ref().map(str::to_owned),
+            stored_secrets(secrets, &principal),
+        )
+        .await?;
+    tracing::info!(task_id = %task.id, template = %template.entity_ref(), "task created");
+    Ok((StatusCode::CREATED, JsonResponse(json!({ "id": task.id }))))
+}
+
+/// `GET /v2/tasks`.
+pub async fn list(State(state): State<ApiState>, uri: Uri) -> Result<JsonResponse<Json>, ApiError> {
+    let query = Query::parse(
+        uri.query(),
+        &["createdBy", "status", "limit", "offset", "order"],
+    )?;
+    let mut status = query.all("status");
+    status.dedup();
+    let filter = TaskFilter {
+        created_by: query.all("createdBy"),
+        status,
+        limit: query.integer("limit", 0)?,
+        offset: query.integer("offset", 0)?,
+        order: query
+            .all("order")
+            .iter()
+            .map(|item| parse_order(item))
+            .collect::<Result<_, _>>()?,
+    };
+    let (tasks, total) = state.engine.store().list_tasks(&filter).await?;
+    Ok(JsonResponse(json!({
+        "tasks": tasks.iter().map(wire::task).collect::<Vec<_>>(),
+        "totalTasks": total,
+    })))
+}
+
+fn parse_order(item: &str) -> Result<(OrderField, Direction), ApiError> {
+    let malformed = || {
+        ApiError::input(format!(
+            "Invalid order parameter \"{item}\", expected \"<asc or desc>:<field name>\""
+        ))
+    };
+    let (direction, field) = item.split_once(':').ok_or_else(malformed)?;
+    let direction = match direction {
+        "asc" => Direction::Asc,
+        "desc" => Direction::Desc,
+        _ => return Err(malformed()),
+    };
+    let field = OrderField::parse(field)
+        .ok_or_else(|| ApiError::input(format!("Invalid order field \"{field}\"")))?;
+    Ok((field, direction))
+}
+
+/// `GET /v2/tasks/:taskId`.
+pub async fn get(
+    State(state): State<ApiState>,
+    Path(task_id): Path<String>,
+    uri: Uri,
+) -> Result<JsonResponse<Json>, ApiError> {
+    no_query(&uri)?;
+    let task = find_task(&state, &task_id).await?;
+    Ok(JsonResponse(wire::task(&task)))
+}
+
+/// `POST /v2/tasks/:taskId/cancel`: 200 `{ status: 'cancelled' }` whatever the task's state.
+pub async fn cancel(
+    State(state): State<ApiState>,
+    Path(task_id): Path<String>,
+    uri: Uri,
+) -> Result<JsonResponse<Json>, ApiError> {
+    no_query(&uri)?;
+    find_task(&state, &task_id).await?;
+    state.engine.cancel_task(&task_id).await?;
+    tracing::info!(task_id = %task_id, "task cancelled");
+    Ok(JsonResponse(json!({ "status": "cancelled" })))
+}
+
+/// `POST /v2/tasks/:taskId/retry`: 201 `{ id }`, 409 unless the task has ended.
+pub async fn retry(
+    State(state): State<ApiState>,
+    Extension(principal): Extension<Arc<Principal>>,
+    Path(task_id): Path<String>,
+    uri: Uri,
+    body: Bytes,
+) -> Result<(StatusCode, JsonResponse<Json>), ApiError> {
+    no_query(&uri)?;
+    let body = body_object(optional_json_body(&body)?)?;
+    let secrets = secrets_field(&body, "secrets")?;
+    let task = find_task(&state, &task_id).await?;
+    let spec: Option<TaskSpec> = serde_json::from_value(task.spec.clone()).ok();
+    if let Some(entity_ref) = spec
+        .as_ref()
+        .and_then(|s| s.template_info.as_ref())
+        .map(|i| i.entity_ref.clone())
+    {
+        let (namespace, name) = parse_template_ref(&entity_ref)?;
+        let loaded = find_template(&state, &namespace, &name).await?;
+        if let Some(schema) = &loaded.template.spec.secrets_schema {
+            validate_secrets(schema, &Json::Object(secrets.clone()))
+                .map_err(ApiError::Validation)?;
+        }
+    }
+    state
+        .engine
+        .retry_task(&task, stored_secrets(secrets, &principal))
+        .await?;
+    tracing::info!(task_id = %task_id, "task retried");
+    Ok((StatusCode::CREATED, JsonResponse(json!({ "id": task_id }))))
+}
+
+pub(crate) async fn find_task(state: &ApiState, task_id: &str) -> Result<TaskRecord, ApiError> {
+    state
+        .engine
+        .store()
+        .get_task(task_id)
+        .await?
+        .ok_or_else(|| ApiError::no_task(task_id))
+}
+
+/// The secrets a task keeps: the user's, plus the caller's token as `backstageToken`.
+fn stored_secrets(mut secrets: Map<String, Json>, principal: &Principal) -> Map<String, Json> {
+    if let Some(token) = &principal.token {
+        secrets.insert("backstageToken".into(), json!(token));
+    }
+    secrets
+}

@@ -1,0 +1,132 @@
+//! `GET /v2/templates/:namespace/:kind/:name/parameter-schema` (spec §1.3), and the
+//! template lookup shared with task creation and retry.
+
+use axum::Json as JsonResponse;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use serde_json::{Value as Json, json};
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::templates::LoadedTemplate;
+
+pub async fn parameter_schema(
+    State(state): State<ApiState>,
+    Path((namespace, kind, name)): Path<(String, String, String)>,
+    uri: Uri,
+) -> Result<JsonResponse<Json>, ApiError> {
+    super::no_query(&uri)?;
+    if !kind.eq_ignore_ascii_case("template") {
+        return Err(ApiError::input(
+            "Invalid kind, only 'Template' kind is supported",
+        ));
+    }
+    let loaded = find_template(&state, &namespace, &name).await?;
+    let template = &loaded.template;
+    let entity = &template.entity;
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "title".into(),
+        json!(
+            template
+                .metadata
+                .title
+                .clone()
+                .unwrap_or_else(|| template.metadata.name.clone())
+        ),
+    );
+    if let Some(presentation) = &template.spec.presentation {
+        out.insert("presentation".into(), presentation.clone());
+    }
+    if let Some(description) = &template.metadata.description {
+        out.insert("description".into(), json!(description));
+    }
+    if let Some(options) = entity.pointer("/metadata/ui:options") {
+        out.insert("ui:options".into(), options.clone());
+    }
+    let steps: Vec<Json> = template
+        .spec
+        .parameters
+        .iter()
+        .map(|page| {
+            let mut step = serde_json::Map::new();
+            step.insert(
+                "title".into(),
+                page.get("title")
+                    .cloned()
+                    .unwrap_or_else(|| json!("Please enter the following information")),
+            );
+            if let Some(description) = page.get("description") {
+                step.insert("description".into(), description.clone());
+            }
+            step.insert("schema".into(), page.clone());
+            Json::Object(step)
+        })
+        .collect();
+    out.insert("steps".into(), Json::Array(steps));
+    if let Some(decorators) = &template.spec.form_decorators {
+        out.insert("formDecorators".into(), decorators.clone());
+    }
+    Ok(JsonResponse(Json::Object(out)))
+}
+
+/// The template `template:<namespace>/<name>`, or Backstage's 404.
+pub(crate) async fn find_template(
+    state: &ApiState,
+    namespace: &str,
+    name: &str,
+) -> Result<LoadedTemplate, ApiError> {
+    match state.templates.find(namespace, name).await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(ApiError::not_found(format!(
+            "Template template:{namespace}/{name} not found"
+        ))),
+        Err(message) => Err(ApiError::internal(message)),
+    }
+}
+
+/// A template ref as Backstage's `parseEntityRef` reads it with default kind `template`
+/// and namespace `default`: `[kind:][namespace/]name`. Returns `(namespace, name)`.
+pub(crate) fn parse_template_ref(template_ref: &str) -> Result<(String, String), ApiError> {
+    let (kind, rest) = match template_ref.split_once(':') {
+        Some((kind, rest)) => (kind, rest),
+        None => ("template", template_ref),
+    };
+    let (namespace, name) = match rest.split_once('/') {
+        Some((namespace, name)) => (namespace, name),
+        None => ("default", rest),
+    };
+    if name.is_empty() || namespace.is_empty() || kind.is_empty() || name.contains(['/', ':']) {
+        return Err(ApiError::input(format!(
+            "Entity reference \"{template_ref}\" was not on the form [<kind>:][<namespace>/]<name>"
+        )));
+    }
+    if !kind.eq_ignore_ascii_case("template") {
+        return Err(ApiError::input(
+            "Invalid kind, only 'Template' kind is supported",
+        ));
+    }
+    Ok((namespace.to_owned(), name.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_refs_take_backstage_defaults() {
+        for r in ["template:default/x", "default/x", "x", "Template:default/x"] {
+            assert_eq!(
+                parse_template_ref(r).unwrap(),
+                ("default".into(), "x".into()),
+                "{r}"
+            );
+        }
+        assert_eq!(
+            parse_template_ref("ns/x").unwrap(),
+            ("ns".into(), "x".into())
+        );
+        assert!(parse_template_ref("component:default/x").is_err());
+        assert!(parse_template_ref("a/b/c").is_err());
+    }
+}

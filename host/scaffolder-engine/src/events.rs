@@ -1,0 +1,163 @@
+//! Where a run's events go: the task store (persisted first, then announced on the
+//! [`EventBus`] so open streams send them at once) or, in a dry run, memory.
+
+use std::sync::Mutex;
+
+use serde_json::{Map, Value as Json, json};
+use tokio::sync::broadcast;
+
+use scaffolder_store::{EventRecord, EventType, Store};
+
+/// Announces "task X has new events" inside this process. Streams subscribe, then read
+/// the store; other replicas' events are found by the streams' periodic re-read.
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<String>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        let (sender, _) = broadcast::channel(1024);
+        Self { sender }
+    }
+
+    /// Receives the id of every task that gets an event from now on. A lagging receiver
+    /// sees `RecvError::Lagged` and should re-read the store.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.sender.subscribe()
+    }
+
+    pub fn publish(&self, task_id: &str) {
+        // No receivers is fine: nobody is streaming.
+        let _ = self.sender.send(task_id.to_owned());
+    }
+
+    /// Persists an event, then announces it.
+    pub async fn append(
+        &self,
+        store: &Store,
+        task_id: &str,
+        event_type: EventType,
+        body: &Json,
+    ) -> scaffolder_store::Result<EventRecord> {
+        let event = store.append_event(task_id, event_type, body).await?;
+        self.publish(task_id);
+        Ok(event)
+    }
+}
+
+/// The side effects of a run other than files: events, saved step outputs, checkpoints
+/// and added secrets. Tasks record them in the store; dry runs in memory.
+#[async_trait::async_trait]
+pub(crate) trait Journal: Send + Sync {
+    /// Records a `log` event with this body.
+    async fn log(&self, body: Json);
+    /// Saves a completed step's output so a resumed task skips the step.
+    async fn step_completed(&self, step_id: &str, output: &Json);
+    async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String>;
+    async fn set_checkpoint(&self, step_id: &str, key: &str, value: &Json) -> Result<(), String>;
+    async fn add_secret(&self, name: &str, value: &str) -> Result<(), String>;
+}
+
+/// The journal of a real task.
+pub(crate) struct TaskJournal {
+    pub store: Store,
+    pub bus: EventBus,
+    pub task_id: String,
+}
+
+#[async_trait::async_trait]
+impl Journal for TaskJournal {
+    async fn log(&self, body: Json) {
+        if let Err(err) = self
+            .bus
+            .append(&self.store, &self.task_id, EventType::Log, &body)
+            .await
+        {
+            tracing::error!(task_id = %self.task_id, "could not record an event: {err}");
+        }
+    }
+
+    async fn step_completed(&self, step_id: &str, output: &Json) {
+        if let Err(err) = self
+            .store
+            .save_step_output(&self.task_id, step_id, output)
+            .await
+        {
+            tracing::error!(task_id = %self.task_id, step_id, "could not save the step's output; a resumed task would run it again: {err}");
+        }
+    }
+
+    async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String> {
+        self.store
+            .checkpoint(&self.task_id, step_id, key)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn set_checkpoint(&self, step_id: &str, key: &str, value: &Json) -> Result<(), String> {
+        self.store
+            .set_checkpoint(&self.task_id, step_id, key, value)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn add_secret(&self, name: &str, value: &str) -> Result<(), String> {
+        self.store
+            .add_secret(&self.task_id, name, value)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The journal of a dry run: events collected for the response, nothing persisted.
+#[derive(Default)]
+pub(crate) struct MemoryJournal {
+    pub events: Mutex<Vec<Json>>,
+    checkpoints: Mutex<Map<String, Json>>,
+}
+
+#[async_trait::async_trait]
+impl Journal for MemoryJournal {
+    async fn log(&self, body: Json) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(body);
+    }
+
+    async fn step_completed(&self, _step_id: &str, _output: &Json) {}
+
+    async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String> {
+        let checkpoints = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(checkpoints.get(&format!("{step_id}.{key}")).cloned())
+    }
+
+    async fn set_checkpoint(&self, step_id: &str, key: &str, value: &Json) -> Result<(), String> {
+        let mut checkpoints = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
+        checkpoints.insert(format!("{step_id}.{key}"), value.clone());
+        Ok(())
+    }
+
+    async fn add_secret(&self, _name: &str, _value: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// `{ message, stepId?, status? }`, the body of a workflow `log` event.
+pub(crate) fn log_body(message: String, step_id: Option<&str>, status: Option<&str>) -> Json {
+    let mut body = json!({ "message": message });
+    if let Some(step_id) = step_id {
+        body["stepId"] = json!(step_id);
+    }
+    if let Some(status) = status {
+        body["status"] = json!(status);
+    }
+    body
+}

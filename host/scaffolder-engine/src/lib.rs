@@ -1,0 +1,240 @@
+//! Runs scaffolder tasks. The [`Engine`] owns the store, the loaded actions and the
+//! workers: workers claim `open` tasks, run their steps in the Wasm runtime through the
+//! workflow runner, heartbeat, react to cancellation at once, and resume tasks whose
+//! worker died, skipping the steps that had completed. Dry runs use the same runner
+//! with events kept in memory.
+//!
+//! **Architecture Invariant:** every event is persisted before it is announced on the
+//! [`EventBus`]; streams read the store, never the bus's payload.
+//!
+//! This crate knows nothing of HTTP: the API crate turns requests into [`Engine`] calls.
+
+mod actions;
+mod dry_run;
+mod events;
+mod failure;
+mod redact;
+mod spec;
+mod step_log;
+mod worker;
+mod workflow;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use scaffolder_store::{NewTask, Store, TaskRecord};
+use scaffolder_template::{Renderer, RendererOptions, ScmIntegration};
+use serde_json::{Map, Value as Json, json};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use actions::{ActionRegistry, DuplicateAction, RegisteredAction};
+pub use dry_run::{DryRunFile, DryRunRequest, DryRunResult};
+pub use events::EventBus;
+pub use failure::Failure;
+pub use redact::Redactor;
+pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser};
+pub use workflow::Environment;
+
+/// How the engine runs tasks.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Task workspaces are `<working_directory>/<task id>`.
+    pub working_directory: PathBuf,
+    /// Tasks run at once by this process; 0 runs none (tasks stay `open`).
+    pub concurrent_tasks_limit: usize,
+    pub environment: Environment,
+    pub integrations: Vec<ScmIntegration>,
+    /// Re-open `processing` tasks whose heartbeat is older than this; `None` turns
+    /// automatic recovery off.
+    pub recovery_stale_timeout: Option<Duration>,
+    pub heartbeat_interval: Duration,
+    /// How long shutdown waits for running tasks; the rest resume on the next start.
+    pub graceful_shutdown_timeout: Duration,
+}
+
+impl EngineConfig {
+    /// Backstage's defaults, with recovery on.
+    pub fn new(working_directory: PathBuf) -> Self {
+        Self {
+            working_directory,
+            concurrent_tasks_limit: 10,
+            environment: Environment::default(),
+            integrations: ScmIntegration::defaults(),
+            recovery_stale_timeout: Some(Duration::from_secs(30)),
+            heartbeat_interval: Duration::from_secs(1),
+            graceful_shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The task engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    bus: EventBus,
+    actions: RwLock<Arc<ActionRegistry>>,
+    renderer: Arc<Renderer>,
+    config: EngineConfig,
+    /// Signalled when a task becomes `open` in this process.
+    wake: Notify,
+    /// Cancellation tokens of the tasks running in this process.
+    running: Mutex<HashMap<String, CancellationToken>>,
+}
+
+impl Engine {
+    pub fn new(store: Store, actions: ActionRegistry, config: EngineConfig) -> Self {
+        let renderer = Renderer::new(RendererOptions {
+            integrations: config.integrations.clone(),
+            ..RendererOptions::default()
+        });
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                bus: EventBus::new(),
+                actions: RwLock::new(Arc::new(actions)),
+                renderer: Arc::new(renderer),
+                config,
+                wake: Notify::new(),
+                running: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.inner.bus
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// The actions tasks starting now use.
+    pub fn actions(&self) -> Arc<ActionRegistry> {
+        self.inner
+            .actions
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the actions for tasks that start from now on; running tasks keep theirs.
+    pub fn set_actions(&self, actions: ActionRegistry) {
+        *self
+            .inner
+            .actions
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(actions);
+    }
+
+    /// Inserts an `open` task and wakes a worker.
+    pub async fn create_task(
+        &self,
+        spec: &TaskSpec,
+        created_by: Option<String>,
+        secrets: Map<String, Json>,
+    ) -> scaffolder_store::Result<TaskRecord> {
+        let task = self
+            .inner
+            .store
+            .create_task(NewTask {
+                id: uuid::Uuid::new_v4().to_string(),
+                spec: serde_json::to_value(spec).unwrap_or_default(),
+                created_by,
+                secrets,
+            })
+            .await?;
+        self.inner.wake.notify_one();
+        Ok(task)
+    }
+
+    /// Cancels a task as Backstage does: a `cancelled` event naming the latest step and
+    /// its secrets dropped. A step running in this process is stopped at once; one
+    /// running in another replica within a heartbeat.
+    pub async fn cancel_task(&self, task_id: &str) -> scaffolder_store::Result<()> {
+        let store = &self.inner.store;
+        let events = store.list_events(task_id, None).await?;
+        let step_id = events
+            .iter()
+            .rev()
+            .find_map(|e| e.body.get("stepId").cloned())
+            .unwrap_or(json!(0));
+        let step_text = match &step_id {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let body = json!({
+            "message": format!("Step {step_text} has been cancelled."),
+            "stepId": step_id,
+            "status": "cancelled",
+        });
+        store.cancel_task(task_id, &body).await?;
+        self.inner.bus.publish(task_id);
+        if let Some(token) = self
+            .inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(task_id)
+        {
+            token.cancel();
+        }
+        Ok(())
+    }
+
+    /// Re-opens an ended task with new secrets; `Conflict` when it has not ended.
+    pub async fn retry_task(
+        &self,
+        task: &TaskRecord,
+        secrets: Map<String, Json>,
+    ) -> scaffolder_store::Result<()> {
+        let strategy = task
+            .spec
+            .pointer("/EXPERIMENTAL_recovery/EXPERIMENTAL_strategy")
+            .and_then(Json::as_str)
+            .unwrap_or("none");
+        self.inner
+            .store
+            .retry_task(&task.id, secrets, strategy)
+            .await?;
+        self.inner.bus.publish(&task.id);
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Runs the workers until `shutdown` fires, then waits for running tasks up to the
+    /// graceful-shutdown timeout.
+    pub async fn run_workers(&self, shutdown: CancellationToken) {
+        worker::run(self.clone(), shutdown).await;
+    }
+
+    pub(crate) fn renderer(&self) -> Arc<Renderer> {
+        self.inner.renderer.clone()
+    }
+
+    fn register_running(&self, task_id: &str, token: CancellationToken) {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(task_id.to_owned(), token);
+    }
+
+    fn unregister_running(&self, task_id: &str) {
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(task_id);
+    }
+}

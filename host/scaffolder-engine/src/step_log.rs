@@ -1,0 +1,150 @@
+//! A step's log: lines from the runner and from the Wasm action, redacted, formatted as
+//! Backstage's winston logger formats them, and recorded in order as `log` events.
+//!
+//! The runtime calls [`StepHost::log`] synchronously from the guest; lines go through a
+//! channel to one writer task, so the guest never waits for the database and the events
+//! keep their order. [`StepLog::finish`] waits for the writer before the step's
+//! `Finished step` event is recorded.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use scaffolder_runtime::{Checkpoint, LogLevel, StepHost};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::events::{Journal, log_body};
+use crate::redact::Redactor;
+
+/// The open log of one step.
+pub(crate) struct StepLog {
+    lines: LogLines,
+    writer: JoinHandle<()>,
+}
+
+/// Where a step's lines are sent; cheap to clone, handed to the running action.
+#[derive(Clone)]
+pub(crate) struct LogLines {
+    sender: mpsc::UnboundedSender<String>,
+    redactor: Arc<Redactor>,
+}
+
+impl LogLines {
+    pub fn info(&self, message: &str) {
+        self.line(LogLevel::Info, message);
+    }
+
+    pub fn warn(&self, message: &str) {
+        self.line(LogLevel::Warn, message);
+    }
+
+    /// Records a line, redacted. Debug lines go to tracing only (Backstage's task logger
+    /// drops them at its default level).
+    pub fn line(&self, level: LogLevel, message: &str) {
+        let message = self.redactor.redact(message);
+        if level == LogLevel::Debug {
+            tracing::debug!(target: "scaffolder::step", "{message}");
+            return;
+        }
+        tracing::info!(target: "scaffolder::step", "{message}");
+        let _ = self.sender.send(format_line(level, &message));
+    }
+}
+
+impl StepLog {
+    pub fn open(journal: Arc<dyn Journal>, step_id: &str, redactor: Arc<Redactor>) -> Self {
+        let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
+        let step_id = step_id.to_owned();
+        let writer = tokio::spawn(async move {
+            while let Some(message) = receiver.recv().await {
+                journal.log(log_body(message, Some(&step_id), None)).await;
+            }
+        });
+        Self {
+            lines: LogLines { sender, redactor },
+            writer,
+        }
+    }
+
+    pub fn lines(&self) -> &LogLines {
+        &self.lines
+    }
+
+    /// Waits until every line is recorded. Clones handed to actions must be dropped
+    /// first (the runtime drops its host when the step returns).
+    pub async fn finish(self) {
+        drop(self.lines);
+        let _ = self.writer.await;
+    }
+}
+
+/// winston's `colorize()` + `simple()`: `<coloured level>: <message>`.
+fn format_line(level: LogLevel, message: &str) -> String {
+    let (colour, name) = match level {
+        LogLevel::Error => (31, "error"),
+        LogLevel::Warn => (33, "warn"),
+        LogLevel::Info => (32, "info"),
+        LogLevel::Debug => (34, "debug"),
+    };
+    format!("\u{1b}[{colour}m{name}\u{1b}[39m: {message}")
+}
+
+/// What one step's action sees of the engine.
+pub(crate) struct ActionHost {
+    pub log: LogLines,
+    pub redactor: Arc<Redactor>,
+    pub journal: Arc<dyn Journal>,
+    pub step_id: String,
+    /// The task's secrets; secrets added here are visible to later steps.
+    pub secrets: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+#[async_trait::async_trait]
+impl StepHost for ActionHost {
+    fn log(&self, level: LogLevel, message: &str) {
+        self.log.line(level, message);
+    }
+
+    async fn add_secret(&self, name: &str, value: &str) -> Result<(), String> {
+        self.redactor.add(value);
+        self.journal.add_secret(name, value).await?;
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn checkpoint_get(&self, key: &str) -> Result<Option<Checkpoint>, String> {
+        let Some(value) = self.journal.checkpoint(&self.step_id, key).await? else {
+            return Ok(None);
+        };
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| format!("the stored checkpoint '{key}' is not valid: {e}"))
+    }
+
+    async fn checkpoint_set(&self, key: &str, value: Checkpoint) -> Result<(), String> {
+        let value = serde_json::to_value(value).map_err(|e| e.to_string())?;
+        self.journal
+            .set_checkpoint(&self.step_id, key, &value)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_carry_winston_colours() {
+        assert_eq!(
+            format_line(LogLevel::Info, "hello"),
+            "\u{1b}[32minfo\u{1b}[39m: hello"
+        );
+        assert_eq!(
+            format_line(LogLevel::Error, "bad"),
+            "\u{1b}[31merror\u{1b}[39m: bad"
+        );
+    }
+}

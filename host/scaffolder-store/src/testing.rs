@@ -1,0 +1,85 @@
+//! Fresh databases for tests of this crate and of the crates above it: a SQLite file in
+//! a temporary directory, or a new database on the PostgreSQL server at
+//! `SCAFFOLDER_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
+//! dropped by [`TestDatabase::finish`].
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::Executor;
+
+use crate::Backend;
+
+/// A database that exists only for one test.
+pub struct TestDatabase {
+    /// The URL to give [`crate::Store::connect`].
+    pub url: String,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// A fresh database on `backend`. Panics with a clear message when PostgreSQL is not
+    /// reachable: the suite needs it.
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::sqlite(),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("creating a temporary directory");
+        Self {
+            url: format!("sqlite://{}", dir.path().join("scaffolder.db").display()),
+            cleanup: None,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn postgres() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let admin_url = std::env::var("SCAFFOLDER_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        sqlx::any::install_default_drivers();
+        let name = format!(
+            "scaffolder_test_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_micros()
+        );
+        let admin = sqlx::AnyPool::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is needed by the tests: {e}"));
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
+        admin.close().await;
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("SCAFFOLDER_TEST_POSTGRES_URL ends with /<database>");
+        Self {
+            url: format!("{base}/{name}"),
+            cleanup: Some((admin_url, name)),
+            _dir: None,
+        }
+    }
+
+    /// Drops a PostgreSQL test database (a SQLite one goes with its directory). Close
+    /// the stores that use it first.
+    pub async fn finish(self) {
+        if let Some((admin_url, name)) = self.cleanup {
+            let admin = sqlx::AnyPool::connect(&admin_url)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url}: {e}"));
+            admin
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await
+                .unwrap_or_else(|e| panic!("dropping the test database {name}: {e}"));
+            admin.close().await;
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! `scaffolder serve` as a user runs it: a process with a data directory, templates and
+//! plugins; driven by the real Backstage `ScaffolderClient`, killed with SIGKILL in the
+//! middle of a task, stopped with SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use scaffolder_store::Backend;
+use scaffolder_store::testing::TestDatabase;
+use serde_json::{Value as Json, json};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn templates() -> PathBuf {
+    repo().join("host/scaffolder-api/tests/fixtures/templates")
+}
+
+/// A running `scaffolder serve`.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// Starts the server on a free port and waits for its "listening" line.
+    fn start(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scaffolder"))
+            .envs(env.iter().copied())
+            .args(["serve", "--port", "0", "--templates"])
+            .arg(templates())
+            .arg("--plugin")
+            .arg(scaffolder_test_artifacts::FRIENDLY_GUEST)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting scaffolder serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("the server exited before listening")
+                .unwrap();
+            if let Some(url) = line.strip_prefix("scaffolder listening on ") {
+                break url.to_owned();
+            }
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn get(base: &str, path: &str) -> (u16, Json) {
+    let response = client().get(format!("{base}{path}")).send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Json::Null))
+}
+
+fn post(base: &str, path: &str, body: Json) -> (u16, Json) {
+    let response = client()
+        .post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().unwrap_or(Json::Null))
+}
+
+fn wait_for_event(base: &str, task_id: &str, predicate: impl Fn(&Json) -> bool) -> Vec<Json> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, events) = get(base, &format!("/v2/tasks/{task_id}/events"));
+        let events = events.as_array().cloned().unwrap_or_default();
+        if events.iter().any(&predicate) {
+            return events;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no matching event in {events:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn backstage_scaffolder_client_runs_against_the_server() {
+    let conformance = repo().join("tests/conformance");
+    let npm = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&conformance)
+        .status()
+        .expect("npm is needed for the conformance test");
+    assert!(npm.success(), "npm ci failed in {}", conformance.display());
+
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path(), &[]);
+    let template = scaffolder_template::Template::from_yaml(
+        &std::fs::read_to_string(templates().join("conformance.yaml")).unwrap(),
+        None,
+    )
+    .unwrap();
+    let template_json = data.path().join("conformance.json");
+    std::fs::write(&template_json, template.entity.to_string()).unwrap();
+
+    let output = Command::new("node")
+        .arg("scaffolder-client.mjs")
+        .current_dir(&conformance)
+        .env("SCAFFOLDER_BASE_URL", &server.base)
+        .env("SCAFFOLDER_TEMPLATE_JSON", &template_json)
+        .output()
+        .expect("running node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        output.status.success(),
+        "the ScaffolderClient conformance script failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("ok - streamLogs"), "{stdout}");
+    assert!(!stdout.contains("# SKIP"), "every check ran: {stdout}");
+}
+
+/// Kill -9 during the sleep step of `resume` (count → sleep → after), start again on the
+/// same data: the task completes, and the count step, which had completed, did not run
+/// again.
+fn resumes_after_sigkill(extra: &[&str], data_dir: &Path) {
+    let mut first = Server::start(data_dir, extra);
+    let (status, body) = post(
+        &first.base,
+        "/v2/tasks",
+        json!({ "templateRef": "resume", "values": { "millis": 1500 } }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let task_id = body["id"].as_str().unwrap().to_owned();
+    wait_for_event(&first.base, &task_id, |e| {
+        e["body"]["stepId"] == "sleep" && e["body"]["status"] == "processing"
+    });
+    first.kill();
+
+    let second = Server::start(data_dir, extra);
+    let events = wait_for_event(&second.base, &task_id, |e| e["type"] == "completion");
+    let completion = events.iter().find(|e| e["type"] == "completion").unwrap();
+    assert_eq!(
+        completion["body"]["message"], "Run completed with status: completed",
+        "{events:#?}"
+    );
+    assert_eq!(
+        completion["body"]["output"],
+        json!({ "runs": 1 }),
+        "count ran once"
+    );
+    let messages: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["body"]["message"].as_str())
+        .collect();
+    assert_eq!(
+        messages
+            .iter()
+            .filter(|m| **m == "Beginning step Count")
+            .count(),
+        1,
+        "{messages:#?}"
+    );
+    assert!(
+        messages
+            .contains(&"Skipping step count because it was already completed in a previous run")
+    );
+    assert!(events.iter().any(|e| e["type"] == "recovered"));
+    let (_, task) = get(&second.base, &format!("/v2/tasks/{task_id}"));
+    assert_eq!(task["status"], "completed");
+}
+
+const FAST_RECOVERY: &str = "scaffolder:\n  taskRecovery:\n    staleTimeout: { seconds: 2 }\n";
+
+#[test]
+fn a_task_survives_sigkill_on_sqlite() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("app-config.yaml");
+    std::fs::write(&config, FAST_RECOVERY).unwrap();
+    resumes_after_sigkill(&["--config", config.to_str().unwrap()], data.path());
+}
+
+#[test]
+fn a_task_survives_sigkill_on_postgres() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let database = runtime.block_on(TestDatabase::new(Backend::Postgres));
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("app-config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "{FAST_RECOVERY}backend:\n  database:\n    client: pg\n    connection: {}\n",
+            database.url
+        ),
+    )
+    .unwrap();
+    resumes_after_sigkill(&["--config", config.to_str().unwrap()], data.path());
+    runtime.block_on(database.finish());
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(data.path(), &[]);
+    let (status, _) = get(&server.base, "/v2/actions");
+    assert_eq!(status, 200);
+    let status = server.terminate();
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn static_tokens_are_required_when_configured() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("app-config.yaml");
+    std::fs::write(
+        &config,
+        "backend:\n  auth:\n    externalAccess:\n      - type: static\n        options:\n          token: ${TEST_SCAFFOLDER_TOKEN}\n          subject: ci-bot\n",
+    )
+    .unwrap();
+    let server = Server::start_with_env(
+        data.path(),
+        &["--config", config.to_str().unwrap()],
+        &[("TEST_SCAFFOLDER_TOKEN", "a-long-static-token")],
+    );
+    let (status, body) = get(&server.base, "/v2/actions");
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["name"], "AuthenticationError");
+    assert_eq!(body["response"]["statusCode"], 401);
+    let response = client()
+        .get(format!("{}/v2/actions", server.base))
+        .bearer_auth("wrong-token-value")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let response = client()
+        .get(format!("{}/v2/actions", server.base))
+        .bearer_auth("a-long-static-token")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+#[test]
+fn refuses_to_serve_a_public_address_without_authentication() {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_scaffolder"))
+        .args(["serve", "--port", "0", "--host", "0.0.0.0", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("refusing to serve 0.0.0.0 without authentication"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_wrong_digest_pin_refuses_to_start() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("app-config.yaml");
+    let pin = format!("sha256:{}", "0".repeat(64));
+    std::fs::write(
+        &config,
+        format!(
+            "scaffolder:\n  plugins:\n    - source: {}\n      digest: {pin}\n",
+            scaffolder_test_artifacts::FRIENDLY_GUEST
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_scaffolder"))
+        .args(["serve", "--port", "0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&pin) && stderr.contains("its digest is sha256:"),
+        "{stderr}"
+    );
+}
