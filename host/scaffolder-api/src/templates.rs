@@ -211,3 +211,45 @@ impl TemplateSource for CatalogTemplates {
         Ok(Some(LoadedTemplate { template, base_url }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: t\n  title: TITLE\nspec:\n  type: service\n  steps: []\n";
+
+    #[tokio::test]
+    async fn edits_are_seen_on_the_next_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = DirectoryTemplates::new(vec![dir.path().to_path_buf()]);
+        assert!(source.find("default", "t").await.unwrap().is_none());
+        let file = dir.path().join("nested/template.yaml");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, TEMPLATE.replace("TITLE", "First")).unwrap();
+        let found = source.find("default", "t").await.unwrap().unwrap();
+        assert_eq!(found.template.metadata.title.as_deref(), Some("First"));
+        assert_eq!(found.base_url, Some(format!("file://{}", file.display())));
+        // A different length changes the stamp even within one clock tick.
+        std::fs::write(&file, TEMPLATE.replace("TITLE", "Second one")).unwrap();
+        let found = source.find("default", "t").await.unwrap().unwrap();
+        assert_eq!(found.template.metadata.title.as_deref(), Some("Second one"));
+        std::fs::remove_file(&file).unwrap();
+        assert!(source.find("default", "t").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn broken_templates_are_reported_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("bad.yaml"),
+            "kind: Template\napiVersion: x\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("ci.yaml"), "on: push\n").unwrap();
+        let source = DirectoryTemplates::new(vec![dir.path().to_path_buf()]);
+        let (found, problems) = source.scan();
+        assert!(found.is_empty());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("bad.yaml"), "{problems:?}");
+    }
+}

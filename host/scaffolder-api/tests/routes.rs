@@ -36,6 +36,8 @@ on_both_databases!(
     autocomplete_has_no_providers,
     templating_extensions_and_openapi,
     unknown_routes_are_404_with_an_empty_body,
+    a_backstage_user_token_becomes_created_by,
+    the_concurrency_limit_keeps_extra_tasks_open,
 );
 
 async fn parameter_schema_returns_the_pages(backend: Backend) {
@@ -960,5 +962,85 @@ async fn unknown_routes_are_404_with_an_empty_body(backend: Backend) {
     let (status, body) = server.get("/v1/tasks").await;
     assert_eq!(status, 404);
     assert_eq!(body, Json::Null);
+    server.finish().await;
+}
+
+/// A Backstage instance's user-token keys, served at `/api/auth/.well-known/jwks.json`.
+async fn backstage_jwks(key: &jsonwebtoken::EncodingKey) -> String {
+    let mut jwk =
+        jsonwebtoken::jwk::Jwk::from_encoding_key(key, jsonwebtoken::Algorithm::ES256).unwrap();
+    jwk.common.key_id = Some("k1".into());
+    let keys = json!({ "keys": [jwk] });
+    let app = axum::Router::new().route(
+        "/api/auth/.well-known/jwks.json",
+        axum::routing::get(move || async move { axum::Json(keys) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+async fn a_backstage_user_token_becomes_created_by(backend: Backend) {
+    use p256::pkcs8::EncodePrivateKey;
+    let secret = p256::SecretKey::from_slice(&[7; 32]).unwrap();
+    let key = jsonwebtoken::EncodingKey::from_ec_der(secret.to_pkcs8_der().unwrap().as_bytes());
+    let backstage = backstage_jwks(&key).await;
+    let mut server = TestServer::start_with(
+        backend,
+        common::Options {
+            auth: scaffolder_api::auth::AuthConfig {
+                backstage_base_url: Some(backstage),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
+    .await;
+    let (status, body) = server.get("/v2/tasks").await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["name"], "AuthenticationError");
+
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("k1".into());
+    header.typ = Some("vnd.backstage.user".into());
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = json!({ "sub": "user:default/jane", "ent": ["user:default/jane"], "iat": now, "exp": now + 600 });
+    server.token = Some(jsonwebtoken::encode(&header, &claims, &key).unwrap());
+    let id = server
+        .scaffold("conformance", json!({ "name": "svc" }))
+        .await;
+    server.events_until_completion(&id).await;
+    let (_, task) = server.get(&format!("/v2/tasks/{id}")).await;
+    assert_eq!(task["createdBy"], "user:default/jane");
+    assert_eq!(task["spec"]["user"]["ref"], "user:default/jane");
+    let (_, mine) = server.get("/v2/tasks?createdBy=user:default/jane").await;
+    assert_eq!(mine["totalTasks"], 1);
+    server.finish().await;
+}
+
+async fn the_concurrency_limit_keeps_extra_tasks_open(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        common::Options {
+            concurrent_tasks_limit: 1,
+            ..Default::default()
+        },
+    )
+    .await;
+    let first = server
+        .scaffold("conformance-slow", json!({ "millis": 30000 }))
+        .await;
+    server
+        .wait_for_event(&first, |e| e["body"]["status"] == "processing")
+        .await;
+    let second = server.scaffold("conformance", json!({ "name": "b" })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (_, task) = server.get(&format!("/v2/tasks/{second}")).await;
+    assert_eq!(task["status"], "open", "one slot, taken by the first task");
+    server
+        .post_raw(&format!("/v2/tasks/{first}/cancel"), "")
+        .await;
+    server.events_until_completion(&second).await;
     server.finish().await;
 }
