@@ -53,6 +53,9 @@ pub struct EngineConfig {
     pub heartbeat_interval: Duration,
     /// How long shutdown waits for running tasks; the rest resume on the next start.
     pub graceful_shutdown_timeout: Duration,
+    /// Keep the workspace of completed tasks too (for debugging and tests); failed
+    /// tasks always keep theirs, so a retry can resume.
+    pub keep_workspaces: bool,
 }
 
 impl EngineConfig {
@@ -66,6 +69,7 @@ impl EngineConfig {
             recovery_stale_timeout: Some(Duration::from_secs(30)),
             heartbeat_interval: Duration::from_secs(1),
             graceful_shutdown_timeout: Duration::from_secs(30),
+            keep_workspaces: false,
         }
     }
 }

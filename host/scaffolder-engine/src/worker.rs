@@ -146,7 +146,7 @@ async fn run_task(
             Ok(_) => engine.bus().publish(&task.id),
             Err(err) => tracing::error!("could not complete the task: {err}"),
         }
-        if status == TaskStatus::Completed {
+        if status == TaskStatus::Completed && !engine.config().keep_workspaces {
             let workspace = engine.config().working_directory.join(&task.id);
             if let Err(err) = std::fs::remove_dir_all(&workspace)
                 && err.kind() != std::io::ErrorKind::NotFound

@@ -629,7 +629,12 @@ fn lookup_env(body: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
     }
 }
 
-/// Makes `scaffolder.plugins[].source` and `scaffolder.templates[]` relative to `dir`.
+/// A plugin source naming a built-in plugin (`builtin:builtin-fetch`): its entry sets the
+/// grants and limits of that built-in instead of loading a file.
+pub const BUILTIN_PREFIX: &str = "builtin:";
+
+/// Makes `scaffolder.plugins[].source` (except built-ins) and `scaffolder.templates[]`
+/// relative to `dir`.
 fn resolve_relative_paths(value: &mut Value, dir: &Path) {
     let Some(scaffolder) = value.get_mut("scaffolder") else {
         return;
@@ -637,7 +642,9 @@ fn resolve_relative_paths(value: &mut Value, dir: &Path) {
     let resolve = |path: &mut String| *path = dir.join(&*path).to_string_lossy().into_owned();
     if let Some(Value::Array(plugins)) = scaffolder.get_mut("plugins") {
         for plugin in plugins {
-            if let Some(Value::String(source)) = plugin.get_mut("source") {
+            if let Some(Value::String(source)) = plugin.get_mut("source")
+                && !source.starts_with(BUILTIN_PREFIX)
+            {
                 resolve(source);
             }
         }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::cli::ServeArgs;
-use crate::config::{self, Config, ExternalAccess};
+use crate::config::{self, BUILTIN_PREFIX, Config, ExternalAccess};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = config::load(&args.configs)?;
@@ -144,32 +144,75 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+/// The built-in plugins (with their default grants, or those of a `builtin:<name>`
+/// entry), then every configured plugin file, then `--plugin` files.
 async fn load_plugins(
     runtime: &Runtime,
     config: &Config,
     extra: &[PathBuf],
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
     let mut plugins = Vec::new();
-    let entries = config
-        .scaffolder
-        .plugins
+    let entries = &config.scaffolder.plugins;
+    let builtin_entry = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e.source.to_str() == Some(&format!("{BUILTIN_PREFIX}{name}")))
+    };
+    for entry in entries {
+        if let Some(name) = entry
+            .source
+            .to_str()
+            .and_then(|s| s.strip_prefix(BUILTIN_PREFIX))
+            && scaffolder_builtins::plugin(name).is_none()
+        {
+            let known: Vec<&str> = scaffolder_builtins::PLUGINS
+                .iter()
+                .map(|p| p.name)
+                .collect();
+            bail!(
+                "scaffolder.plugins: there is no built-in plugin '{name}'; the built-ins are {}",
+                known.join(", ")
+            );
+        }
+    }
+    for builtin in scaffolder_builtins::PLUGINS {
+        let (plugin_config, digest) = match builtin_entry(builtin.name) {
+            Some(entry) => (entry.plugin_config(), entry.digest.clone()),
+            None => (
+                PluginConfig {
+                    grants: builtin.default_grants(),
+                    ..PluginConfig::default()
+                },
+                None,
+            ),
+        };
+        let plugin = runtime
+            .load(builtin.name, builtin.bytes, plugin_config)
+            .await
+            .with_context(|| format!("cannot load the built-in plugin {}", builtin.name))?;
+        check_digest(&plugin, builtin.name, digest.as_deref())?;
+        plugins.push(Arc::new(plugin));
+    }
+    let files = entries
         .iter()
+        .filter(|e| !e.source.to_string_lossy().starts_with(BUILTIN_PREFIX))
         .map(|e| (e.source.clone(), e.digest.clone(), e.plugin_config()))
         .chain(
             extra
                 .iter()
                 .map(|p| (p.clone(), None, PluginConfig::default())),
         );
-    for (source, digest, plugin_config) in entries {
+    for (source, digest, plugin_config) in files {
         let plugin = load_plugin(runtime, &source, digest.as_deref(), plugin_config).await?;
+        plugins.push(Arc::new(plugin));
+    }
+    for plugin in &plugins {
         tracing::info!(
             plugin = plugin.name(),
             digest = plugin.digest(),
             cached = plugin.cache_hit(),
-            "loaded {}",
-            source.display()
+            "plugin loaded"
         );
-        plugins.push(Arc::new(plugin));
     }
     Ok(plugins)
 }
@@ -184,17 +227,22 @@ async fn load_plugin(
         .load_file(source, plugin_config)
         .await
         .with_context(|| format!("cannot load the plugin {}", source.display()))?;
-    if let Some(pinned) = digest
+    check_digest(&plugin, &source.display().to_string(), digest)?;
+    Ok(plugin)
+}
+
+/// Refuses a plugin whose digest differs from its pin.
+fn check_digest(plugin: &Plugin, source: &str, pinned: Option<&str>) -> anyhow::Result<()> {
+    if let Some(pinned) = pinned
         && pinned != plugin.digest()
     {
         bail!(
-            "refusing to load {}: its digest is {} but the configuration pins {pinned}; \
+            "refusing to load {source}: its digest is {} but the configuration pins {pinned}; \
              update the pin if this build is the one you reviewed",
-            source.display(),
             plugin.digest()
         );
     }
-    Ok(plugin)
+    Ok(())
 }
 
 fn engine_config(config: &Config, working_directory: PathBuf) -> EngineConfig {

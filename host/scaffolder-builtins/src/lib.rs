@@ -1,0 +1,34 @@
+//! The built-in plugins: each crate under `plugins/` (except the SDK), compiled to a
+//! WebAssembly component by `build.rs` and embedded here. The host has no native action
+//! code; the built-ins load and run exactly like a platform team's plugins.
+
+use scaffolder_runtime::Grants;
+
+/// A plugin compiled into the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddedPlugin {
+    /// The crate name, e.g. `builtin-fetch`.
+    pub name: &'static str,
+    /// Where the build left the component (for tests and `plugin inspect`).
+    pub path: &'static str,
+    pub bytes: &'static [u8],
+}
+
+include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+
+impl EmbeddedPlugin {
+    /// What the operator grants a built-in unless the configuration says otherwise: the
+    /// template's directory (fetch actions read skeletons from it). Network access is
+    /// never granted by default.
+    pub fn default_grants(&self) -> Grants {
+        Grants {
+            template_directory: true,
+            ..Grants::default()
+        }
+    }
+}
+
+/// The built-in plugin named `name`.
+pub fn plugin(name: &str) -> Option<&'static EmbeddedPlugin> {
+    PLUGINS.iter().find(|p| p.name == name)
+}

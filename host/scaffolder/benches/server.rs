@@ -1,0 +1,208 @@
+//! Server benchmark (`cargo bench -p scaffolder --bench server`): starts the release
+//! `scaffolder serve` on SQLite and measures, over HTTP like the Backstage frontend:
+//! the dry-run round trip of a 4-step template (debug:log, fetch:template, fs:rename,
+//! debug:log), the time from `POST /v2/tasks` to the completion event on the event
+//! stream, tasks per second at 10 concurrent clients, and the server's idle RSS.
+//! Prints figures; asserts nothing about speed.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{Value as Json, json};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures")
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scaffolder"))
+        .args(["serve", "--port", "0", "--templates"])
+        .arg(fixtures())
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting scaffolder serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next().expect("the server exited").unwrap();
+        if let Some(url) = line.strip_prefix("scaffolder listening on ") {
+            break url.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index]
+}
+
+fn report(name: &str, samples: &mut [Duration]) {
+    println!(
+        "{name:<40} p50 {:>8.2} ms   p99 {:>8.2} ms   ({} runs)",
+        percentile(samples, 0.5).as_secs_f64() * 1e3,
+        percentile(samples, 0.99).as_secs_f64() * 1e3,
+        samples.len()
+    );
+}
+
+fn dry_run_body() -> Json {
+    let template_yaml = std::fs::read_to_string(fixtures().join("bench/template.yaml")).unwrap();
+    let template = scaffolder_template::Template::from_yaml(&template_yaml, None).unwrap();
+    let b64 = |path: &str| {
+        base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(fixtures().join("bench").join(path)).unwrap())
+    };
+    json!({
+        "template": template.entity,
+        "values": { "name": "bench" },
+        "secrets": {},
+        "directoryContents": [
+            { "path": "skeleton/README.md", "base64Content": b64("skeleton/README.md") },
+            { "path": "skeleton/catalog-info.yaml", "base64Content": b64("skeleton/catalog-info.yaml") }
+        ]
+    })
+}
+
+/// Creates a task and reads its event stream until the completion event.
+async fn scaffold(client: &reqwest::Client, base: &str, name: &str) -> Duration {
+    let started = Instant::now();
+    let response = client
+        .post(format!("{base}/v2/tasks"))
+        .json(&json!({ "templateRef": "template:default/bench", "values": { "name": name } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let id = response.json::<Json>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut stream = client
+        .get(format!("{base}/v2/tasks/{id}/eventstream"))
+        .send()
+        .await
+        .unwrap();
+    let mut text = String::new();
+    while let Some(chunk) = stream.chunk().await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if text.contains("event: completion") {
+            assert!(
+                text.contains("Run completed with status: completed"),
+                "{text}"
+            );
+            return started.elapsed();
+        }
+    }
+    panic!("the stream ended without a completion: {text}");
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for the list; this bench has no tests.
+    }
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let base = server.base.clone();
+
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = rss_kib(server.child.id());
+
+    runtime.block_on(async {
+        let body = dry_run_body();
+        let mut samples = Vec::new();
+        for i in 0..220 {
+            let started = Instant::now();
+            let response = client
+                .post(format!("{base}/v2/dry-run"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let result: Json = response.json().await.unwrap();
+            assert_eq!(
+                result["directoryContents"].as_array().unwrap().len(),
+                2,
+                "{result}"
+            );
+            if i >= 20 {
+                samples.push(started.elapsed());
+            }
+        }
+        report("dry run, 4 steps (round trip)", &mut samples);
+
+        let mut samples = Vec::new();
+        for i in 0..120 {
+            let elapsed = scaffold(&client, &base, &format!("svc-{i}")).await;
+            if i >= 20 {
+                samples.push(elapsed);
+            }
+        }
+        report("scaffold, POST to completion event", &mut samples);
+
+        let tasks = 500;
+        let concurrency = 10;
+        let started = Instant::now();
+        let mut clients = Vec::new();
+        for c in 0..concurrency {
+            let client = client.clone();
+            let base = base.clone();
+            clients.push(tokio::spawn(async move {
+                for i in 0..tasks / concurrency {
+                    scaffold(&client, &base, &format!("load-{c}-{i}")).await;
+                }
+            }));
+        }
+        for c in clients {
+            c.await.unwrap();
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "{:<40} {:>8.0} tasks/s ({tasks} tasks, {concurrency} clients, {:.2} s)",
+            "throughput on SQLite",
+            tasks as f64 / elapsed.as_secs_f64(),
+            elapsed.as_secs_f64()
+        );
+    });
+    println!(
+        "{:<40} {:>8.1} MiB",
+        "idle RSS after start-up",
+        idle as f64 / 1024.0
+    );
+    println!(
+        "{:<40} {:>8.1} MiB",
+        "RSS after the load",
+        rss_kib(server.child.id()) as f64 / 1024.0
+    );
+}

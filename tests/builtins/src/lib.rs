@@ -1,0 +1,263 @@
+//! Runs built-in actions the way the server does: a template of given steps, through
+//! the engine (input validation, rendering, events, dry-run rules) and the sandbox, with
+//! the built-in plugins as embedded in the binary.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use scaffolder_engine::{
+    ActionRegistry, DryRunFile, DryRunRequest, DryRunResult, Engine, EngineConfig, Failure,
+    TaskSpec,
+};
+use scaffolder_runtime::{Grants, Limits, Plugin, PluginConfig, Runtime, RuntimeConfig};
+use scaffolder_store::testing::TestDatabase;
+use scaffolder_store::{Backend, EventType, Store};
+use scaffolder_template::Template;
+use serde_json::{Value as Json, json};
+use tokio_util::sync::CancellationToken;
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Runtime::new(&RuntimeConfig {
+            cache_dir: Some(std::env::temp_dir().join("scaffolder-test-compile-cache")),
+            max_instances: 32,
+            ..RuntimeConfig::default()
+        })
+        .expect("creating the runtime")
+    })
+}
+
+/// Every built-in plugin, loaded with its default grants plus `extra`.
+pub async fn builtins(extra: &Grants) -> Vec<Arc<Plugin>> {
+    let mut plugins = Vec::new();
+    for embedded in scaffolder_builtins::PLUGINS {
+        let mut grants = embedded.default_grants();
+        grants
+            .outbound_http
+            .extend(extra.outbound_http.iter().cloned());
+        grants.secrets.extend(extra.secrets.iter().cloned());
+        grants.tcp.extend(extra.tcp.iter().cloned());
+        grants
+            .internal_networks
+            .extend(extra.internal_networks.iter().cloned());
+        let plugin = runtime()
+            .load(
+                embedded.name,
+                embedded.bytes,
+                PluginConfig {
+                    grants,
+                    limits: Limits::default(),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("loading {}: {e}", embedded.name));
+        plugins.push(Arc::new(plugin));
+    }
+    plugins
+}
+
+/// An engine with the built-ins, on a fresh SQLite database, with workers running.
+pub struct Harness {
+    pub engine: Engine,
+    store: Store,
+    database: TestDatabase,
+    shutdown: CancellationToken,
+    workers: tokio::task::JoinHandle<()>,
+    /// Task workspaces (kept after tasks end, so tests can look at them).
+    pub workdir: tempfile::TempDir,
+}
+
+/// What a task did.
+#[derive(Debug)]
+pub struct TaskRun {
+    pub task_id: String,
+    /// Every event, in order, as `(type, body)`.
+    pub events: Vec<(String, Json)>,
+    /// The completion event's body.
+    pub completion: Json,
+    /// The task's workspace.
+    pub workspace: PathBuf,
+}
+
+impl TaskRun {
+    /// The `message`s of the log events.
+    pub fn messages(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|(t, _)| t == "log")
+            .filter_map(|(_, b)| b["message"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.completion["message"] == "Run completed with status: completed"
+    }
+
+    /// The failure message, when the task failed.
+    pub fn error(&self) -> Option<&str> {
+        self.completion["error"]["message"].as_str()
+    }
+
+    pub fn output(&self) -> &Json {
+        &self.completion["output"]
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.workspace.join(path))
+            .unwrap_or_else(|e| panic!("reading {path} of the workspace: {e}"))
+    }
+}
+
+impl Harness {
+    pub async fn new() -> Self {
+        Self::with_grants(&Grants::default()).await
+    }
+
+    pub async fn with_grants(extra: &Grants) -> Self {
+        let database = TestDatabase::new(Backend::Sqlite).await;
+        let store = Store::connect(&database.url).await.expect("connecting");
+        let actions = ActionRegistry::new(builtins(extra).await).expect("unique action ids");
+        let workdir = tempfile::tempdir().unwrap();
+        let config = EngineConfig {
+            keep_workspaces: true,
+            ..EngineConfig::new(workdir.path().to_path_buf())
+        };
+        let engine = Engine::new(store.clone(), actions, config);
+        let shutdown = CancellationToken::new();
+        let workers = tokio::spawn({
+            let engine = engine.clone();
+            let shutdown = shutdown.clone();
+            async move { engine.run_workers(shutdown).await }
+        });
+        Self {
+            engine,
+            store,
+            database,
+            shutdown,
+            workers,
+            workdir,
+        }
+    }
+
+    pub async fn finish(self) {
+        self.shutdown.cancel();
+        let _ = self.workers.await;
+        self.store.close().await;
+        self.database.finish().await;
+    }
+
+    /// Runs `steps` as a task of a template whose directory holds `files`
+    /// (`(path, contents)`), with `values` as parameters and `secrets`.
+    pub async fn run(&self, steps: Json, values: Json, files: &[(&str, &str)]) -> TaskRun {
+        self.run_with_secrets(steps, values, files, json!({})).await
+    }
+
+    pub async fn run_with_secrets(
+        &self,
+        steps: Json,
+        values: Json,
+        files: &[(&str, &str)],
+        secrets: Json,
+    ) -> TaskRun {
+        let template_dir = tempfile::tempdir().unwrap();
+        write_files(template_dir.path(), files);
+        let template = template(steps);
+        let spec = TaskSpec::with_base_url(
+            &template,
+            values,
+            None,
+            Some(format!(
+                "file://{}/template.yaml",
+                template_dir.path().display()
+            )),
+        );
+        let secrets = secrets.as_object().cloned().unwrap_or_default();
+        let task = self
+            .engine
+            .create_task(&spec, None, secrets)
+            .await
+            .expect("creating the task");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let events = loop {
+            let events = self.store.list_events(&task.id, None).await.unwrap();
+            if events.iter().any(|e| e.event_type == EventType::Completion) {
+                break events;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the task did not complete: {events:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let completion = events.last().unwrap().body.clone();
+        TaskRun {
+            workspace: self.workdir.path().join(&task.id),
+            task_id: task.id,
+            events: events
+                .into_iter()
+                .map(|e| (e.event_type.as_str().to_owned(), e.body))
+                .collect(),
+            completion,
+        }
+    }
+
+    /// Dry-runs `steps` with `files` uploaded as the template's directory.
+    pub async fn dry_run(
+        &self,
+        steps: Json,
+        values: Json,
+        files: &[(&str, &str)],
+    ) -> Result<DryRunResult, Failure> {
+        self.engine
+            .dry_run(DryRunRequest {
+                template: template(steps),
+                values,
+                secrets: Default::default(),
+                directory_contents: files
+                    .iter()
+                    .map(|(path, content)| DryRunFile {
+                        path: (*path).to_owned(),
+                        executable: false,
+                        content: content.as_bytes().to_vec(),
+                    })
+                    .collect(),
+                user: None,
+            })
+            .await
+    }
+}
+
+/// A template entity with these steps and no parameters schema.
+pub fn template(steps: Json) -> Template {
+    Template::from_json(json!({
+        "apiVersion": "scaffolder.backstage.io/v1beta3",
+        "kind": "Template",
+        "metadata": { "name": "test", "namespace": "default" },
+        "spec": { "type": "service", "steps": steps }
+    }))
+    .expect("a valid test template")
+}
+
+fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+}
+
+/// The dry run's files as `(path, text)`.
+pub fn files(result: &DryRunResult) -> Vec<(String, String)> {
+    result
+        .directory_contents
+        .iter()
+        .map(|f| {
+            (
+                f.path.clone(),
+                String::from_utf8_lossy(&f.content).into_owned(),
+            )
+        })
+        .collect()
+}
