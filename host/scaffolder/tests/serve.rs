@@ -319,3 +319,32 @@ fn a_wrong_digest_pin_refuses_to_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn cors_lets_the_configured_frontend_origin_call() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("app-config.yaml");
+    std::fs::write(
+        &config,
+        "backend:\n  cors:\n    origin: http://localhost:3000\n    credentials: true\n",
+    )
+    .unwrap();
+    let server = Server::start(data.path(), &["--config", config.to_str().unwrap()]);
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, format!("{}/v2/tasks", server.base))
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "http://localhost:3000");
+    assert_eq!(headers["access-control-allow-credentials"], "true");
+    let other = client()
+        .get(format!("{}/v2/actions", server.base))
+        .header("origin", "http://evil.example")
+        .send()
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
