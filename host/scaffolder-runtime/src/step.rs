@@ -347,7 +347,7 @@ pub(crate) async fn execute(
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
 
     let input = request.input.to_string();
-    let context = wit_context(&request);
+    let context = wit_context(&request, store.data().grants.allows_template_directory());
     let deadline = Duration::from_secs(limits.timeout_secs);
     let ended = {
         let call = async {
@@ -428,7 +428,9 @@ fn build_wasi(
     Ok(wasi.build())
 }
 
-fn wit_context(request: &StepRequest) -> wit::StepContext {
+/// The step's context as the guest sees it; `/template` only when the directory is
+/// there for it.
+fn wit_context(request: &StepRequest, template_granted: bool) -> wit::StepContext {
     let c = &request.context;
     wit::StepContext {
         task_id: c.task_id.clone(),
@@ -446,6 +448,7 @@ fn wit_context(request: &StepRequest) -> wit::StepContext {
         template_directory: request
             .template_directory
             .as_ref()
+            .filter(|_| template_granted)
             .map(|_| TEMPLATE_GUEST_PATH.to_owned()),
     }
 }

@@ -331,15 +331,24 @@ fn cors_lets_the_configured_frontend_origin_call() {
     .unwrap();
     let server = Server::start(data.path(), &["--config", config.to_str().unwrap()]);
     let preflight = client()
-        .request(reqwest::Method::OPTIONS, format!("{}/v2/tasks", server.base))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v2/tasks", server.base),
+        )
         .header("origin", "http://localhost:3000")
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization,content-type")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type",
+        )
         .send()
         .unwrap();
     assert!(preflight.status().is_success(), "{}", preflight.status());
     let headers = preflight.headers();
-    assert_eq!(headers["access-control-allow-origin"], "http://localhost:3000");
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "http://localhost:3000"
+    );
     assert_eq!(headers["access-control-allow-credentials"], "true");
     let other = client()
         .get(format!("{}/v2/actions", server.base))

@@ -42,6 +42,7 @@
 //! inside it; everything else on the host is out of reach unless granted.
 
 pub mod http;
+pub mod paths;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

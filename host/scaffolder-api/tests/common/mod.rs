@@ -53,6 +53,23 @@ async fn friendly_plugin() -> Plugin {
         .clone()
 }
 
+/// The built-in plugins, as the binary embeds them, with their default grants.
+async fn builtin_plugins() -> Vec<Arc<Plugin>> {
+    let mut plugins = Vec::new();
+    for embedded in scaffolder_builtins::PLUGINS {
+        let config = PluginConfig {
+            grants: embedded.default_grants(),
+            limits: Limits::default(),
+        };
+        let plugin = runtime()
+            .load(embedded.name, embedded.bytes, config)
+            .await
+            .unwrap_or_else(|e| panic!("loading {}: {e}", embedded.name));
+        plugins.push(Arc::new(plugin));
+    }
+    plugins
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templates")
 }
@@ -61,6 +78,10 @@ pub fn fixtures() -> PathBuf {
 pub struct Options {
     pub auth: AuthConfig,
     pub concurrent_tasks_limit: usize,
+    /// Where templates are read from.
+    pub templates: PathBuf,
+    /// Load the built-in plugins too (else only the friendly test plugin).
+    pub builtins: bool,
 }
 
 impl Default for Options {
@@ -71,6 +92,8 @@ impl Default for Options {
                 ..AuthConfig::default()
             },
             concurrent_tasks_limit: 4,
+            templates: fixtures(),
+            builtins: false,
         }
     }
 }
@@ -96,17 +119,22 @@ impl TestServer {
     pub async fn start_with(backend: Backend, options: Options) -> Self {
         let database = TestDatabase::new(backend).await;
         let store = Store::connect(&database.url).await.expect("connecting");
-        let actions = ActionRegistry::new([Arc::new(friendly_plugin().await)]).unwrap();
+        let mut plugins = vec![Arc::new(friendly_plugin().await)];
+        if options.builtins {
+            plugins.extend(builtin_plugins().await);
+        }
+        let actions = ActionRegistry::new(plugins).unwrap();
         let workdir = tempfile::tempdir().unwrap();
         let config = EngineConfig {
             concurrent_tasks_limit: options.concurrent_tasks_limit,
+            keep_workspaces: true,
             ..EngineConfig::new(workdir.path().to_path_buf())
         };
         let engine = Engine::new(store.clone(), actions, config);
         let shutdown = CancellationToken::new();
         let state = ApiState {
             engine: engine.clone(),
-            templates: Arc::new(DirectoryTemplates::new(vec![fixtures()])),
+            templates: Arc::new(DirectoryTemplates::new(vec![options.templates])),
             auth: Authenticator::new(options.auth),
             shutdown: shutdown.clone(),
         };

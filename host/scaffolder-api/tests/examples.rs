@@ -1,0 +1,266 @@
+//! Every template in `examples/`, through `POST /v2/tasks` and `POST /v2/dry-run` with the
+//! built-in plugins: the files produced, the outputs, the event sequence; and a dry run
+//! must produce the same files as the real run.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use common::{Options, TestServer, step_statuses};
+use scaffolder_store::Backend;
+use serde_json::{Value as Json, json};
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+async fn server() -> TestServer {
+    TestServer::start_with(
+        Backend::Sqlite,
+        Options {
+            templates: examples(),
+            builtins: true,
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+/// Files under `dir` as `path → text`.
+fn tree(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(relative, std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Runs the example as a task; returns its events and workspace files.
+async fn run(
+    server: &TestServer,
+    name: &str,
+    values: Json,
+) -> (Vec<Json>, BTreeMap<String, String>) {
+    let id = server
+        .scaffold(&format!("template:default/{name}"), values)
+        .await;
+    let events = server.events_until_completion(&id).await;
+    let completion = events.last().unwrap();
+    assert_eq!(
+        completion["body"]["message"], "Run completed with status: completed",
+        "{events:#?}"
+    );
+    (events, tree(&server.workdir.path().join(&id)))
+}
+
+/// Dry-runs the example with its whole folder uploaded; returns the response.
+async fn dry_run(server: &TestServer, name: &str, values: Json) -> Json {
+    let dir = examples().join(name);
+    let template = scaffolder_template::Template::from_yaml(
+        &std::fs::read_to_string(dir.join("template.yaml")).unwrap(),
+        None,
+    )
+    .unwrap();
+    let uploads: Vec<Json> = tree(&dir)
+        .into_iter()
+        .map(|(path, text)| json!({ "path": path, "base64Content": BASE64.encode(text) }))
+        .collect();
+    let (status, body) = server
+        .post(
+            "/v2/dry-run",
+            json!({ "template": template.entity, "values": values, "secrets": {}, "directoryContents": uploads }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn dry_run_files(body: &Json) -> BTreeMap<String, String> {
+    body["directoryContents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let bytes = BASE64.decode(f["base64Content"].as_str().unwrap()).unwrap();
+            (
+                f["path"].as_str().unwrap().to_owned(),
+                String::from_utf8(bytes).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn completed_steps(events: &[Json]) -> Vec<String> {
+    step_statuses(events)
+        .into_iter()
+        .filter(|(_, status)| status == "completed")
+        .map(|(step, _)| step)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_service() {
+    let server = server().await;
+    let values = json!({ "name": "billing", "owner": "group:default/payments", "docker": true, "port": 9000 });
+    let (events, files) = run(&server, "rust-service", values.clone()).await;
+    assert_eq!(
+        completed_steps(&events),
+        ["announce", "skeleton", "license", "catalog", "list"]
+    );
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        [
+            "Cargo.toml",
+            "Dockerfile",
+            "LICENSE",
+            "README.md",
+            "catalog-info.yaml",
+            "src/main.rs"
+        ]
+    );
+    assert!(files["Cargo.toml"].contains("name = \"billing\""));
+    assert!(files["src/main.rs"].contains("0.0.0.0:9000"));
+    assert!(files["Dockerfile"].contains("EXPOSE 9000"));
+    assert!(files["LICENSE"].starts_with("Copyright the payments team."));
+    assert!(
+        files["catalog-info.yaml"]
+            .contains("backstage.io/source-template: template:default/rust-service")
+    );
+    let completion = events.last().unwrap();
+    assert_eq!(
+        completion["body"]["output"],
+        json!({ "text": [{ "title": "Files", "content": "6 files" }] })
+    );
+
+    // Without Docker the Dockerfile's name renders empty and the file is skipped.
+    let (_, lean) = run(
+        &server,
+        "rust-service",
+        json!({ "name": "lean", "owner": "group:default/payments", "docker": false }),
+    )
+    .await;
+    assert!(!lean.contains_key("Dockerfile"), "{:?}", lean.keys());
+    assert!(lean["README.md"].contains("Run it with `cargo run`."));
+
+    // A dry run produces the files of a real run (its template ref is Backstage's
+    // `template:default/dry-run`).
+    let body = dry_run(&server, "rust-service", values).await;
+    let expected: BTreeMap<String, String> = files
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                v.replace("template:default/rust-service", "template:default/dry-run"),
+            )
+        })
+        .collect();
+    assert_eq!(dry_run_files(&body), expected);
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_site() {
+    let server = server().await;
+    let (events, files) = run(&server, "docs-site", json!({ "name": "handbook" })).await;
+    assert_eq!(
+        completed_steps(&events),
+        ["site", "static", "logo", "index", "drafts", "settle"]
+    );
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        [
+            "assets/theme.css",
+            "docs/index.md",
+            "docs/logo.svg",
+            "docs/static/logo.svg",
+            "docs/static/robots.txt",
+            "mkdocs.yml"
+        ]
+    );
+    assert!(files["mkdocs.yml"].starts_with("site_name: handbook"));
+    assert!(files["assets/theme.css"].contains("${{ values.name }} stays as written"));
+    assert!(files["docs/index.md"].starts_with("# handbook"));
+
+    let (events, files) = run(
+        &server,
+        "docs-site",
+        json!({ "name": "handbook", "keepDrafts": true }),
+    )
+    .await;
+    assert!(step_statuses(&events).contains(&("drafts".into(), "skipped".into())));
+    assert!(files.contains_key("docs/drafts/ideas.md"));
+
+    let body = dry_run(&server, "docs-site", json!({ "name": "handbook" })).await;
+    let (_, real) = run(&server, "docs-site", json!({ "name": "handbook" })).await;
+    assert_eq!(dry_run_files(&body), real);
+    let messages: Vec<&str> = body["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["body"]["message"].as_str())
+        .collect();
+    assert!(messages.contains(&"Skipping because debug:wait does not support dry-run"));
+    server.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn components() {
+    let server = server().await;
+    let values = json!({ "system": "shop", "components": [{ "name": "cart" }, { "name": "web", "type": "website" }] });
+    let (events, files) = run(&server, "components", values.clone()).await;
+    assert_eq!(
+        completed_steps(&events),
+        ["system", "component", "entries", "summary"]
+    );
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        [
+            "catalog-info.yaml",
+            "components/cart/README.md",
+            "components/cart/catalog-info.yaml",
+            "components/web/README.md",
+            "components/web/catalog-info.yaml"
+        ]
+    );
+    assert!(files["components/web/README.md"].contains("A website of the shop system."));
+    assert!(files["components/cart/catalog-info.yaml"].contains("system: shop"));
+    let messages: Vec<String> = events
+        .iter()
+        .filter_map(|e| e["body"]["message"].as_str().map(str::to_owned))
+        .collect();
+    assert!(messages.iter().any(|m| m.contains("Running step each: {\"key\":\"1\",\"value\":\"[object Object]\"}")), "{messages:#?}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("Created 2 components in shop"))
+    );
+
+    let body = dry_run(&server, "components", values).await;
+    let expected: BTreeMap<String, String> = files
+        .into_iter()
+        .map(|(k, v)| {
+            (
+                k,
+                v.replace("template:default/components", "template:default/dry-run"),
+            )
+        })
+        .collect();
+    assert_eq!(dry_run_files(&body), expected);
+    server.finish().await;
+}

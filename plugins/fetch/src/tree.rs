@@ -1,0 +1,104 @@
+//! Template trees in memory: read from the template's directory, written into the workspace.
+//!
+//! Symlinks are read and written as links, never followed; dotfiles are included.
+//! WASI 0.2's filesystem has no permission bits, so file modes can be neither read nor
+//! kept: every file is read with [`UNKNOWN_MODE`] and written with the host's default.
+
+use std::io;
+use std::path::Path;
+
+use scaffolder_template::{EntryKind, SkeletonEntry};
+
+/// The mode given to files read here; WASI does not say what the real one is.
+pub const UNKNOWN_MODE: u32 = 0o644;
+
+/// What a fetch URL points at.
+pub enum Content {
+    /// A directory: every entry below it, parents before children, names sorted.
+    Tree(Vec<SkeletonEntry>),
+    /// A single file.
+    File(Vec<u8>),
+}
+
+/// Reads the directory or file at `path`.
+pub fn read(path: &str) -> io::Result<Content> {
+    if std::fs::metadata(path)?.is_dir() {
+        let mut entries = Vec::new();
+        walk(Path::new(path), "", &mut entries)?;
+        Ok(Content::Tree(entries))
+    } else {
+        std::fs::read(path).map(Content::File)
+    }
+}
+
+fn walk(dir: &Path, prefix: &str, out: &mut Vec<SkeletonEntry>) -> io::Result<()> {
+    let mut names = std::fs::read_dir(dir)?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<io::Result<Vec<_>>>()?;
+    names.sort();
+    for name in names {
+        let path = dir.join(&name);
+        let name = name.to_string_lossy();
+        let relative = if prefix.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let file_type = std::fs::symlink_metadata(&path)?.file_type();
+        if file_type.is_symlink() {
+            let target = std::fs::read_link(&path)?;
+            out.push(SkeletonEntry {
+                path: relative,
+                kind: EntryKind::Symlink {
+                    target: target.to_string_lossy().into_owned(),
+                },
+            });
+        } else if file_type.is_dir() {
+            out.push(SkeletonEntry {
+                path: relative.clone(),
+                kind: EntryKind::Directory,
+            });
+            walk(&path, &relative, out)?;
+        } else {
+            out.push(SkeletonEntry {
+                path: relative,
+                kind: EntryKind::File {
+                    contents: std::fs::read(&path)?,
+                    mode: UNKNOWN_MODE,
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes one entry at `path`, creating parent directories and replacing an existing file
+/// or link (a directory stays a directory).
+pub fn write(path: &Path, kind: &EntryKind) -> io::Result<()> {
+    match kind {
+        EntryKind::Directory => std::fs::create_dir_all(path),
+        EntryKind::File { contents, .. } => {
+            create_parent(path)?;
+            std::fs::write(path, contents)
+        }
+        EntryKind::Symlink { target } => {
+            create_parent(path)?;
+            if let Ok(existing) = std::fs::symlink_metadata(path)
+                && !existing.is_dir()
+            {
+                std::fs::remove_file(path)?;
+            }
+            // `std::os::wasi::fs::symlink_path` is unstable; `soft_link` is the stable
+            // spelling of the same call on WASI.
+            #[allow(deprecated)]
+            std::fs::soft_link(target, path)
+        }
+    }
+}
+
+fn create_parent(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent),
+        _ => Ok(()),
+    }
+}
