@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use axum::http::{HeaderValue, Method};
+use axum::serve::ListenerExt;
 use scaffolder_api::auth::{AuthConfig, Authenticator, JwksAccess, StaticToken};
 use scaffolder_api::{
     ApiState, CatalogTemplates, DirectoryTemplates, TemplateSource, TemplateSources,
@@ -110,6 +111,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let engine = engine.clone();
         let shutdown = shutdown.clone();
         async move { engine.run_workers(shutdown).await }
+    });
+    // No Nagle: event frames are small and must leave at once (with Nagle and delayed
+    // ACKs a frame can wait 40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY: {err}");
+        }
     });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown.clone().cancelled_owned())
