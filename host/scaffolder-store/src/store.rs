@@ -54,10 +54,10 @@ impl Store {
             _ => Cow::Borrowed(url),
         };
         let pool = AnyPoolOptions::new()
-            // One SQLite connection: SQLite has one writer anyway, and a second
-            // connection upgrading a read transaction to a write one fails at once with
-            // SQLITE_BUSY instead of waiting. Queries are short, so the queue is too.
-            .max_connections(if backend == Backend::Sqlite { 1 } else { 10 })
+            // SQLite has one writer at a time; readers run beside it in WAL mode.
+            // Transactions take the write lock up front (`begin`), so none has to
+            // upgrade a read lock, which fails at once with SQLITE_BUSY.
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
             .acquire_timeout(std::time::Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
@@ -88,6 +88,15 @@ impl Store {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Starts a transaction; on SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), waiting for it under `busy_timeout`.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
     }
 
     /// The query with `?` numbered as `$1, $2, ...` for PostgreSQL.
@@ -351,7 +360,7 @@ impl Store {
         status: TaskStatus,
         body: &Json,
     ) -> Result<EventRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let sql = self.sql(
             "UPDATE tasks SET status = ?, secrets = NULL WHERE id = ? AND status = 'processing'",
         );
@@ -375,7 +384,7 @@ impl Store {
     /// Cancels a task as Backstage does: appends a `cancelled` event and drops the
     /// secrets; the status is left to the worker, which ends the task `failed`.
     pub async fn cancel_task(&self, task_id: &str, body: &Json) -> Result<EventRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let sql = self.sql("UPDATE tasks SET secrets = NULL WHERE id = ?");
         let updated = sqlx::query(&sql).bind(task_id).execute(&mut *tx).await?;
         if updated.rows_affected() != 1 {
@@ -398,7 +407,7 @@ impl Store {
         secrets: Map<String, Json>,
         recover_strategy: &str,
     ) -> Result<EventRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let sql = self
             .sql(&format!(
                 "UPDATE tasks SET status = 'open', last_heartbeat_at = ?, secrets = ? WHERE id = ? AND status IN {TERMINAL}"
@@ -439,7 +448,7 @@ impl Store {
     /// (their worker died), each with a `recovered` event. Returns their ids.
     pub async fn recover_stale_tasks(&self, stale_after_ms: i64) -> Result<Vec<String>> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let sql = self.sql(
             "UPDATE tasks SET status = 'open', last_heartbeat_at = ? WHERE status = 'processing' AND last_heartbeat_at < ? RETURNING id, spec",
         );
@@ -526,7 +535,7 @@ impl Store {
 
     /// Adds a task-scoped secret (a value a step produced for later steps).
     pub async fn add_secret(&self, task_id: &str, name: &str, value: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut secrets = parse_object(
             task_id,
             self.task_column(&mut *tx, task_id, "secrets").await?,
@@ -595,7 +604,7 @@ impl Store {
     }
 
     async fn update_state(&self, task_id: &str, change: impl FnOnce(&mut TaskState)) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut state = parse_state(task_id, self.task_column(&mut *tx, task_id, "state").await?)?;
         change(&mut state);
         let text = serde_json::to_string(&state).map_err(|err| StoreError::Corrupt {
