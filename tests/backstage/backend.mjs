@@ -17,6 +17,7 @@ const started = Date.now();
 const env = process.env;
 env.BACKSTAGE_HOST ||= '127.0.0.1';
 env.BACKSTAGE_PORT ||= '7007';
+env.BACKSTAGE_LOG_LEVEL ||= 'info';
 if (!env.BACKSTAGE_TOKEN || !/^\S{8,}$/.test(env.BACKSTAGE_TOKEN)) {
   console.error(
     'backend.mjs: set BACKSTAGE_TOKEN to a static token (>= 8 non-space characters)',
@@ -38,6 +39,7 @@ if (env.BACKSTAGE_CATALOG_FILE) {
         kind: String(e.kind),
         namespace: String(e.metadata.namespace ?? 'default'),
         name: String(e.metadata.name),
+        entity: e,
       });
     }
   }
@@ -50,7 +52,21 @@ if (env.BACKSTAGE_CATALOG_FILE) {
 // passes its own --config arguments (then only those are read).
 if (!process.argv.some(a => a === '--config' || a.startsWith('--config='))) {
   process.argv.push('--config', resolve(here, 'app-config.yaml'));
+} else {
+  // Make the caller's relative --config paths absolute before the chdir.
+  for (let i = 2; i < process.argv.length; i++) {
+    const a = process.argv[i];
+    if (a === '--config' && process.argv[i + 1]) {
+      process.argv[i + 1] = resolve(process.argv[i + 1]);
+    } else if (a.startsWith('--config=')) {
+      process.argv[i] = `--config=${resolve(a.slice('--config='.length))}`;
+    }
+  }
 }
+// The backend looks for a package.json upwards from the working directory
+// (it throws NoPkgJsonFound from /tmp), so run from this folder. Paths from
+// the environment were made absolute above.
+process.chdir(here);
 
 // ---- backend ---------------------------------------------------------------
 const { createBackend } = await import('@backstage/backend-defaults');
@@ -106,11 +122,23 @@ while (missing.length > 0 && Date.now() - started < timeoutMs) {
   if (missing.length > 0) await sleep(200);
 }
 if (missing.length > 0) {
-  console.error(
-    `backend.mjs: WARNING: not in the catalog after ${timeoutMs} ms (rejected by the catalog? see the log): ${missing
-      .map(r => `${r.kind}:${r.namespace}/${r.name}`)
-      .join(', ')}`,
-  );
+  // The catalog does not log why it rejects an entity; ask its validator.
+  for (const r of missing) {
+    let why = '';
+    try {
+      const res = await fetch(`${base}/api/catalog/validate-entity`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ entity: r.entity, location: `url:file://${catalogFile}` }),
+      });
+      why = `validate-entity ${res.status}: ${await res.text()}`;
+    } catch (e) {
+      why = String(e);
+    }
+    console.error(
+      `backend.mjs: WARNING: ${r.kind}:${r.namespace}/${r.name} not in the catalog after ${timeoutMs} ms; ${why}`,
+    );
+  }
 }
 
 console.log(`backstage listening on ${base}`);
