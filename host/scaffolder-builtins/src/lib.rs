@@ -11,6 +11,8 @@ pub struct EmbeddedPlugin {
     pub name: &'static str,
     /// Where the build left the component (for tests and `plugin inspect`).
     pub path: &'static str,
+    /// SHA-256 of `bytes` in hex, computed at build time.
+    pub sha256: &'static str,
     pub bytes: &'static [u8],
 }
 

@@ -127,6 +127,21 @@ impl Runtime {
     /// Loads a plugin: checks it is a component of our WIT world, compiles it (or loads
     /// the cached compilation), pre-instantiates it and reads its metadata.
     pub async fn load(&self, name: &str, bytes: &[u8], config: PluginConfig) -> Result<Plugin> {
+        let digest_hex = hex::encode(Sha256::digest(bytes));
+        self.load_with_digest(name, bytes, &digest_hex, config)
+            .await
+    }
+
+    /// As [`Self::load`] for bytes whose SHA-256 is already known (plugins embedded in the
+    /// binary, hashed at build time). On a compile-cache hit the bytes are not read at
+    /// all, so embedded plugins cost no memory at start-up.
+    pub async fn load_with_digest(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        digest_hex: &str,
+        config: PluginConfig,
+    ) -> Result<Plugin> {
         if !wasmparser::Parser::is_component(bytes) {
             return Err(if wasmparser::Parser::is_core_wasm(bytes) {
                 Error::CoreModule { name: name.into() }
@@ -134,13 +149,12 @@ impl Runtime {
                 Error::NotWasm { name: name.into() }
             });
         }
-        let digest_hex = hex::encode(Sha256::digest(bytes));
         let engine = &self.inner.engine;
         let (component, cache_hit) = match self
             .inner
             .cache
             .as_ref()
-            .and_then(|c| c.load(engine, &digest_hex))
+            .and_then(|c| c.load(engine, digest_hex))
         {
             Some(component) => (component, true),
             None => {
@@ -150,7 +164,7 @@ impl Runtime {
                         message: format!("{err:#}"),
                     })?;
                 if let Some(cache) = &self.inner.cache {
-                    cache.store(&digest_hex, &component);
+                    cache.store(digest_hex, &component);
                 }
                 (component, false)
             }

@@ -195,7 +195,7 @@ async fn load_plugins(
             ),
         };
         let plugin = runtime
-            .load(builtin.name, builtin.bytes, plugin_config)
+            .load_with_digest(builtin.name, builtin.bytes, builtin.sha256, plugin_config)
             .await
             .with_context(|| format!("cannot load the built-in plugin {}", builtin.name))?;
         check_digest(&plugin, builtin.name, digest.as_deref())?;
