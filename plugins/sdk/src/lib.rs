@@ -459,6 +459,16 @@ macro_rules! plugin {
             }
         }
 
+        // Exported only in the component: a native build (unit tests of a plugin crate,
+        // `cargo build` of the workspace) has no component exports, and their names are
+        // not valid native symbol names.
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export_plugin_bindings!(__ScaffolderPlugin with_types_in $crate::bindings);
+
+        /// The plugin's metadata, for native unit tests of the plugin crate.
+        #[cfg(not(target_arch = "wasm32"))]
+        pub fn plugin_info() -> $crate::bindings::scaffolder::action::types::PluginInfo {
+            <__ScaffolderPlugin as $crate::bindings::exports::scaffolder::action::plugin::Guest>::describe()
+        }
     };
 }
