@@ -40,10 +40,7 @@ pub fn task(task: &TaskRecord) -> Json {
 
 /// Whether a task's stream stays open after completion (`startOver` recovery).
 pub fn is_recoverable(task: &TaskRecord) -> bool {
-    task.spec
-        .pointer("/EXPERIMENTAL_recovery/EXPERIMENTAL_strategy")
-        .and_then(Json::as_str)
-        == Some("startOver")
+    scaffolder_engine::recover_strategy(&task.spec) == "startOver"
 }
 
 /// `{ id, isTaskRecoverable, taskId, body, type, createdAt }`.

@@ -35,7 +35,7 @@ pub use dry_run::{DryRunFile, DryRunRequest, DryRunResult};
 pub use events::EventBus;
 pub use failure::Failure;
 pub use redact::Redactor;
-pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser};
+pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser, recover_strategy};
 pub use workflow::Environment;
 
 /// How the engine runs tasks.
@@ -202,14 +202,9 @@ impl Engine {
         task: &TaskRecord,
         secrets: Map<String, Json>,
     ) -> scaffolder_store::Result<()> {
-        let strategy = task
-            .spec
-            .pointer("/EXPERIMENTAL_recovery/EXPERIMENTAL_strategy")
-            .and_then(Json::as_str)
-            .unwrap_or("none");
         self.inner
             .store
-            .retry_task(&task.id, secrets, strategy)
+            .retry_task(&task.id, secrets, recover_strategy(&task.spec))
             .await?;
         self.inner.bus.publish(&task.id);
         self.inner.wake.notify_one();

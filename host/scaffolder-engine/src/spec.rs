@@ -56,6 +56,13 @@ pub struct TaskTemplateInfo {
     pub entity: Option<Json>,
 }
 
+/// `EXPERIMENTAL_recovery.EXPERIMENTAL_strategy` of a stored spec, `none` when unset.
+pub fn recover_strategy(spec: &Json) -> &str {
+    spec.pointer("/EXPERIMENTAL_recovery/EXPERIMENTAL_strategy")
+        .and_then(Json::as_str)
+        .unwrap_or("none")
+}
+
 /// One step of a stored spec, read for running.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpecStep {
@@ -68,13 +75,9 @@ pub struct SpecStep {
 }
 
 impl TaskSpec {
-    /// The spec of a task created from `template` with `values`.
-    pub fn new(template: &Template, values: Json, user: Option<TaskUser>) -> Self {
-        Self::with_base_url(template, values, user, template.base_url())
-    }
-
-    /// As [`Self::new`] with an explicit `templateInfo.baseUrl` (a template read from a
-    /// directory or uploaded for a dry run has a location of its own).
+    /// The spec of a task created from `template` with `values`. `base_url` is where the
+    /// template was read from (`templateInfo.baseUrl`): its file, its catalog location, or
+    /// the uploaded content of a dry run.
     pub fn with_base_url(
         template: &Template,
         values: Json,
@@ -100,20 +103,6 @@ impl TaskSpec {
             }),
             recovery,
         }
-    }
-
-    /// `EXPERIMENTAL_recovery.EXPERIMENTAL_strategy`, `none` when unset.
-    pub fn recover_strategy(&self) -> &str {
-        self.recovery
-            .as_ref()
-            .and_then(|r| r.get("EXPERIMENTAL_strategy"))
-            .and_then(Json::as_str)
-            .unwrap_or("none")
-    }
-
-    /// Whether the task's event stream stays open after completion (`startOver`).
-    pub fn is_recoverable(&self) -> bool {
-        self.recover_strategy() == "startOver"
     }
 
     /// The steps, with Backstage's defaults for anything a stored spec lacks.
