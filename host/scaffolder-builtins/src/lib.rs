@@ -2,7 +2,7 @@
 //! WebAssembly component by `build.rs` and embedded here. The host has no native action
 //! code; the built-ins load and run exactly like a platform team's plugins.
 
-use scaffolder_runtime::Grants;
+use scaffolder_runtime::{Grants, Plugin, PluginConfig, Runtime};
 
 /// A plugin compiled into the binary.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +27,28 @@ impl EmbeddedPlugin {
             template_directory: true,
             ..Grants::default()
         }
+    }
+}
+
+impl EmbeddedPlugin {
+    /// [`Self::default_grants`] with the default limits.
+    pub fn default_config(&self) -> PluginConfig {
+        PluginConfig {
+            grants: self.default_grants(),
+            ..PluginConfig::default()
+        }
+    }
+
+    /// Loads the plugin with the digest computed at build time, so a compile-cache hit
+    /// does not read the embedded bytes.
+    pub async fn load(
+        &self,
+        runtime: &Runtime,
+        config: PluginConfig,
+    ) -> scaffolder_runtime::Result<Plugin> {
+        runtime
+            .load_with_digest(self.name, self.bytes, self.sha256, config)
+            .await
     }
 }
 

@@ -186,16 +186,10 @@ async fn load_plugins(
     for builtin in scaffolder_builtins::PLUGINS {
         let (plugin_config, digest) = match builtin_entry(builtin.name) {
             Some(entry) => (entry.plugin_config(), entry.digest.clone()),
-            None => (
-                PluginConfig {
-                    grants: builtin.default_grants(),
-                    ..PluginConfig::default()
-                },
-                None,
-            ),
+            None => (builtin.default_config(), None),
         };
-        let plugin = runtime
-            .load_with_digest(builtin.name, builtin.bytes, builtin.sha256, plugin_config)
+        let plugin = builtin
+            .load(runtime, plugin_config)
             .await
             .with_context(|| format!("cannot load the built-in plugin {}", builtin.name))?;
         check_digest(&plugin, builtin.name, digest.as_deref())?;

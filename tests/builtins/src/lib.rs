@@ -42,10 +42,9 @@ pub async fn builtins(extra: &Grants) -> Vec<Arc<Plugin>> {
         grants
             .internal_networks
             .extend(extra.internal_networks.iter().cloned());
-        let plugin = runtime()
+        let plugin = embedded
             .load(
-                embedded.name,
-                embedded.bytes,
+                runtime(),
                 PluginConfig {
                     grants,
                     limits: Limits::default(),

@@ -57,12 +57,8 @@ async fn friendly_plugin() -> Plugin {
 async fn builtin_plugins() -> Vec<Arc<Plugin>> {
     let mut plugins = Vec::new();
     for embedded in scaffolder_builtins::PLUGINS {
-        let config = PluginConfig {
-            grants: embedded.default_grants(),
-            limits: Limits::default(),
-        };
-        let plugin = runtime()
-            .load(embedded.name, embedded.bytes, config)
+        let plugin = embedded
+            .load(runtime(), embedded.default_config())
             .await
             .unwrap_or_else(|e| panic!("loading {}: {e}", embedded.name));
         plugins.push(Arc::new(plugin));
