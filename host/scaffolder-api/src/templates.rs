@@ -1,9 +1,9 @@
 //! Where templates come from: directories on disk (re-read when their files change) and,
 //! when configured, a Backstage catalog.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use scaffolder_template::Template;
@@ -61,12 +61,26 @@ impl DirectoryTemplates {
     /// Re-reads changed files; returns every template found and every file that failed
     /// to parse, for the start-up log.
     pub fn scan(&self) -> (Vec<(PathBuf, Template)>, Vec<String>) {
+        let (files, problems) = self.refresh();
+        let mut found: Vec<(PathBuf, Template)> = files
+            .iter()
+            .flat_map(|(path, f)| f.templates.iter().map(|t| (path.clone(), t.clone())))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        (found, problems)
+    }
+
+    /// Brings the parsed files up to date: files that are gone are dropped, new or
+    /// changed ones (by modification time and size) are parsed. Returns the parsed files
+    /// and the problems of the files parsed now.
+    fn refresh(&self) -> (MutexGuard<'_, HashMap<PathBuf, ParsedFile>>, Vec<String>) {
         let mut paths = Vec::new();
         for root in &self.roots {
             yaml_files(root, &mut paths);
         }
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
-        files.retain(|path, _| paths.contains(path));
+        let present: HashSet<&PathBuf> = paths.iter().collect();
+        files.retain(|path, _| present.contains(path));
         let mut problems = Vec::new();
         for path in &paths {
             let Ok(metadata) = std::fs::metadata(path) else {
@@ -79,57 +93,62 @@ impl DirectoryTemplates {
             if files.get(path).is_some_and(|f| f.stamp == stamp) {
                 continue;
             }
-            let templates = match std::fs::read_to_string(path) {
-                Ok(source) if mentions_template_kind(&source) => {
-                    let file = path.display().to_string();
-                    let documents = Template::all_from_yaml(&source, Some(&file))
-                        .unwrap_or_else(|err| vec![Err(err)]);
-                    let mut templates = Vec::new();
-                    for document in documents {
-                        match document {
-                            Ok(template) => templates.push(template),
-                            Err(err) => {
-                                tracing::warn!("skipping a template: {err}");
-                                problems.push(err.to_string());
-                            }
-                        }
-                    }
-                    templates
-                }
-                Ok(_) => Vec::new(),
-                Err(err) => {
-                    problems.push(format!("{}: {err}", path.display()));
-                    Vec::new()
-                }
-            };
+            let templates = parse_file(path, &mut problems);
             files.insert(path.clone(), ParsedFile { stamp, templates });
         }
-        let mut found: Vec<(PathBuf, Template)> = files
-            .iter()
-            .flat_map(|(path, f)| f.templates.iter().map(|t| (path.clone(), t.clone())))
-            .collect();
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        (found, problems)
+        (files, problems)
     }
+}
+
+/// The templates of one YAML file; what fails to parse goes to `problems`.
+fn parse_file(path: &Path, problems: &mut Vec<String>) -> Vec<Template> {
+    let source = match std::fs::read_to_string(path) {
+        Ok(source) => source,
+        Err(err) => {
+            problems.push(format!("{}: {err}", path.display()));
+            return Vec::new();
+        }
+    };
+    if !mentions_template_kind(&source) {
+        return Vec::new();
+    }
+    let file = path.display().to_string();
+    let documents =
+        Template::all_from_yaml(&source, Some(&file)).unwrap_or_else(|err| vec![Err(err)]);
+    let mut templates = Vec::new();
+    for document in documents {
+        match document {
+            Ok(template) => templates.push(template),
+            Err(err) => {
+                tracing::warn!("skipping a template: {err}");
+                problems.push(err.to_string());
+            }
+        }
+    }
+    templates
 }
 
 #[async_trait::async_trait]
 impl TemplateSource for DirectoryTemplates {
+    /// Re-checks the directories, then clones only the template asked for.
     async fn find(&self, namespace: &str, name: &str) -> Result<Option<LoadedTemplate>, String> {
-        let (templates, _) = self.scan();
-        Ok(templates
-            .into_iter()
-            .find(|(_, t)| {
-                t.metadata.namespace.eq_ignore_ascii_case(namespace)
-                    && t.metadata.name.eq_ignore_ascii_case(name)
-            })
-            .map(|(path, template)| {
-                let path = std::path::absolute(&path).unwrap_or(path);
-                LoadedTemplate {
-                    template,
-                    base_url: Some(format!("file://{}", path.display())),
-                }
-            }))
+        let (files, _) = self.refresh();
+        let found = files.iter().find_map(|(path, file)| {
+            file.templates
+                .iter()
+                .find(|t| {
+                    t.metadata.namespace.eq_ignore_ascii_case(namespace)
+                        && t.metadata.name.eq_ignore_ascii_case(name)
+                })
+                .map(|template| (path, template))
+        });
+        Ok(found.map(|(path, template)| {
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            LoadedTemplate {
+                template: template.clone(),
+                base_url: Some(format!("file://{}", path.display())),
+            }
+        }))
     }
 }
 
