@@ -10,10 +10,13 @@ use axum::http::Uri;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use scaffolder_engine::{DryRunFile, DryRunRequest, TaskUser};
-use scaffolder_template::{Template, validate_secrets, validate_values};
+use scaffolder_template::Template;
 use serde_json::{Value as Json, json};
 
-use super::{body_object, json_body, no_query, required, secrets_field};
+use super::{
+    body_object, check_values_and_secrets, json_body, no_query, required, secrets_field,
+    with_backstage_token,
+};
 use crate::ApiState;
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -32,20 +35,15 @@ pub async fn dry_run(
         return Err(ApiError::input("request/body/values must be object"));
     }
     let contents = required(&body, "directoryContents")?;
-    let mut secrets = secrets_field(&body, "secrets")?;
+    let secrets = secrets_field(&body, "secrets")?;
     let directory_contents = parse_directory_contents(contents)?;
 
     let template = Template::from_json(entity).map_err(|err| {
         ApiError::input("Input template is not a template")
             .with_cause("TemplateError", err.to_string())
     })?;
-    validate_values(&template.spec.parameters, &values).map_err(ApiError::Validation)?;
-    if let Some(schema) = &template.spec.secrets_schema {
-        validate_secrets(schema, &Json::Object(secrets.clone())).map_err(ApiError::Validation)?;
-    }
-    if let Some(token) = &principal.token {
-        secrets.insert("backstageToken".into(), json!(token));
-    }
+    check_values_and_secrets(&template, &values, &secrets)?;
+    let secrets = with_backstage_token(secrets, &principal);
 
     let result = state
         .engine

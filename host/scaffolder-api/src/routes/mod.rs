@@ -9,8 +9,10 @@ pub mod templates;
 
 use axum::body::Bytes;
 use axum::http::Uri;
-use serde_json::{Map, Value as Json};
+use scaffolder_template::{Template, validate_secrets, validate_values};
+use serde_json::{Map, Value as Json, json};
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::query::Query;
 
@@ -67,4 +69,39 @@ pub(crate) fn secrets_field(
 /// Rejects any query parameter on a route that documents none.
 pub(crate) fn no_query(uri: &Uri) -> Result<(), ApiError> {
     Query::parse(uri.query(), &[]).map(|_| ())
+}
+
+/// Checks `values` against each parameter page, then `secrets` against the template's
+/// secrets schema: Backstage's `400 { errors }` on the first that fails.
+pub(crate) fn check_values_and_secrets(
+    template: &Template,
+    values: &Json,
+    secrets: &Map<String, Json>,
+) -> Result<(), ApiError> {
+    validate_values(&template.spec.parameters, values).map_err(ApiError::Validation)?;
+    check_secrets(template, secrets)
+}
+
+/// Checks `secrets` against `spec.secrets.schema`, when the template has one.
+pub(crate) fn check_secrets(
+    template: &Template,
+    secrets: &Map<String, Json>,
+) -> Result<(), ApiError> {
+    match &template.spec.secrets_schema {
+        Some(schema) => {
+            validate_secrets(schema, &Json::Object(secrets.clone())).map_err(ApiError::Validation)
+        }
+        None => Ok(()),
+    }
+}
+
+/// The secrets a run keeps: the user's, plus the caller's token as `backstageToken`.
+pub(crate) fn with_backstage_token(
+    mut secrets: Map<String, Json>,
+    principal: &Principal,
+) -> Map<String, Json> {
+    if let Some(token) = &principal.token {
+        secrets.insert("backstageToken".into(), json!(token));
+    }
+    secrets
 }

@@ -9,11 +9,13 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use scaffolder_engine::{TaskSpec, TaskUser};
 use scaffolder_store::{Direction, OrderField, TaskFilter, TaskRecord};
-use scaffolder_template::{validate_secrets, validate_values};
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 
 use super::templates::{find_template, parse_template_ref};
-use super::{body_object, json_body, no_query, optional_json_body, required, secrets_field};
+use super::{
+    body_object, check_secrets, check_values_and_secrets, json_body, no_query, optional_json_body,
+    required, secrets_field, with_backstage_token,
+};
 use crate::ApiState;
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -41,10 +43,7 @@ pub async fn create(
     let (namespace, name) = parse_template_ref(template_ref)?;
     let loaded = find_template(&state, &namespace, &name).await?;
     let template = &loaded.template;
-    validate_values(&template.spec.parameters, values).map_err(ApiError::Validation)?;
-    if let Some(schema) = &template.spec.secrets_schema {
-        validate_secrets(schema, &Json::Object(secrets.clone())).map_err(ApiError::Validation)?;
-    }
+    check_values_and_secrets(template, values, &secrets)?;
 
     let user = TaskUser {
         entity: None,
@@ -61,7 +60,7 @@ pub async fn create(
         .create_task(
             &spec,
             principal.user_ref().map(str::to_owned),
-            stored_secrets(secrets, &principal),
+            with_backstage_token(secrets, &principal),
         )
         .await?;
     tracing::info!(task_id = %task.id, template = %template.entity_ref(), "task created");
@@ -155,14 +154,11 @@ pub async fn retry(
     {
         let (namespace, name) = parse_template_ref(&entity_ref)?;
         let loaded = find_template(&state, &namespace, &name).await?;
-        if let Some(schema) = &loaded.template.spec.secrets_schema {
-            validate_secrets(schema, &Json::Object(secrets.clone()))
-                .map_err(ApiError::Validation)?;
-        }
+        check_secrets(&loaded.template, &secrets)?;
     }
     state
         .engine
-        .retry_task(&task, stored_secrets(secrets, &principal))
+        .retry_task(&task, with_backstage_token(secrets, &principal))
         .await?;
     tracing::info!(task_id = %task_id, "task retried");
     Ok((StatusCode::CREATED, JsonResponse(json!({ "id": task_id }))))
@@ -175,12 +171,4 @@ pub(crate) async fn find_task(state: &ApiState, task_id: &str) -> Result<TaskRec
         .get_task(task_id)
         .await?
         .ok_or_else(|| ApiError::no_task(task_id))
-}
-
-/// The secrets a task keeps: the user's, plus the caller's token as `backstageToken`.
-fn stored_secrets(mut secrets: Map<String, Json>, principal: &Principal) -> Map<String, Json> {
-    if let Some(token) = &principal.token {
-        secrets.insert("backstageToken".into(), json!(token));
-    }
-    secrets
 }
