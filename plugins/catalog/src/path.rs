@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use scaffolder_plugin_sdk::{ActionError, Result};
+use scaffolder_plugin_sdk::{ActionError, Result, paths};
 
 /// Backstage's message for a path that leaves the workspace.
 pub const OUTSIDE_WORKSPACE: &str =
@@ -41,17 +41,10 @@ pub fn safe_child_path(workspace: &str, file_path: &str) -> Result<PathBuf> {
 
 /// `path.resolve`'s normalisation of an absolute path: no `.`, `..` applied, no empty parts.
 fn components(path: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for component in path.split('/') {
-        match component {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            name => out.push(name.to_owned()),
-        }
-    }
-    out
+    paths::segments(path)
+        .into_iter()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The real path of `workspace/relative`, relative to the workspace (`None` when a link

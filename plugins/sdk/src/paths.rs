@@ -40,6 +40,12 @@ pub fn outside(detail: impl std::fmt::Display) -> ActionError {
 
 /// `/`-separated absolute form: `.` and empty segments dropped, `..` applied (never above `/`).
 pub fn normalize(path: &str) -> String {
+    format!("/{}", segments(path).join("/"))
+}
+
+/// The segments of `path` as Node's `path.resolve` leaves them: `.` and empty segments
+/// dropped, `..` removing the previous one (never going above the root).
+pub fn segments(path: &str) -> Vec<&str> {
     let mut segments: Vec<&str> = Vec::new();
     for segment in path.split('/') {
         match segment {
@@ -50,7 +56,7 @@ pub fn normalize(path: &str) -> String {
             other => segments.push(other),
         }
     }
-    format!("/{}", segments.join("/"))
+    segments
 }
 
 #[cfg(test)]
