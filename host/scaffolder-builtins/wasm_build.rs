@@ -76,29 +76,42 @@ fn crate_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
     crates
 }
 
-/// Installs the wasm target with rustup when the active toolchain lacks it.
+/// Installs the wasm target with rustup when the active toolchain lacks it. Two build
+/// scripts (built-ins and test guests) may do this at the same moment on a fresh machine,
+/// and concurrent rustup downloads of one component collide; so a failed install is
+/// retried after looking whether the other one finished it.
 fn ensure_target_installed() {
+    for attempt in 1..=3 {
+        if target_installed() {
+            return;
+        }
+        println!("cargo:warning=installing the {TARGET} target with rustup (attempt {attempt})");
+        let status = Command::new("rustup")
+            .args(["target", "add", TARGET])
+            .status();
+        if matches!(status, Ok(s) if s.success()) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(10 * attempt));
+    }
+    if !target_installed() {
+        panic!(
+            "the {TARGET} target is missing and `rustup target add {TARGET}` failed: install it and build again"
+        );
+    }
+}
+
+fn target_installed() -> bool {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let sysroot = Command::new(&rustc)
         .args(["--print", "sysroot"])
         .output()
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
-    if let Some(sysroot) = sysroot
-        && Path::new(&sysroot)
+    sysroot.is_some_and(|sysroot| {
+        Path::new(&sysroot)
             .join("lib/rustlib")
             .join(TARGET)
             .exists()
-    {
-        return;
-    }
-    println!("cargo:warning=installing the {TARGET} target with rustup");
-    let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
-        .status();
-    if !matches!(status, Ok(s) if s.success()) {
-        panic!(
-            "the {TARGET} target is missing and `rustup target add {TARGET}` failed: install it and build again"
-        );
-    }
+    })
 }

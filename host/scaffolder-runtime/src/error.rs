@@ -21,7 +21,7 @@ pub enum Error {
     #[error("{name} could not be compiled: {message}")]
     Compile { name: String, message: String },
     #[error(
-        "{name} targets scaffolder:action@{found}, but this host implements scaffolder:action@{supported}: rebuild the plugin against the host's WIT package"
+        "{name} targets scaffolder:action@{found}, but this host implements scaffolder:action@{supported} (and loads plugins built for 0.1.0 and later 0.1 versions): rebuild the plugin against the host's WIT package"
     )]
     UnsupportedWitVersion {
         name: String,

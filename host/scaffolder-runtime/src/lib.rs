@@ -11,6 +11,7 @@
 //! - the secrets, HTTP origins and TCP peers in the intersection of what the operator
 //!   granted the plugin and what the action requested ([`capability::EffectiveGrants`]);
 //! - no environment variables, arguments or stdin; stdout and stderr become log lines;
+//!   the operator's configuration for the plugin comes through `host.get-config`;
 //! - a memory cap, a wall-clock deadline, and caps on log and output size ([`Limits`]).
 //!
 //! Whatever a guest does (trap, loop, exhaust memory, probe the sandbox), the outcome is a
@@ -39,5 +40,9 @@ pub use step::{
     TemplateInfo,
 };
 
-/// The WIT package version this host implements, `scaffolder:action@0.1.0`.
-pub const WIT_VERSION: &str = "0.1.0";
+/// The WIT package version this host implements, `scaffolder:action@0.1.1`.
+pub const WIT_VERSION: &str = "0.1.1";
+
+/// Every version a plugin may target: additions within `0.1` are compatible, so a plugin
+/// built against an older one loads unchanged (wasmtime links it semver-compatibly).
+pub const COMPATIBLE_WIT_VERSIONS: &[&str] = &["0.1.0", "0.1.1"];

@@ -1,7 +1,7 @@
 //! A loaded plugin: its digest, its actions' metadata, and a pre-instantiated component
 //! ready for a fresh store per step.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::WIT_VERSION;
+use crate::{COMPATIBLE_WIT_VERSIONS, WIT_VERSION};
 use crate::bindings::{ActionPre, wit};
 use crate::capability::{Capabilities, EffectiveGrants, Grants};
 use crate::error::{Error, Result};
@@ -30,6 +30,8 @@ const PLUGIN_EXPORT: &str = "scaffolder:action/plugin";
 pub struct PluginConfig {
     pub grants: Grants,
     pub limits: Limits,
+    /// What `host.get-config` returns, by key. Never secret: it is not redacted.
+    pub config: BTreeMap<String, String>,
 }
 
 /// Everything a plugin says about itself.
@@ -83,6 +85,8 @@ struct PluginInner {
     cache_hit: bool,
     info: PluginInfo,
     config: PluginConfig,
+    /// `config.config`, shared with every step.
+    settings: Arc<BTreeMap<String, String>>,
     /// Request ∩ grant of each action, computed once at load.
     grants: HashMap<String, Arc<EffectiveGrants>>,
     pre: ActionPre<StepState>,
@@ -117,6 +121,7 @@ impl Plugin {
                 cache_hit,
                 grants,
                 info,
+                settings: Arc::new(config.config.clone()),
                 config,
                 pre,
             }),
@@ -163,6 +168,11 @@ impl Plugin {
         &self.inner.config
     }
 
+    /// What `host.get-config` answers in this plugin's steps.
+    pub(crate) fn settings(&self) -> Arc<BTreeMap<String, String>> {
+        self.inner.settings.clone()
+    }
+
     /// Runs one step of one of this plugin's actions in a fresh sandbox.
     #[tracing::instrument(
         name = "scaffolder.action",
@@ -204,7 +214,7 @@ fn exported_wit_version(
         if interface != PLUGIN_EXPORT || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
             continue;
         }
-        if version != WIT_VERSION {
+        if !COMPATIBLE_WIT_VERSIONS.contains(&version) {
             return Err(Error::UnsupportedWitVersion {
                 name: name.into(),
                 found: version.into(),

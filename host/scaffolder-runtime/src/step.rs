@@ -14,6 +14,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{self, wit};
+use crate::capability::file_modes::GuestDirectories;
 use crate::capability::filesystem::{
     FsGuard, SENTINEL_GUEST_PATH, SandboxedFilesystemView, TEMPLATE_GUEST_PATH,
     WORKSPACE_GUEST_PATH,
@@ -151,6 +152,8 @@ pub(crate) struct StepState {
     grants: Arc<EffectiveGrants>,
     denials: Denials,
     secrets: BTreeMap<String, String>,
+    config: Arc<BTreeMap<String, String>>,
+    directories: GuestDirectories,
     cancel: CancellationToken,
 }
 
@@ -172,6 +175,8 @@ impl StepState {
             grants,
             denials,
             secrets: BTreeMap::new(),
+            config: Arc::default(),
+            directories: GuestDirectories::default(),
             cancel: CancellationToken::new(),
         }
     }
@@ -297,6 +302,20 @@ impl bindings::scaffolder::action::host::Host for StepState {
     async fn is_cancelled(&mut self) -> wasmtime::Result<bool> {
         Ok(self.cancel.is_cancelled())
     }
+
+    async fn get_config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.config.get(&key).cloned())
+    }
+}
+
+impl bindings::scaffolder::action::files::Host for StepState {
+    async fn mode(&mut self, path: String) -> wasmtime::Result<Result<u32, String>> {
+        Ok(self.directories.mode(&path))
+    }
+
+    async fn set_mode(&mut self, path: String, mode: u32) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.directories.set_mode(&path, mode))
+    }
 }
 
 /// How a call ended before it is classified.
@@ -327,6 +346,13 @@ pub(crate) async fn execute(
     let log = LogSink::new(host.clone(), limits.max_log_bytes);
 
     let wasi = build_wasi(plugin, &request, &grants, &denials, &log)?;
+    let directories = GuestDirectories::new(
+        request.workspace.clone(),
+        request
+            .template_directory
+            .clone()
+            .filter(|_| grants.allows_template_directory()),
+    );
     let state = StepState {
         wasi,
         http: WasiHttpCtx::new(),
@@ -339,6 +365,8 @@ pub(crate) async fn execute(
         grants,
         denials: denials.clone(),
         secrets: request.secrets.clone(),
+        config: plugin.settings(),
+        directories,
         cancel: request.cancel.clone(),
     };
     let mut store = Store::new(plugin.engine(), state);

@@ -31,7 +31,7 @@ fn inspect_prints_actions_capabilities_version_and_digest() {
         text.contains(&format!("digest:  sha256:{digest}")),
         "{text}"
     );
-    assert!(text.contains("wit:     scaffolder:action@0.1.0"), "{text}");
+    assert!(text.contains("wit:     scaffolder:action@0.1.1"), "{text}");
     assert!(text.contains("friendly:http-get"), "{text}");
     assert!(text.contains("outbound HTTP  http://127.0.0.1:*"), "{text}");
     assert!(text.contains("secret         deploy-token"), "{text}");
@@ -46,7 +46,7 @@ fn inspect_json_is_machine_readable() {
     let out = inspect(&["--json", FRIENDLY_GUEST]);
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["witPackage"], "scaffolder:action@0.1.0");
+    assert_eq!(json["witPackage"], "scaffolder:action@0.1.1");
     let ids: Vec<&str> = json["actions"]
         .as_array()
         .unwrap()
@@ -106,7 +106,7 @@ fn inspect_rejects_a_newer_wit_version() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("targets scaffolder:action@0.2.0"), "{err}");
-    assert!(err.contains("implements scaffolder:action@0.1.0"), "{err}");
+    assert!(err.contains("implements scaffolder:action@0.1.1"), "{err}");
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn inspect_rejects_a_component_without_the_plugin_export() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
-        err.contains("does not export `scaffolder:action/plugin@0.1.0`"),
+        err.contains("does not export `scaffolder:action/plugin@0.1.1`"),
         "{err}"
     );
 }

@@ -1,4 +1,4 @@
-//! The guest side of the `scaffolder:action@0.1.0` contract.
+//! The guest side of the `scaffolder:action@0.1.1` contract.
 //!
 //! A plugin is a `cdylib` crate compiled for `wasm32-wasip2`. Each action is a type that
 //! implements [`Action`] with serde-typed input and output; [`plugin!`] exports them all:
@@ -41,8 +41,10 @@
 //! The step's workspace is the current directory, so `std::fs` with relative paths works
 //! inside it; everything else on the host is out of reach unless granted.
 
+pub mod files;
 pub mod http;
 pub mod paths;
+pub mod url;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -50,7 +52,7 @@ use serde::de::DeserializeOwned;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/action@0.1.0",
+        path: "../../wit/action@0.1.1",
         world: "action",
         pub_export_macro: true,
         export_macro_name: "export_plugin_bindings",
@@ -112,6 +114,8 @@ impl std::fmt::Display for ActionError {
         }
     }
 }
+
+impl std::error::Error for ActionError {}
 
 impl From<std::io::Error> for ActionError {
     fn from(err: std::io::Error) -> Self {
@@ -337,6 +341,12 @@ impl Context {
     /// Whether the user cancelled the task.
     pub fn is_cancelled(&self) -> bool {
         host::is_cancelled()
+    }
+
+    /// The operator's configuration value under `key` (see `host.get-config` in the WIT
+    /// for the keys every plugin gets), or none when it is not set.
+    pub fn config(&self, key: &str) -> Option<String> {
+        host::get_config(key)
     }
 
     /// Runs `work` once per task, like Backstage's `ctx.checkpoint`: when an earlier run of

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use scaffolder_runtime::{Grants, LogLevel, PluginConfig, StepFailureKind};
 use scaffolder_sandbox_tests::{CountingServer, RecordingHost, load, request, run, workspace};
-use scaffolder_test_artifacts::{FRIENDLY_GUEST, HOSTILE_GUEST};
+use scaffolder_test_artifacts::{FRIENDLY_GUEST, HOSTILE_GUEST, LEGACY_0_1_0_GUEST};
 use serde_json::json;
 
 async fn friendly_with(grants: Grants) -> scaffolder_runtime::Plugin {
@@ -247,7 +247,7 @@ async fn unknown_action_is_a_host_failure() {
 async fn load_reports_metadata_digest_and_cache() {
     let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
     assert!(friendly.digest().starts_with("sha256:") && friendly.digest().len() == 7 + 64);
-    assert_eq!(friendly.wit_version(), "0.1.0");
+    assert_eq!(friendly.wit_version(), "0.1.1");
     let http = friendly.action("friendly:http-get").unwrap();
     assert_eq!(
         http.capabilities.outbound_http,
@@ -357,4 +357,74 @@ async fn runtime_without_pooling_runs_steps() {
     let ws = workspace();
     let (outcome, _) = run(&friendly, request("friendly:noop", json!({}), ws.path())).await;
     assert_eq!(outcome.unwrap(), json!({}));
+}
+
+#[tokio::test]
+async fn configuration_reaches_the_plugin_by_key() {
+    let friendly = load(
+        FRIENDLY_GUEST,
+        PluginConfig {
+            config: [("backstage.baseUrl".to_owned(), "http://backstage:7007".to_owned())]
+                .into(),
+            ..PluginConfig::default()
+        },
+    )
+    .await;
+    let ws = workspace();
+    let read = |key: &str| request("friendly:config", json!({ "key": key }), ws.path());
+    let (set, _) = run(&friendly, read("backstage.baseUrl")).await;
+    assert_eq!(set.unwrap(), json!({ "value": "http://backstage:7007" }));
+    let (unset, _) = run(&friendly, read("scaffolder.defaultCommitMessage")).await;
+    assert_eq!(unset.unwrap(), json!({ "value": null }));
+}
+
+#[tokio::test]
+async fn file_modes_are_read_and_set_in_the_workspace_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let friendly = friendly_with(template_grant()).await;
+    let ws = workspace();
+    let template = workspace();
+    std::fs::write(ws.path().join("run.sh"), "#!/bin/sh\n").unwrap();
+    std::fs::write(template.path().join("gradlew"), "").unwrap();
+    std::fs::set_permissions(
+        template.path().join("gradlew"),
+        std::fs::Permissions::from_mode(0o751),
+    )
+    .unwrap();
+    let chmod = |input: serde_json::Value| {
+        let mut req = request("friendly:chmod", input, ws.path());
+        req.template_directory = Some(template.path().to_owned());
+        req
+    };
+
+    let (set, _) = run(&friendly, chmod(json!({ "path": "run.sh", "mode": 0o755 }))).await;
+    assert_eq!(set.unwrap(), json!({ "mode": 0o755 }));
+    let on_disk = std::fs::metadata(ws.path().join("run.sh")).unwrap().permissions().mode();
+    assert_eq!(on_disk & 0o777, 0o755);
+
+    let (read, _) = run(&friendly, chmod(json!({ "path": "/template/gradlew" }))).await;
+    assert_eq!(read.unwrap(), json!({ "mode": 0o751 }));
+
+    let (refused, _) = run(
+        &friendly,
+        chmod(json!({ "path": "/template/gradlew", "mode": 0o777 })),
+    )
+    .await;
+    let failure = refused.unwrap_err();
+    assert!(failure.message.contains("read-only"), "{}", failure.message);
+
+    let (outside, _) = run(&friendly, chmod(json!({ "path": "/etc/passwd" }))).await;
+    let failure = outside.unwrap_err();
+    assert!(failure.message.contains("outside the workspace"), "{}", failure.message);
+}
+
+#[tokio::test]
+async fn a_plugin_built_for_wit_0_1_0_still_loads_and_runs() {
+    let legacy = load(LEGACY_0_1_0_GUEST, PluginConfig::default()).await;
+    assert_eq!(legacy.wit_version(), "0.1.0");
+    let ws = workspace();
+    let (outcome, host) = run(&legacy, request("legacy:echo", json!({ "a": 1 }), ws.path())).await;
+    assert_eq!(outcome.unwrap(), json!({ "echo": { "a": 1 } }));
+    assert!(host.lines().iter().any(|(_, line)| line == r#"echo {"a":1}"#));
 }

@@ -50,6 +50,7 @@ async fn contained(
         PluginConfig {
             grants,
             limits: limits(),
+            ..PluginConfig::default()
         },
     )
     .await;

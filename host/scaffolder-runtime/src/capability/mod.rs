@@ -5,6 +5,7 @@
 //! secret, HTTP origin or TCP peer is reachable only when both sides allow it. Everything
 //! else is denied, and each denial is recorded so the step's failure can name it.
 
+pub mod file_modes;
 pub mod filesystem;
 pub mod http;
 mod network;

@@ -1,7 +1,7 @@
 //! A well-behaved plugin: the positive cases of the sandbox suite, the companion that must
 //! keep working while a hostile plugin misbehaves, and the no-op the benchmark measures.
 
-use scaffolder_plugin_sdk::{Action, ActionInfo, Context, Result, http, json, plugin};
+use scaffolder_plugin_sdk::{Action, ActionInfo, Context, Result, files, http, json, plugin};
 use serde::{Deserialize, Serialize};
 
 /// Does nothing; what the step-overhead benchmark measures.
@@ -322,6 +322,68 @@ impl Action for Count {
     }
 }
 
+#[derive(Deserialize)]
+pub struct ConfigInput {
+    key: String,
+}
+
+#[derive(Serialize)]
+pub struct ConfigOutput {
+    value: Option<String>,
+}
+
+/// Returns the operator's configuration value under `key`.
+pub struct ReadConfig;
+
+impl Action for ReadConfig {
+    const ID: &'static str = "friendly:config";
+    type Input = ConfigInput;
+    type Output = ConfigOutput;
+
+    fn info() -> ActionInfo {
+        ActionInfo::new("Returns a configuration value.").read_only()
+    }
+
+    fn run(ctx: &Context, input: ConfigInput) -> Result<ConfigOutput> {
+        Ok(ConfigOutput {
+            value: ctx.config(&input.key),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ChmodInput {
+    path: String,
+    mode: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct ChmodOutput {
+    mode: u32,
+}
+
+/// Sets a file's mode when `mode` is given, then returns the mode it has.
+pub struct Chmod;
+
+impl Action for Chmod {
+    const ID: &'static str = "friendly:chmod";
+    type Input = ChmodInput;
+    type Output = ChmodOutput;
+
+    fn info() -> ActionInfo {
+        ActionInfo::new("Sets and reads file modes.").requests_template_directory()
+    }
+
+    fn run(_ctx: &Context, input: ChmodInput) -> Result<ChmodOutput> {
+        if let Some(mode) = input.mode {
+            files::set_mode(&input.path, mode)?;
+        }
+        Ok(ChmodOutput {
+            mode: files::mode(&input.path)?,
+        })
+    }
+}
+
 plugin!(
     Noop,
     ReadTemplate,
@@ -333,5 +395,7 @@ plugin!(
     Sleep,
     Checkpointed,
     AddSecret,
-    Count
+    Count,
+    ReadConfig,
+    Chmod
 );
