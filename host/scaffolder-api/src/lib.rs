@@ -31,6 +31,10 @@ pub use templates::{
 /// Where the router is mounted in a standard Backstage backend.
 pub const BASE_PATH: &str = "/api/scaffolder";
 
+/// The task secret holding the caller's Backstage token, as Backstage names it; the
+/// catalog actions call the catalog with it.
+pub const BACKSTAGE_TOKEN_SECRET: &str = "backstageToken";
+
 /// Backstage's `express.json({ limit: '10MB' })`, sized for dry-run uploads.
 const BODY_LIMIT: usize = 10 * 1024 * 1024;
 

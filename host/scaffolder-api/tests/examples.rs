@@ -11,6 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{Options, TestServer, step_statuses};
 use scaffolder_store::Backend;
+use scaffolder_test_artifacts::backstage::Backstage;
 use serde_json::{Value as Json, json};
 
 fn examples() -> PathBuf {
@@ -69,8 +70,10 @@ async fn run(
     (events, tree(&server.workdir.path().join(&id)))
 }
 
-/// Dry-runs the example with its whole folder uploaded; returns the response.
-async fn dry_run(server: &TestServer, name: &str, values: Json) -> Json {
+/// The `POST /v2/dry-run` body for the example with its whole folder uploaded, with each
+/// file's executable bit (which Backstage drops, and so do we).
+fn dry_run_request(name: &str, values: Json) -> Json {
+    use std::os::unix::fs::PermissionsExt;
     let dir = examples().join(name);
     let template = scaffolder_template::Template::from_yaml(
         &std::fs::read_to_string(dir.join("template.yaml")).unwrap(),
@@ -79,16 +82,36 @@ async fn dry_run(server: &TestServer, name: &str, values: Json) -> Json {
     .unwrap();
     let uploads: Vec<Json> = tree(&dir)
         .into_iter()
-        .map(|(path, text)| json!({ "path": path, "base64Content": BASE64.encode(text) }))
+        .map(|(path, text)| {
+            let mode = std::fs::metadata(dir.join(&path)).unwrap().permissions().mode();
+            json!({ "path": path, "base64Content": BASE64.encode(text), "executable": mode & 0o111 != 0 })
+        })
         .collect();
+    json!({ "template": template.entity, "values": values, "secrets": {}, "directoryContents": uploads })
+}
+
+/// Dry-runs the example; returns the response.
+async fn dry_run(server: &TestServer, name: &str, values: Json) -> Json {
     let (status, body) = server
-        .post(
-            "/v2/dry-run",
-            json!({ "template": template.entity, "values": values, "secrets": {}, "directoryContents": uploads }),
-        )
+        .post("/v2/dry-run", dry_run_request(name, values))
         .await;
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// The examples with the values their tests use.
+fn example_values() -> [(&'static str, Json); 3] {
+    [
+        (
+            "rust-service",
+            json!({ "name": "billing", "owner": "group:default/payments", "docker": true, "port": 9000 }),
+        ),
+        ("docs-site", json!({ "name": "handbook" })),
+        (
+            "components",
+            json!({ "system": "shop", "components": [{ "name": "cart" }, { "name": "web", "type": "website" }] }),
+        ),
+    ]
 }
 
 fn dry_run_files(body: &Json) -> BTreeMap<String, String> {
@@ -117,7 +140,7 @@ fn completed_steps(events: &[Json]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_service() {
     let server = server().await;
-    let values = json!({ "name": "billing", "owner": "group:default/payments", "docker": true, "port": 9000 });
+    let [(_, values), ..] = example_values();
     let (events, files) = run(&server, "rust-service", values.clone()).await;
     assert_eq!(
         completed_steps(&events),
@@ -190,12 +213,26 @@ async fn docs_site() {
             "docs/logo.svg",
             "docs/static/logo.svg",
             "docs/static/robots.txt",
+            "docs/static/serve.sh",
             "mkdocs.yml"
         ]
     );
     assert!(files["mkdocs.yml"].starts_with("site_name: handbook"));
     assert!(files["assets/theme.css"].contains("${{ values.name }} stays as written"));
     assert!(files["docs/index.md"].starts_with("# handbook"));
+
+    // The script keeps its mode through fetch:plain; the other files keep theirs.
+    let id = server
+        .scaffold("template:default/docs-site", json!({ "name": "modes" }))
+        .await;
+    server.events_until_completion(&id).await;
+    let mode = |path: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let file = server.workdir.path().join(&id).join(path);
+        std::fs::metadata(file).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode("docs/static/serve.sh"), 0o755);
+    assert_eq!(mode("docs/static/robots.txt"), 0o644);
 
     let (events, files) = run(
         &server,
@@ -222,7 +259,7 @@ async fn docs_site() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn components() {
     let server = server().await;
-    let values = json!({ "system": "shop", "components": [{ "name": "cart" }, { "name": "web", "type": "website" }] });
+    let [.., (_, values)] = example_values();
     let (events, files) = run(&server, "components", values.clone()).await;
     assert_eq!(
         completed_steps(&events),
@@ -263,4 +300,42 @@ async fn components() {
         .collect();
     assert_eq!(dry_run_files(&body), expected);
     server.finish().await;
+}
+
+/// The dry run of each example gives the same `directoryContents` (paths, contents and
+/// executable bits) as the real Backstage 4.2.0 scaffolder of `tests/backstage/` gives
+/// for the same request, and the same step outcomes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_runs_match_backstage_4_2_0() {
+    const TOKEN: &str = "examples-dry-run-token";
+    let backstage = Backstage::start(None, TOKEN);
+    let server = server().await;
+    let client = reqwest::Client::new();
+    for (name, values) in example_values() {
+        let request = dry_run_request(name, values);
+        let ours = dry_run(&server, name, request["values"].clone()).await;
+        let response = client
+            .post(format!("{}/api/scaffolder/v2/dry-run", backstage.base))
+            .bearer_auth(TOKEN)
+            .json(&request)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{name}");
+        let theirs: Json = response.json().await.unwrap();
+        assert_eq!(
+            sorted_contents(&ours),
+            sorted_contents(&theirs),
+            "{name}: directoryContents differ from Backstage's"
+        );
+        assert_eq!(ours["steps"], theirs["steps"], "{name}: steps");
+        assert_eq!(ours["output"], theirs["output"], "{name}: output");
+    }
+    server.finish().await;
+}
+
+fn sorted_contents(body: &Json) -> Vec<Json> {
+    let mut files = body["directoryContents"].as_array().unwrap().clone();
+    files.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    files
 }

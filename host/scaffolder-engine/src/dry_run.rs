@@ -16,12 +16,22 @@ use crate::failure::Failure;
 use crate::spec::{TaskSpec, TaskUser};
 use crate::workflow::{Environment, Run};
 
-/// A file uploaded with or produced by a dry run.
+/// A file produced by a dry run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DryRunFile {
     /// Relative, `/`-separated.
     pub path: String,
     pub executable: bool,
+    pub content: Vec<u8>,
+}
+
+/// A file of the template's directory uploaded with a dry run. It has no mode: Backstage
+/// writes uploads with the default one (an `executable` flag in the request is dropped),
+/// so a skeleton's scripts come out of a dry run non-executable there and here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRunUpload {
+    /// Relative, `/`-separated.
+    pub path: String,
     pub content: Vec<u8>,
 }
 
@@ -31,7 +41,7 @@ pub struct DryRunRequest {
     pub template: Template,
     pub values: Json,
     pub secrets: Map<String, Json>,
-    pub directory_contents: Vec<DryRunFile>,
+    pub directory_contents: Vec<DryRunUpload>,
     pub user: Option<TaskUser>,
 }
 
@@ -84,9 +94,6 @@ impl Engine {
                 std::fs::create_dir_all(parent).map_err(|e| io("create", parent, e))?;
             }
             std::fs::write(&target, &file.content).map_err(|e| io("write", &target, e))?;
-            if file.executable {
-                set_executable(&target).map_err(|e| io("chmod", &target, e))?;
-            }
         }
 
         let mut spec = TaskSpec::with_base_url(
@@ -211,17 +218,6 @@ fn is_executable(metadata: &std::fs::Metadata) -> bool {
 #[cfg(not(unix))]
 fn is_executable(_metadata: &std::fs::Metadata) -> bool {
     false
-}
-
-#[cfg(unix)]
-fn set_executable(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-}
-
-#[cfg(not(unix))]
-fn set_executable(_path: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 #[cfg(test)]

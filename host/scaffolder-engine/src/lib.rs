@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use actions::{ActionRegistry, DuplicateAction, RegisteredAction};
-pub use dry_run::{DryRunFile, DryRunRequest, DryRunResult};
+pub use dry_run::{DryRunFile, DryRunRequest, DryRunResult, DryRunUpload};
 pub use events::EventBus;
 pub use failure::Failure;
 pub use redact::Redactor;

@@ -398,14 +398,22 @@ pub struct PluginEntry {
     /// Per-step limits.
     #[serde(default)]
     pub limits: Limits,
+    /// What the plugin reads with `host.get-config`, added to (and overriding) the values
+    /// the server sets for every plugin. Never secret.
+    #[serde(default, deserialize_with = "config_values")]
+    pub config: BTreeMap<String, String>,
 }
 
 impl PluginEntry {
-    /// The runtime's view of this entry.
-    pub fn plugin_config(&self) -> PluginConfig {
+    /// The runtime's view of this entry, with `settings` (the server's values for every
+    /// plugin) under the entry's own `config`.
+    pub fn plugin_config(&self, settings: &BTreeMap<String, String>) -> PluginConfig {
+        let mut config = settings.clone();
+        config.extend(self.config.clone());
         PluginConfig {
             grants: self.grants.clone(),
             limits: self.limits.clone(),
+            config,
         }
     }
 }
@@ -1166,6 +1174,24 @@ fn string_map<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Map<String, 
     Ok(map)
 }
 
+/// `scaffolder.plugins[].config`: scalars, kept as text (`port: 5432` is `"5432"`).
+fn config_values<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let map = Map::<String, Value>::deserialize(deserializer)?;
+    map.into_iter()
+        .map(|(key, value)| match value {
+            Value::String(text) => Ok((key, text)),
+            Value::Number(n) => Ok((key, n.to_string())),
+            Value::Bool(b) => Ok((key, b.to_string())),
+            other => Err(de::Error::custom(format!(
+                "{key} must be a string, number or boolean, found {}; write structured values as a JSON string",
+                kind_of(&other)
+            ))),
+        })
+        .collect()
+}
+
 /// A static access token: Backstage refuses short ones and ones with whitespace.
 fn static_token<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     let token = String::deserialize(deserializer)?;
@@ -1894,6 +1920,17 @@ scaffolder:
     }
 
     #[test]
+    fn plugin_config_values_are_scalars() {
+        let err = error(json!({"scaffolder": {"plugins": [
+            {"source": "a.wasm", "config": {"hosts": ["a", "b"]}}
+        ]}}));
+        assert!(
+            err.contains("hosts must be a string, number or boolean, found a list"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn plugin_source_resolves_against_the_config_file() {
         let yaml = r#"
 scaffolder:
@@ -1904,6 +1941,7 @@ scaffolder:
         outboundHttp: ["https://api.github.com"]
         secrets: [GITHUB_TOKEN]
       limits: { memoryMib: 64, timeoutSecs: 30 }
+      config: { region: eu-west-1, port: 5432, backend.baseUrl: "http://override" }
     - source: /abs/other.wasm
   templates: [templates]
 "#;
@@ -1922,7 +1960,20 @@ scaffolder:
             Some("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
         );
         assert_eq!(plugins[0].grants.secrets, ["GITHUB_TOKEN"]);
-        let runtime = plugins[0].plugin_config();
+        let settings = BTreeMap::from([
+            ("backend.baseUrl".to_owned(), "http://server".to_owned()),
+            ("backstage.baseUrl".to_owned(), "http://backstage".to_owned()),
+        ]);
+        let runtime = plugins[0].plugin_config(&settings);
+        assert_eq!(
+            runtime.config,
+            BTreeMap::from([
+                ("backend.baseUrl".to_owned(), "http://override".to_owned()),
+                ("backstage.baseUrl".to_owned(), "http://backstage".to_owned()),
+                ("port".to_owned(), "5432".to_owned()),
+                ("region".to_owned(), "eu-west-1".to_owned()),
+            ])
+        );
         assert_eq!(runtime.limits.memory_mib, 64);
         assert_eq!(runtime.limits.timeout_secs, 30);
         assert_eq!(

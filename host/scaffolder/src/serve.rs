@@ -1,6 +1,7 @@
 //! `scaffolder serve`: configuration → store, runtime, plugins, engine, API; then serve
 //! until SIGTERM or ctrl-c, letting running tasks finish within the grace period.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,9 +11,10 @@ use axum::http::{HeaderValue, Method};
 use axum::serve::ListenerExt;
 use scaffolder_api::auth::{AuthConfig, Authenticator, JwksAccess, StaticToken};
 use scaffolder_api::{
-    ApiState, CatalogTemplates, DirectoryTemplates, TemplateSource, TemplateSources,
+    ApiState, BACKSTAGE_TOKEN_SECRET, CatalogTemplates, DirectoryTemplates, TemplateSource, TemplateSources,
 };
 use scaffolder_engine::{ActionRegistry, Engine, EngineConfig, Environment};
+use scaffolder_builtins::EmbeddedPlugin;
 use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
 use scaffolder_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -160,6 +162,7 @@ async fn load_plugins(
     extra: &[PathBuf],
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
     let mut plugins = Vec::new();
+    let settings = plugin_settings(config);
     let entries = &config.scaffolder.plugins;
     let builtin_entry = |name: &str| {
         entries
@@ -185,8 +188,8 @@ async fn load_plugins(
     }
     for builtin in scaffolder_builtins::PLUGINS {
         let (plugin_config, digest) = match builtin_entry(builtin.name) {
-            Some(entry) => (entry.plugin_config(), entry.digest.clone()),
-            None => (builtin.default_config(), None),
+            Some(entry) => (entry.plugin_config(&settings), entry.digest.clone()),
+            None => (builtin_config(builtin, config, &settings), None),
         };
         let plugin = builtin
             .load(runtime, plugin_config)
@@ -198,12 +201,14 @@ async fn load_plugins(
     let files = entries
         .iter()
         .filter(|e| !e.source.to_string_lossy().starts_with(BUILTIN_PREFIX))
-        .map(|e| (e.source.clone(), e.digest.clone(), e.plugin_config()))
-        .chain(
-            extra
-                .iter()
-                .map(|p| (p.clone(), None, PluginConfig::default())),
-        );
+        .map(|e| (e.source.clone(), e.digest.clone(), e.plugin_config(&settings)))
+        .chain(extra.iter().map(|p| {
+            let plugin_config = PluginConfig {
+                config: settings.clone(),
+                ..PluginConfig::default()
+            };
+            (p.clone(), None, plugin_config)
+        }));
     for (source, digest, plugin_config) in files {
         let plugin = load_plugin(runtime, &source, digest.as_deref(), plugin_config).await?;
         plugins.push(Arc::new(plugin));
@@ -217,6 +222,78 @@ async fn load_plugins(
         );
     }
     Ok(plugins)
+}
+
+/// What every plugin reads with `host.get-config` (the keys the WIT documents): the
+/// server's own settings that actions of Backstage read from its root config, without
+/// credentials.
+fn plugin_settings(config: &Config) -> BTreeMap<String, String> {
+    let scaffolder = &config.scaffolder;
+    let integrations: Vec<serde_json::Value> = config
+        .integrations
+        .scm_integrations()
+        .into_iter()
+        .map(|i| {
+            let api_base_url = config
+                .integrations
+                .find(&i.host)
+                .and_then(|(_, configured)| configured.api_base_url.clone());
+            serde_json::json!({ "kind": i.kind, "host": i.host, "apiBaseUrl": api_base_url })
+        })
+        .collect();
+    [
+        ("backend.baseUrl", config.backend.base_url.clone()),
+        ("backstage.baseUrl", config.backstage.base_url.clone()),
+        (
+            "scaffolder.defaultAuthor.name",
+            scaffolder.default_author.name.clone(),
+        ),
+        (
+            "scaffolder.defaultAuthor.email",
+            scaffolder.default_author.email.clone(),
+        ),
+        (
+            "scaffolder.defaultCommitMessage",
+            scaffolder.default_commit_message.clone(),
+        ),
+        (
+            "integrations",
+            Some(serde_json::Value::from(integrations).to_string()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+    .collect()
+}
+
+/// The built-in plugin with `catalog:fetch` and `catalog:register`.
+const CATALOG_BUILTIN: &str = "builtin-catalog";
+
+/// A built-in's configuration without a `builtin:` entry: its default grants, and for the
+/// catalog actions the configured Backstage's origin and the caller's Backstage token,
+/// the two things `catalog:fetch` and `catalog:register` need.
+fn builtin_config(
+    builtin: &EmbeddedPlugin,
+    config: &Config,
+    settings: &BTreeMap<String, String>,
+) -> PluginConfig {
+    let mut plugin_config = builtin.default_config();
+    plugin_config.config = settings.clone();
+    if builtin.name == CATALOG_BUILTIN
+        && let Some(origin) = config.backstage.base_url.as_deref().and_then(origin_of)
+    {
+        let grants = &mut plugin_config.grants;
+        grants.outbound_http.push(origin);
+        grants.secrets.push(BACKSTAGE_TOKEN_SECRET.to_owned());
+    }
+    plugin_config
+}
+
+/// `scheme://host[:port]` of an absolute URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
 }
 
 async fn load_plugin(

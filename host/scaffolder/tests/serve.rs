@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use scaffolder_store::Backend;
 use scaffolder_store::testing::TestDatabase;
 use serde_json::{Value as Json, json};
+use scaffolder_test_artifacts::backstage::Backstage;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -358,84 +359,30 @@ fn cors_lets_the_configured_frontend_origin_call() {
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
 
-/// A real Backstage backend (catalog + scaffolder 4.2.0) from `tests/backstage/`.
-struct Backstage {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Backstage {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_backstage(catalog_file: &Path, token: &str) -> Backstage {
-    let dir = repo().join("tests/backstage");
-    if !dir.join("node_modules/.package-lock.json").exists() {
-        let npm = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for the Backstage fixture");
-        assert!(npm.success(), "npm ci failed in {}", dir.display());
-    }
-    let port = free_port();
-    let mut child = Command::new("node")
-        .arg("backend.mjs")
-        .current_dir(&dir)
-        .env("BACKSTAGE_PORT", port.to_string())
-        .env("BACKSTAGE_TOKEN", token)
-        .env("BACKSTAGE_CATALOG_FILE", catalog_file)
-        .env("BACKSTAGE_LOG_LEVEL", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting the Backstage fixture");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("the Backstage fixture exited before it was ready")
-            .unwrap();
-        if let Some(url) = line.strip_prefix("backstage listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Backstage { child, base }
-}
-
 #[test]
 fn templates_come_from_a_backstage_catalog() {
     let data = tempfile::tempdir().unwrap();
     let catalog = data.path().join("catalog.yaml");
     std::fs::write(
         &catalog,
-        "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: from-catalog\n  title: From the catalog\nspec:\n  type: service\n  owner: guests\n  parameters:\n    - required: [name]\n      properties:\n        name: { type: string }\n  steps:\n    - id: write\n      action: friendly:write-file\n      input:\n        path: README.md\n        content: \"# ${{ parameters.name }}\"\n",
+        "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: from-catalog\n  title: From the catalog\nspec:\n  type: service\n  owner: guests\n  parameters:\n    - required: [name]\n      properties:\n        name: { type: string }\n  steps:\n    - id: write\n      action: friendly:write-file\n      input:\n        path: README.md\n        content: \"# ${{ parameters.name }}\"\n    - id: fetch\n      action: catalog:fetch\n      input:\n        entityRef: template:default/from-catalog\n  output:\n    owner: ${{ steps.fetch.output.entity.spec.owner }}\n",
     )
     .unwrap();
-    let backstage = start_backstage(&catalog, "backstage-test-token");
+    let backstage = Backstage::start(Some(&catalog), "backstage-test-token");
     let config = data.path().join("app-config.yaml");
     std::fs::write(
         &config,
         format!(
-            "backstage:\n  baseUrl: {}\n  catalog:\n    token: backstage-test-token\nbackend:\n  auth:\n    externalAccess:\n      - type: static\n        options: {{ token: our-test-token, subject: tests }}\n",
+            "backstage:\n  baseUrl: {}\n  catalog:\n    token: backstage-test-token\nbackend:\n  auth:\n    externalAccess:\n      - type: static\n        options: {{ token: our-test-token, subject: tests }}\n      - type: static\n        options: {{ token: backstage-test-token, subject: backstage-user }}\n",
             backstage.base
         ),
     )
     .unwrap();
     let server = Server::start(data.path(), &["--config", config.to_str().unwrap()]);
+    // The caller's token reaches catalog:fetch as `backstageToken`; Backstage accepts
+    // it, as it would accept a user's own Backstage token.
     let authed = |request: reqwest::blocking::RequestBuilder| {
-        request.bearer_auth("our-test-token").send().unwrap()
+        request.bearer_auth("backstage-test-token").send().unwrap()
     };
 
     let schema: Json = authed(client().get(format!(
@@ -470,6 +417,12 @@ fn templates_come_from_a_backstage_catalog() {
         task["spec"]["templateInfo"]["entityRef"],
         "template:default/from-catalog"
     );
+    // catalog:fetch ran with the built-in catalog plugin's default grants.
+    let events: Json = authed(client().get(format!("{}/v2/tasks/{id}/events", server.base)))
+        .json()
+        .unwrap();
+    let completion = events.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(completion["body"]["output"]["owner"], "guests", "{completion}");
     let base_url = task["spec"]["templateInfo"]["baseUrl"]
         .as_str()
         .unwrap_or_default();

@@ -1,13 +1,21 @@
-//! Backstage's `catalog:write`: writes an entity as a catalog descriptor file into the
-//! workspace, byte for byte as `@backstage/plugin-scaffolder-backend` 4.2.0 writes it.
+//! Backstage's catalog actions, as `@backstage/plugin-scaffolder-backend` 4.2.0 has them:
 //!
-//! The action itself is small; the work is in matching Backstage's output: `entity` gets
-//! the source-template annotation by JavaScript spread semantics (`entity.rs`, `js.rs`) and
-//! is written by a port of the npm `yaml` package's `stringify` (`yaml.rs`).
+//! - `catalog:write` writes an entity as a catalog descriptor file into the workspace,
+//!   byte for byte as Backstage writes it: `entity` gets the source-template annotation by
+//!   JavaScript spread semantics (`entity.rs`, `js.rs`) and is written by a port of the npm
+//!   `yaml` package's `stringify` (`yaml.rs`);
+//! - `catalog:fetch` and `catalog:register` call the catalog of the Backstage instance
+//!   named by the `backstage.baseUrl` configuration (`client.rs`), with the Backstage token
+//!   of the user who started the task (the secret `backstageToken`).
 
+mod client;
 mod entity;
+mod entity_ref;
+mod fetch;
 mod js;
 mod path;
+mod register;
+mod scm_url;
 mod yaml;
 
 use scaffolder_plugin_sdk::{Action, ActionError, ActionInfo, Context, Result, plugin};
@@ -79,4 +87,4 @@ impl Action for Write {
     }
 }
 
-plugin!(Write);
+plugin!(Write, fetch::Fetch, register::Register);

@@ -65,17 +65,14 @@ impl Action for FetchPlain {
                     tree::write(&at, &entry.kind).map_err(|err| write_failed(&entry.path, err))?;
                 }
             }
-            Content::File(contents) => {
+            Content::File(contents, mode) => {
                 if Path::new(&output).is_dir() {
                     return Err(ActionError::failed(format!(
                         "cannot copy the file '{}' onto the directory '{target}': give a file name in targetPath",
                         input.url
                     )));
                 }
-                let kind = scaffolder_template::EntryKind::File {
-                    contents,
-                    mode: tree::UNKNOWN_MODE,
-                };
+                let kind = scaffolder_template::EntryKind::File { contents, mode };
                 tree::write(Path::new(&output), &kind).map_err(|err| write_failed(target, err))?;
             }
         }
@@ -113,11 +110,8 @@ impl Action for FetchPlainFile {
     fn run(ctx: &Context, input: PlainFileInput) -> Result<()> {
         ctx.info("Fetching plain content from remote URL");
         let output = paths::workspace_child(ctx, &input.target_path, "targetPath")?;
-        let contents = source::read_file(ctx, &input.url, input.token.as_deref())?;
-        let kind = scaffolder_template::EntryKind::File {
-            contents,
-            mode: tree::UNKNOWN_MODE,
-        };
+        let (contents, mode) = source::read_file(ctx, &input.url, input.token.as_deref())?;
+        let kind = scaffolder_template::EntryKind::File { contents, mode };
         tree::write(Path::new(&output), &kind).map_err(|err| write_failed(&input.target_path, err))
     }
 }

@@ -10,7 +10,10 @@
 //! Directories can only be read from the template's directory: downloading a tree needs
 //! Backstage's `UrlReader.readTree` (archives per SCM), which is not implemented yet.
 
-use scaffolder_plugin_sdk::{ActionError, Context, Result, http};
+use scaffolder_plugin_sdk::url::{join as join_url, scheme};
+use scaffolder_plugin_sdk::{ActionError, Context, Result, files, http};
+
+use crate::tree;
 
 use scaffolder_plugin_sdk::paths;
 
@@ -71,8 +74,9 @@ pub fn directory_over_http(url: &str) -> ActionError {
     ))
 }
 
-/// Reads one file: from the template's directory, or downloaded with `token` as bearer.
-pub fn read_file(ctx: &Context, url: &str, token: Option<&str>) -> Result<Vec<u8>> {
+/// Reads one file and its mode: from the template's directory, or downloaded with `token`
+/// as bearer (with the default mode).
+pub fn read_file(ctx: &Context, url: &str, token: Option<&str>) -> Result<(Vec<u8>, u32)> {
     match resolve(ctx, url)? {
         Source::Local(path) => {
             if std::path::Path::new(&path).is_dir() {
@@ -80,13 +84,16 @@ pub fn read_file(ctx: &Context, url: &str, token: Option<&str>) -> Result<Vec<u8
                     "the fetch URL '{url}' is a directory, not a file"
                 )));
             }
-            std::fs::read(&path).map_err(|err| {
+            let unreadable = |err: &dyn std::fmt::Display| {
                 ActionError::failed(format!(
                     "could not read '{url}' from the template's directory: {err}"
                 ))
-            })
+            };
+            let contents = std::fs::read(&path).map_err(|err| unreadable(&err))?;
+            let mode = files::mode(&path).map_err(|err| unreadable(&err))?;
+            Ok((contents, mode))
         }
-        Source::Remote(remote) => download(&remote, token),
+        Source::Remote(remote) => Ok((download(&remote, token)?, tree::DEFAULT_MODE)),
     }
 }
 
@@ -125,14 +132,6 @@ pub fn download(url: &str, token: Option<&str>) -> Result<Vec<u8>> {
 }
 
 /// The scheme of an absolute URL (what WHATWG's `new URL` accepts without a base).
-fn scheme(url: &str) -> Option<&str> {
-    let (scheme, _) = url.split_once(':')?;
-    let mut chars = scheme.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    valid.then_some(scheme)
-}
-
 fn is_http(scheme: &str) -> bool {
     scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
 }
@@ -144,70 +143,3 @@ fn origin(url: &str) -> String {
     format!("{scheme}://{}", &rest[..end]).to_ascii_lowercase()
 }
 
-/// Resolves `reference` against the absolute `http(s)` URL `base`, as a browser does for
-/// relative links (query and fragment of the base dropped, `.`/`..` applied).
-pub fn join_url(base: &str, reference: &str) -> String {
-    if scheme(reference).is_some() {
-        return reference.to_owned();
-    }
-    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    if let Some(network_path) = reference.strip_prefix("//") {
-        return format!("{scheme}://{network_path}");
-    }
-    let base_path = &rest[authority_end..];
-    let base_path = &base_path[..base_path.find(['?', '#']).unwrap_or(base_path.len())];
-    let split = reference.find(['?', '#']).unwrap_or(reference.len());
-    let (path, suffix) = reference.split_at(split);
-    let joined = if path.is_empty() {
-        base_path.to_owned()
-    } else if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        let directory = &base_path[..base_path.rfind('/').map_or(0, |i| i + 1)];
-        format!("{directory}/{path}")
-    };
-    let mut resolved = paths::normalize(&joined);
-    let keeps_slash = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
-    if keeps_slash && resolved != "/" {
-        resolved.push('/');
-    }
-    format!("{scheme}://{authority}{resolved}{suffix}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn relative_references_resolve_like_a_browser() {
-        let base = "https://example.com/org/repo/blob/main/template.yaml?x=1";
-        assert_eq!(
-            join_url(base, "./skeleton/a.txt"),
-            "https://example.com/org/repo/blob/main/skeleton/a.txt"
-        );
-        assert_eq!(
-            join_url(base, "../other/"),
-            "https://example.com/org/repo/blob/other/"
-        );
-        assert_eq!(join_url(base, "/root.txt"), "https://example.com/root.txt");
-        assert_eq!(
-            join_url(base, "https://other.example/x"),
-            "https://other.example/x"
-        );
-        assert_eq!(
-            join_url("http://h:8080/a/b", "c?d=1"),
-            "http://h:8080/a/c?d=1"
-        );
-    }
-
-    #[test]
-    fn schemes_are_what_new_url_accepts() {
-        assert_eq!(scheme("https://x"), Some("https"));
-        assert_eq!(scheme("file:///x"), Some("file"));
-        assert_eq!(scheme("./skeleton"), None);
-        assert_eq!(scheme("skeleton"), None);
-        assert_eq!(scheme("../a:b"), None);
-    }
-}

@@ -171,7 +171,7 @@ fn copied_raw(path: &str, options: &SkeletonOptions) -> bool {
         path: path.to_owned(),
         kind: EntryKind::File {
             contents: probe.to_vec(),
-            mode: tree::UNKNOWN_MODE,
+            mode: tree::DEFAULT_MODE,
         },
     };
     render_skeleton(&[entry], options).is_ok_and(|out| {
@@ -184,7 +184,7 @@ fn copied_raw(path: &str, options: &SkeletonOptions) -> bool {
 fn read_tree(path: &str, url: &str) -> Result<Vec<SkeletonEntry>> {
     match tree::read(path) {
         Ok(Content::Tree(entries)) => Ok(entries),
-        Ok(Content::File(_)) => Err(ActionError::invalid_input(format!(
+        Ok(Content::File(..)) => Err(ActionError::invalid_input(format!(
             "the fetch URL '{url}' is a file, not a directory: use fetch:template:file"
         ))),
         Err(err) => Err(ActionError::failed(format!(
@@ -244,7 +244,8 @@ impl Action for FetchTemplateFile {
             return Ok(());
         }
         ctx.info("Fetching template file content from remote URL");
-        let contents = source::read_file(ctx, &input.url, input.token.as_deref())?;
+        // Rendered into a new file, as Backstage does: the source's mode is not kept.
+        let (contents, _mode) = source::read_file(ctx, &input.url, input.token.as_deref())?;
 
         let values = Value::Object(input.values.unwrap_or_default());
         ctx.info(format!(
@@ -274,7 +275,7 @@ impl Action for FetchTemplateFile {
         })?;
         let kind = EntryKind::File {
             contents: rendered.into_bytes(),
-            mode: tree::UNKNOWN_MODE,
+            mode: tree::DEFAULT_MODE,
         };
         tree::write(Path::new(&output), &kind)
             .map_err(|err| write_failed(&input.target_path, err))?;

@@ -1,23 +1,24 @@
 //! Template trees in memory: read from the template's directory, written into the workspace.
 //!
-//! Symlinks are read and written as links, never followed; dotfiles are included.
-//! WASI 0.2's filesystem has no permission bits, so file modes can be neither read nor
-//! kept: every file is read with [`UNKNOWN_MODE`] and written with the host's default.
+//! Symlinks are read and written as links, never followed; dotfiles are included. File
+//! modes (which WASI 0.2's filesystem lacks) are read and kept through the host's `files`
+//! interface, so an executable script stays executable.
 
 use std::io;
 use std::path::Path;
 
+use scaffolder_plugin_sdk::files;
 use scaffolder_template::{EntryKind, SkeletonEntry};
 
-/// The mode given to files read here; WASI does not say what the real one is.
-pub const UNKNOWN_MODE: u32 = 0o644;
+/// The mode of a file that did not come from disk (a download).
+pub const DEFAULT_MODE: u32 = 0o644;
 
 /// What a fetch URL points at.
 pub enum Content {
     /// A directory: every entry below it, parents before children, names sorted.
     Tree(Vec<SkeletonEntry>),
-    /// A single file.
-    File(Vec<u8>),
+    /// A single file and its mode.
+    File(Vec<u8>, u32),
 }
 
 /// Reads the directory or file at `path`.
@@ -27,7 +28,8 @@ pub fn read(path: &str) -> io::Result<Content> {
         walk(Path::new(path), "", &mut entries)?;
         Ok(Content::Tree(entries))
     } else {
-        std::fs::read(path).map(Content::File)
+        let mode = files::mode(path).map_err(io::Error::other)?;
+        std::fs::read(path).map(|contents| Content::File(contents, mode))
     }
 }
 
@@ -64,7 +66,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<SkeletonEntry>) -> io::Result<()
                 path: relative,
                 kind: EntryKind::File {
                     contents: std::fs::read(&path)?,
-                    mode: UNKNOWN_MODE,
+                    mode: files::mode(&path).map_err(io::Error::other)?,
                 },
             });
         }
@@ -77,9 +79,10 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<SkeletonEntry>) -> io::Result<()
 pub fn write(path: &Path, kind: &EntryKind) -> io::Result<()> {
     match kind {
         EntryKind::Directory => std::fs::create_dir_all(path),
-        EntryKind::File { contents, .. } => {
+        EntryKind::File { contents, mode } => {
             create_parent(path)?;
-            std::fs::write(path, contents)
+            std::fs::write(path, contents)?;
+            files::set_mode(path, *mode).map_err(io::Error::other)
         }
         EntryKind::Symlink { target } => {
             create_parent(path)?;

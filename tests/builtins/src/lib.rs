@@ -2,12 +2,13 @@
 //! the engine (input validation, rendering, events, dry-run rules) and the sandbox, with
 //! the built-in plugins as embedded in the binary.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use scaffolder_engine::{
-    ActionRegistry, DryRunFile, DryRunRequest, DryRunResult, Engine, EngineConfig, Failure,
+    ActionRegistry, DryRunRequest, DryRunResult, DryRunUpload, Engine, EngineConfig, Failure,
     TaskSpec,
 };
 use scaffolder_runtime::{Grants, Limits, Plugin, PluginConfig, Runtime, RuntimeConfig};
@@ -29,8 +30,9 @@ fn runtime() -> &'static Runtime {
     })
 }
 
-/// Every built-in plugin, loaded with its default grants plus `extra`.
-pub async fn builtins(extra: &Grants) -> Vec<Arc<Plugin>> {
+/// Every built-in plugin, loaded with its default grants plus `extra`, and `settings` as
+/// its configuration.
+pub async fn builtins(extra: &Grants, settings: &BTreeMap<String, String>) -> Vec<Arc<Plugin>> {
     let mut plugins = Vec::new();
     for embedded in scaffolder_builtins::PLUGINS {
         let mut grants = embedded.default_grants();
@@ -48,6 +50,7 @@ pub async fn builtins(extra: &Grants) -> Vec<Arc<Plugin>> {
                 PluginConfig {
                     grants,
                     limits: Limits::default(),
+                    config: settings.clone(),
                 },
             )
             .await
@@ -99,8 +102,10 @@ impl TaskRun {
         self.completion["error"]["message"].as_str()
     }
 
-    pub fn output(&self) -> &Json {
-        &self.completion["output"]
+    /// The output of the step `id` (the test template outputs every step's output under
+    /// its id).
+    pub fn step_output(&self, id: &str) -> &Json {
+        &self.completion["output"][id]
     }
 
     pub fn read(&self, path: &str) -> String {
@@ -115,9 +120,17 @@ impl Harness {
     }
 
     pub async fn with_grants(extra: &Grants) -> Self {
+        Self::with_grants_and_settings(extra, &BTreeMap::new()).await
+    }
+
+    /// Built-ins with `extra` grants and `settings` as what `host.get-config` answers.
+    pub async fn with_grants_and_settings(
+        extra: &Grants,
+        settings: &BTreeMap<String, String>,
+    ) -> Self {
         let database = TestDatabase::new(Backend::Sqlite).await;
         let store = Store::connect(&database.url).await.expect("connecting");
-        let actions = ActionRegistry::new(builtins(extra).await).expect("unique action ids");
+        let actions = ActionRegistry::new(builtins(extra, settings).await).expect("unique action ids");
         let workdir = tempfile::tempdir().unwrap();
         let config = EngineConfig {
             keep_workspaces: true,
@@ -209,16 +222,26 @@ impl Harness {
         values: Json,
         files: &[(&str, &str)],
     ) -> Result<DryRunResult, Failure> {
+        self.dry_run_with_secrets(steps, values, files, json!({}))
+            .await
+    }
+
+    pub async fn dry_run_with_secrets(
+        &self,
+        steps: Json,
+        values: Json,
+        files: &[(&str, &str)],
+        secrets: Json,
+    ) -> Result<DryRunResult, Failure> {
         self.engine
             .dry_run(DryRunRequest {
                 template: template(steps),
                 values,
-                secrets: Default::default(),
+                secrets: secrets.as_object().cloned().unwrap_or_default(),
                 directory_contents: files
                     .iter()
-                    .map(|(path, content)| DryRunFile {
+                    .map(|(path, content)| DryRunUpload {
                         path: (*path).to_owned(),
-                        executable: false,
                         content: content.as_bytes().to_vec(),
                     })
                     .collect(),
@@ -228,13 +251,30 @@ impl Harness {
     }
 }
 
-/// A template entity with these steps and no parameters schema.
+/// The `message`s of a dry run's log, in order.
+pub fn log_messages(result: &DryRunResult) -> Vec<&str> {
+    result
+        .log
+        .iter()
+        .filter_map(|l| l["body"]["message"].as_str())
+        .collect()
+}
+
+/// A template entity with these steps, no parameters schema, and each step's output as
+/// the template's output under the step's id.
 pub fn template(steps: Json) -> Template {
+    let output: serde_json::Map<String, Json> = steps
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|step| step["id"].as_str())
+        .map(|id| (id.to_owned(), json!(format!("${{{{ steps['{id}'].output }}}}"))))
+        .collect();
     Template::from_json(json!({
         "apiVersion": "scaffolder.backstage.io/v1beta3",
         "kind": "Template",
         "metadata": { "name": "test", "namespace": "default" },
-        "spec": { "type": "service", "steps": steps }
+        "spec": { "type": "service", "steps": steps, "output": output }
     }))
     .expect("a valid test template")
 }

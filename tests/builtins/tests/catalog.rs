@@ -1,10 +1,16 @@
-//! `catalog:write` through the engine and the sandbox.
+//! The catalog actions through the engine and the sandbox: `catalog:write`, and
+//! `catalog:fetch` and `catalog:register` against the real Backstage catalog of
+//! `tests/backstage/`.
 //!
-//! The expected file contents are what Backstage 4.2.0's handler writes for the same input:
+//! The expected `catalog:write` contents are what Backstage 4.2.0's handler writes for the same input:
 //! `yaml@2.9.1`'s `stringify` of the entity with the source-template annotation spread in,
 //! computed with Node.js 20.
 
-use scaffolder_builtins_tests::{Harness, TaskRun, files};
+use std::collections::BTreeMap;
+
+use scaffolder_builtins_tests::{Harness, TaskRun, files, log_messages};
+use scaffolder_runtime::Grants;
+use scaffolder_test_artifacts::backstage::Backstage;
 use serde_json::{Value as Json, json};
 
 const INFO: &str = "\u{1b}[32minfo\u{1b}[39m: ";
@@ -278,14 +284,270 @@ async fn write_runs_in_a_dry_run() {
                 .to_owned()
         )]
     );
-    let messages: Vec<&str> = result
-        .log
-        .iter()
-        .filter_map(|l| l["body"]["message"].as_str())
-        .collect();
+    let messages = log_messages(&result);
     assert!(
         messages.contains(&info("Writing catalog-info.yaml").as_str()),
         "{messages:#?}"
+    );
+    harness.finish().await;
+}
+
+// ---------------------------------------------------------------------------
+// catalog:fetch and catalog:register, against the real Backstage catalog of
+// `tests/backstage/` (one backend for all cases: it takes seconds to start).
+
+const BACKSTAGE_TOKEN: &str = "catalog-actions-test-token";
+
+const CATALOG: &str = "apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: existing-service
+  namespace: default
+spec:
+  type: service
+  lifecycle: production
+  owner: group:default/team-a
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata:
+  name: team-a
+spec:
+  type: team
+  children: []
+";
+
+const REGISTERED: &str = "apiVersion: backstage.io/v1alpha1
+kind: API
+metadata:
+  name: registered-api
+spec:
+  type: openapi
+  lifecycle: production
+  owner: group:default/team-a
+  definition: 'openapi: 3.0.0'
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata:
+  name: registered-service
+spec:
+  type: service
+  lifecycle: experimental
+  owner: group:default/team-a
+";
+
+/// Serves `body` for every request on a loopback port, as a repository host would serve
+/// a catalog-info.yaml; returns the port.
+fn serve_file(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 8192];
+            let _ = stream.read(&mut request);
+            let found = String::from_utf8_lossy(&request).starts_with("GET /catalog-info.yaml ");
+            let response = if found {
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/yaml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+fn step(action: &str, input: Json) -> Json {
+    json!([{ "id": "step", "name": action, "action": action, "input": input }])
+}
+
+async fn catalog_harness(backstage: &Backstage) -> Harness {
+    let grants = Grants {
+        outbound_http: vec![backstage.base.clone()],
+        secrets: vec!["backstageToken".into()],
+        ..Grants::default()
+    };
+    let settings = BTreeMap::from([("backstage.baseUrl".to_owned(), backstage.base.clone())]);
+    Harness::with_grants_and_settings(&grants, &settings).await
+}
+
+fn token() -> Json {
+    json!({ "backstageToken": BACKSTAGE_TOKEN })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_and_register_talk_to_a_real_backstage_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog_file = dir.path().join("catalog.yaml");
+    std::fs::write(&catalog_file, CATALOG).unwrap();
+    let backstage = Backstage::start(Some(&catalog_file), BACKSTAGE_TOKEN);
+    let harness = catalog_harness(&backstage).await;
+    let fetch = |input: Json| harness.run_with_secrets(step("catalog:fetch", input), json!({}), &[], token());
+
+    // One entity, with the defaults filling in the reference.
+    let run = fetch(json!({ "entityRef": "Existing-Service", "defaultKind": "component" })).await;
+    assert!(run.succeeded(), "{:#?}", run.events);
+    assert_eq!(run.step_output("step")["entity"]["metadata"]["name"], "existing-service", "{:#?}", run.events);
+    assert_eq!(run.step_output("step")["entity"]["spec"]["owner"], "group:default/team-a");
+
+    // Several, one missing: an error unless optional, then null in its place.
+    let refs = json!(["component:default/existing-service", "group:team-a", "component:nope"]);
+    let run = fetch(json!({ "entityRefs": refs })).await;
+    assert_eq!(run.error(), Some("Entity component:nope not found"));
+    let run = fetch(json!({ "entityRefs": refs, "optional": true })).await;
+    assert!(run.succeeded(), "{:#?}", run.events);
+    let entities = run.step_output("step")["entities"].as_array().unwrap().clone();
+    assert_eq!(entities.len(), 3);
+    assert_eq!(entities[0]["kind"], "Component");
+    assert_eq!(entities[1]["metadata"]["name"], "team-a");
+    assert!(entities[2].is_null());
+
+    let run = fetch(json!({ "entityRef": "component:default/nope" })).await;
+    assert_eq!(run.error(), Some("Entity component:default/nope not found"));
+    let run = fetch(json!({ "entityRef": "component:default/nope", "optional": true })).await;
+    assert_eq!(run.step_output("step")["entity"], Json::Null, "{:#?}", run.events);
+    let run = fetch(json!({ "entityRef": "nope" })).await;
+    assert_eq!(
+        run.error(),
+        Some("Entity reference \"nope\" had missing or empty kind (e.g. did not start with \"component:\" or similar)")
+    );
+    let run = fetch(json!({})).await;
+    assert_eq!(run.error(), Some("Missing entity reference or references"));
+    let run = fetch(json!({ "optional": true })).await;
+    assert!(run.succeeded(), "{:#?}", run.events);
+
+    // Without the user's token the catalog refuses, and the message says what is missing.
+    let run = harness
+        .run(step("catalog:fetch", json!({ "entityRef": "group:team-a" })), json!({}), &[])
+        .await;
+    let error = run.error().unwrap_or_default();
+    assert!(error.starts_with("Request failed with 401 AuthenticationError"), "{error}");
+    assert!(error.contains("backstageToken"), "{error}");
+
+    // Register a descriptor served over HTTP: the location is added, the main entity
+    // (the Component, not the API) is the output, and the catalog then has it.
+    let port = serve_file(REGISTERED);
+    let url = format!("http://127.0.0.1:{port}/catalog-info.yaml");
+    let register = |input: Json| harness.run_with_secrets(step("catalog:register", input), json!({}), &[], token());
+    let run = register(json!({ "catalogInfoUrl": url })).await;
+    assert!(run.succeeded(), "{:#?}", run.events);
+    assert_eq!(
+        run.step_output("step"),
+        &json!({ "entityRef": "component:default/registered-service", "catalogInfoUrl": url })
+    );
+    assert!(run.messages().contains(&info(&format!("Registering {url} in the catalog"))));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let run = fetch(json!({ "entityRef": "component:registered-service", "optional": true })).await;
+        if run.step_output("step")["entity"]["metadata"]["name"] == "registered-service" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never registered: {:#?}", run.events);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+
+    // The same location again: Backstage's conflict, unless optional.
+    let run = register(json!({ "catalogInfoUrl": url })).await;
+    assert_eq!(
+        run.error(),
+        Some(format!("Request failed with 409 ConflictError: Location url:{url} already exists").as_str())
+    );
+    let run = register(json!({ "catalogInfoUrl": url, "optional": true })).await;
+    assert!(run.succeeded(), "{:#?}", run.events);
+    assert_eq!(run.step_output("step")["entityRef"], "component:default/registered-service");
+
+    // A descriptor that does not exist fails; optional, it outputs just the URL.
+    let missing = format!("http://127.0.0.1:{port}/missing.yaml");
+    let run = register(json!({ "catalogInfoUrl": missing })).await;
+    assert!(run.error().unwrap_or_default().starts_with("Request failed with 400 InputError"), "{:?}", run.error());
+    let run = register(json!({ "catalogInfoUrl": missing, "optional": true })).await;
+    assert_eq!(run.step_output("step"), &json!({ "catalogInfoUrl": missing }), "{:#?}", run.events);
+
+    // A dry run fetches for real but skips the registration (no dry-run support).
+    let result = harness
+        .dry_run_with_secrets(
+            json!([
+                { "id": "fetch", "name": "Fetch", "action": "catalog:fetch", "input": { "entityRef": "group:team-a" } },
+                { "id": "register", "name": "Register", "action": "catalog:register", "input": { "catalogInfoUrl": "http://127.0.0.1:1/never.yaml" } }
+            ]),
+            json!({}),
+            &[],
+            token(),
+        )
+        .await
+        .unwrap();
+    let messages = log_messages(&result);
+    assert!(
+        messages.iter().any(|m| m.contains("Skipping because catalog:register does not support dry-run")),
+        "{messages:#?}"
+    );
+    assert!(!messages.iter().any(|m| m.contains("Registering")), "{messages:#?}");
+    harness.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_and_register_validate_their_input() {
+    let harness = Harness::new().await;
+    let cases = [
+        ("catalog:fetch", json!({ "entityRef": "group:a", "kind": "Group" }), "kind"),
+        ("catalog:fetch", json!({ "entityRefs": "group:a" }), "entityRefs"),
+        // Backstage's message for an input that fits neither shape of an `anyOf`.
+        ("catalog:register", json!({ "catalogInfoUrl": "http://x/c.yaml", "extra": 1 }), "is not any of [subschema 0],[subschema 1]"),
+        ("catalog:register", json!({ "catalogInfoPath": "/c.yaml" }), "is not any of [subschema 0],[subschema 1]"),
+        ("catalog:register", json!({ "catalogInfoUrl": "http://x/c.yaml", "repoContentsUrl": "https://github.com/a/b" }), "is not any of [subschema 0],[subschema 1]"),
+    ];
+    for (action, input, named) in cases {
+        let run = harness.run(step(action, input.clone()), json!({}), &[]).await;
+        let error = run.error().unwrap_or_default();
+        assert!(
+            error.starts_with(&format!("Invalid input passed to action {action}, ")),
+            "{input}: {error}"
+        );
+        assert!(error.contains(named), "{input}: names {named}: {error}");
+        assert!(!run.messages().iter().any(|m| m.contains("Registering")));
+    }
+    harness.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_resolves_repository_urls_through_the_integrations() {
+    let harness = Harness::new().await;
+    let run = harness
+        .run(
+            step("catalog:register", json!({ "repoContentsUrl": "https://git.internal/acme/svc" })),
+            json!({}),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        run.error(),
+        Some("No integration found for host https://git.internal/acme/svc")
+    );
+    assert_eq!(error_name(&run), "InputError");
+    // A GitHub URL resolves, then the step needs a catalog, which is not configured here.
+    let run = harness
+        .run(
+            step("catalog:register", json!({ "repoContentsUrl": "https://github.com/acme/svc/blob/main" })),
+            json!({}),
+            &[],
+        )
+        .await;
+    assert!(
+        run.messages().contains(&info(
+            "Registering https://github.com/acme/svc/tree/main/catalog-info.yaml in the catalog"
+        )),
+        "{:#?}",
+        run.messages()
+    );
+    assert_eq!(
+        run.error(),
+        Some("no Backstage catalog is configured: set backstage.baseUrl in the scaffolder's configuration")
     );
     harness.finish().await;
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use scaffolder_builtins_tests::Harness;
+use scaffolder_builtins_tests::{Harness, log_messages};
 use serde_json::json;
 
 const INFO: &str = "\u{1b}[32minfo\u{1b}[39m: ";
@@ -74,11 +74,7 @@ async fn log_runs_in_a_dry_run() {
         )
         .await
         .unwrap();
-    let messages: Vec<&str> = result
-        .log
-        .iter()
-        .filter_map(|l| l["body"]["message"].as_str())
-        .collect();
+    let messages = log_messages(&result);
     assert!(
         messages.contains(&"\u{1b}[32minfo\u{1b}[39m: dry"),
         "{messages:#?}"
@@ -153,11 +149,7 @@ async fn wait_is_skipped_in_a_dry_run() {
         .await
         .unwrap();
     assert!(started.elapsed() < Duration::from_secs(10));
-    let messages: Vec<&str> = result
-        .log
-        .iter()
-        .filter_map(|l| l["body"]["message"].as_str())
-        .collect();
+    let messages = log_messages(&result);
     assert!(
         messages.contains(&"Skipping because debug:wait does not support dry-run"),
         "{messages:#?}"

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use scaffolder_builtins_tests::{Harness, TaskRun, files, template};
+use scaffolder_builtins_tests::{Harness, TaskRun, files, log_messages, template};
 use scaffolder_engine::TaskSpec;
 use scaffolder_runtime::Grants;
 use scaffolder_store::EventType;
@@ -163,11 +163,7 @@ async fn fetch_actions_run_in_a_dry_run() {
             "{expected:?} in {files:#?}"
         );
     }
-    let messages: Vec<&str> = result
-        .log
-        .iter()
-        .filter_map(|l| l["body"]["message"].as_str())
-        .collect();
+    let messages = log_messages(&result);
     for action in [
         "fetch:plain",
         "fetch:plain:file",

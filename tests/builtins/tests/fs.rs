@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use scaffolder_builtins_tests::{Harness, TaskRun, builtins, files};
+use scaffolder_builtins_tests::{Harness, TaskRun, builtins, files, log_messages};
 use scaffolder_runtime::{Capabilities, Grants};
 use serde_json::{Value as Json, json};
 
@@ -67,14 +67,6 @@ fn dry_run_paths(result: &scaffolder_engine::DryRunResult) -> Vec<String> {
     let mut paths: Vec<String> = files(result).into_iter().map(|(path, _)| path).collect();
     paths.sort();
     paths
-}
-
-fn dry_run_messages(result: &scaffolder_engine::DryRunResult) -> Vec<String> {
-    result
-        .log
-        .iter()
-        .filter_map(|l| l["body"]["message"].as_str().map(str::to_owned))
-        .collect()
 }
 
 /// Runs each step alone (after the fetch) and asserts the engine refused its input.
@@ -175,7 +167,7 @@ fn backstage_schemas(id: &str) -> (Json, Option<Json>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actions_describe_backstage_schemas_examples_and_attributes() {
-    let plugins = builtins(&Grants::default()).await;
+    let plugins = builtins(&Grants::default(), &Default::default()).await;
     let plugin = plugins
         .iter()
         .find(|p| p.name() == "builtin-fs")
@@ -363,9 +355,9 @@ async fn delete_runs_in_a_dry_run() {
             "src/main.log"
         ]
     );
-    let messages = dry_run_messages(&result);
+    let messages = log_messages(&result);
     assert!(
-        messages.contains(&"Finished step fs:delete".to_owned()),
+        messages.contains(&"Finished step fs:delete"),
         "{messages:#?}"
     );
     harness.finish().await;
@@ -552,9 +544,9 @@ async fn rename_runs_in_a_dry_run() {
         .into_iter()
         .collect();
     assert_eq!(dry_run_paths(&result), expected);
-    let messages = dry_run_messages(&result);
+    let messages = log_messages(&result);
     assert!(
-        messages.contains(&"Finished step fs:rename".to_owned()),
+        messages.contains(&"Finished step fs:rename"),
         "{messages:#?}"
     );
     harness.finish().await;
@@ -730,7 +722,7 @@ async fn readdir_runs_in_a_dry_run() {
         .dry_run(readdir_steps(), json!({}), SKELETON)
         .await
         .unwrap();
-    let messages = dry_run_messages(&result);
+    let messages: Vec<String> = log_messages(&result).into_iter().map(str::to_owned).collect();
     assert_eq!(logged_outputs(&messages), expected_readdir_outputs());
     assert_eq!(
         dry_run_paths(&result),

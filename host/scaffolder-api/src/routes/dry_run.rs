@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use scaffolder_engine::{DryRunFile, DryRunRequest, TaskUser};
+use scaffolder_engine::{DryRunRequest, DryRunUpload, TaskUser};
 use scaffolder_template::Template;
 use serde_json::{Value as Json, json};
 
@@ -79,7 +79,7 @@ pub async fn dry_run(
 
 /// `[{ path, base64Content, executable? }]` with zod's messages, prefixed like Backstage's
 /// `Malformed request`.
-fn parse_directory_contents(value: &Json) -> Result<Vec<DryRunFile>, ApiError> {
+fn parse_directory_contents(value: &Json) -> Result<Vec<DryRunUpload>, ApiError> {
     let malformed = |index: usize, what: &str| {
         ApiError::input(format!(
             "Malformed request: directoryContents[{index}]: {what}"
@@ -105,12 +105,9 @@ fn parse_directory_contents(value: &Json) -> Result<Vec<DryRunFile>, ApiError> {
             let content = BASE64.decode(content).map_err(|e| {
                 malformed(index, &format!("base64Content is not valid base64: {e}"))
             })?;
-            Ok(DryRunFile {
+            // An `executable` flag is dropped, as Backstage drops it.
+            Ok(DryRunUpload {
                 path: path.to_owned(),
-                executable: item
-                    .get("executable")
-                    .and_then(Json::as_bool)
-                    .unwrap_or(false),
                 content,
             })
         })

@@ -101,7 +101,7 @@ pub(crate) fn with_backstage_token(
     principal: &Principal,
 ) -> Map<String, Json> {
     if let Some(token) = &principal.token {
-        secrets.insert("backstageToken".into(), json!(token));
+        secrets.insert(crate::BACKSTAGE_TOKEN_SECRET.into(), json!(token));
     }
     secrets
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use scaffolder_api::auth::{AuthConfig, Authenticator};
 use scaffolder_api::{ApiState, DirectoryTemplates};
 use scaffolder_engine::{ActionRegistry, Engine, EngineConfig};
-use scaffolder_runtime::{Grants, Limits, Plugin, PluginConfig, Runtime, RuntimeConfig};
+use scaffolder_runtime::{Grants, Plugin, PluginConfig, Runtime, RuntimeConfig};
 use scaffolder_store::testing::TestDatabase;
 use scaffolder_store::{Backend, Store};
 use serde_json::{Value as Json, json};
@@ -43,7 +43,7 @@ async fn friendly_plugin() -> Plugin {
                     Path::new(scaffolder_test_artifacts::FRIENDLY_GUEST),
                     PluginConfig {
                         grants,
-                        limits: Limits::default(),
+                        ..PluginConfig::default()
                     },
                 )
                 .await
