@@ -11,7 +11,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{Options, TestServer, step_statuses};
 use scaffolder_store::Backend;
-use scaffolder_test_artifacts::backstage::Backstage;
+use scaffolder_api::auth::{AuthConfig, StaticToken};
+use scaffolder_test_artifacts::backstage::{Backstage, serve_catalog_info};
 use serde_json::{Value as Json, json};
 
 fn examples() -> PathBuf {
@@ -338,4 +339,76 @@ fn sorted_contents(body: &Json) -> Vec<Json> {
     let mut files = body["directoryContents"].as_array().unwrap().clone();
     files.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
     files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_existing() {
+    const TOKEN: &str = "examples-register-token";
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.yaml");
+    std::fs::write(
+        &catalog,
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: team-a\nspec:\n  type: team\n  children: []\n",
+    )
+    .unwrap();
+    let backstage = Backstage::start(Some(&catalog), TOKEN);
+    let port = serve_catalog_info(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: legacy-billing\nspec:\n  type: service\n  lifecycle: production\n  owner: group:default/team-a\n",
+    );
+    // The caller's token is accepted here and, as backstageToken, by the catalog.
+    let mut server = TestServer::start_with(
+        Backend::Sqlite,
+        Options {
+            templates: examples(),
+            builtins: true,
+            settings: [("backstage.baseUrl".to_owned(), backstage.base.clone())].into(),
+            auth: AuthConfig {
+                static_tokens: vec![StaticToken {
+                    token: TOKEN.into(),
+                    subject: "platform-engineer".into(),
+                }],
+                ..AuthConfig::default()
+            },
+            ..Options::default()
+        },
+    )
+    .await;
+    server.token = Some(TOKEN.into());
+    let url = format!("http://127.0.0.1:{port}/catalog-info.yaml");
+
+    let (events, _) = run(
+        &server,
+        "register-existing",
+        json!({ "catalogInfoUrl": url, "owner": "team-a" }),
+    )
+    .await;
+    assert_eq!(completed_steps(&events), ["owner", "register", "announce"]);
+    let completion = events.last().unwrap();
+    assert_eq!(
+        completion["body"]["output"]["links"],
+        json!([{ "title": "Open in catalog", "icon": "catalog", "entityRef": "component:default/legacy-billing" }])
+    );
+    assert!(
+        events.iter().any(|e| e["body"]["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("Registered component:default/legacy-billing for team-a"))),
+        "{events:#?}"
+    );
+
+    // An unknown owner stops the task before anything is registered.
+    let id = server
+        .scaffold(
+            "template:default/register-existing",
+            json!({ "catalogInfoUrl": url, "owner": "nobody" }),
+        )
+        .await;
+    let events = server.events_until_completion(&id).await;
+    assert_eq!(
+        events.last().unwrap()["body"]["error"]["message"],
+        "Entity nobody not found"
+    );
+    let statuses = step_statuses(&events);
+    assert!(statuses.contains(&("owner".into(), "failed".into())), "{statuses:?}");
+    assert!(statuses.contains(&("register".into(), "skipped".into())), "{statuses:?}");
+    server.finish().await;
 }

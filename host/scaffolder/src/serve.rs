@@ -11,10 +11,10 @@ use axum::http::{HeaderValue, Method};
 use axum::serve::ListenerExt;
 use scaffolder_api::auth::{AuthConfig, Authenticator, JwksAccess, StaticToken};
 use scaffolder_api::{
-    ApiState, BACKSTAGE_TOKEN_SECRET, CatalogTemplates, DirectoryTemplates, TemplateSource, TemplateSources,
+    ApiState, CatalogTemplates, DirectoryTemplates, TemplateSource, TemplateSources,
 };
 use scaffolder_engine::{ActionRegistry, Engine, EngineConfig, Environment};
-use scaffolder_builtins::EmbeddedPlugin;
+use scaffolder_builtins::BACKSTAGE_BASE_URL;
 use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
 use scaffolder_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -189,7 +189,7 @@ async fn load_plugins(
     for builtin in scaffolder_builtins::PLUGINS {
         let (plugin_config, digest) = match builtin_entry(builtin.name) {
             Some(entry) => (entry.plugin_config(&settings), entry.digest.clone()),
-            None => (builtin_config(builtin, config, &settings), None),
+            None => (builtin.server_config(&settings), None),
         };
         let plugin = builtin
             .load(runtime, plugin_config)
@@ -243,7 +243,7 @@ fn plugin_settings(config: &Config) -> BTreeMap<String, String> {
         .collect();
     [
         ("backend.baseUrl", config.backend.base_url.clone()),
-        ("backstage.baseUrl", config.backstage.base_url.clone()),
+        (BACKSTAGE_BASE_URL, config.backstage.base_url.clone()),
         (
             "scaffolder.defaultAuthor.name",
             scaffolder.default_author.name.clone(),
@@ -264,36 +264,6 @@ fn plugin_settings(config: &Config) -> BTreeMap<String, String> {
     .into_iter()
     .filter_map(|(key, value)| Some((key.to_owned(), value?)))
     .collect()
-}
-
-/// The built-in plugin with `catalog:fetch` and `catalog:register`.
-const CATALOG_BUILTIN: &str = "builtin-catalog";
-
-/// A built-in's configuration without a `builtin:` entry: its default grants, and for the
-/// catalog actions the configured Backstage's origin and the caller's Backstage token,
-/// the two things `catalog:fetch` and `catalog:register` need.
-fn builtin_config(
-    builtin: &EmbeddedPlugin,
-    config: &Config,
-    settings: &BTreeMap<String, String>,
-) -> PluginConfig {
-    let mut plugin_config = builtin.default_config();
-    plugin_config.config = settings.clone();
-    if builtin.name == CATALOG_BUILTIN
-        && let Some(origin) = config.backstage.base_url.as_deref().and_then(origin_of)
-    {
-        let grants = &mut plugin_config.grants;
-        grants.outbound_http.push(origin);
-        grants.secrets.push(BACKSTAGE_TOKEN_SECRET.to_owned());
-    }
-    plugin_config
-}
-
-/// `scheme://host[:port]` of an absolute URL.
-fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
-    (!authority.is_empty()).then(|| format!("{scheme}://{authority}"))
 }
 
 async fn load_plugin(

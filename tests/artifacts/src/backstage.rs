@@ -83,3 +83,29 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Serves `body` at `GET /catalog-info.yaml` (404 for anything else) on a loopback port,
+/// as a repository host serves a descriptor; returns the port. Lives as long as the test.
+pub fn serve_catalog_info(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 8192];
+            let _ = stream.read(&mut request);
+            let found = request.starts_with(b"GET /catalog-info.yaml ");
+            let response = if found {
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/yaml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}

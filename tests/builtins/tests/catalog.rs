@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use scaffolder_builtins_tests::{Harness, TaskRun, files, log_messages};
 use scaffolder_runtime::Grants;
-use scaffolder_test_artifacts::backstage::Backstage;
+use scaffolder_test_artifacts::backstage::{Backstage, serve_catalog_info};
 use serde_json::{Value as Json, json};
 
 const INFO: &str = "\u{1b}[32minfo\u{1b}[39m: ";
@@ -337,32 +337,6 @@ spec:
   owner: group:default/team-a
 ";
 
-/// Serves `body` for every request on a loopback port, as a repository host would serve
-/// a catalog-info.yaml; returns the port.
-fn serve_file(body: &'static str) -> u16 {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = [0u8; 8192];
-            let _ = stream.read(&mut request);
-            let found = String::from_utf8_lossy(&request).starts_with("GET /catalog-info.yaml ");
-            let response = if found {
-                format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/yaml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
-            };
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    port
-}
-
 fn step(action: &str, input: Json) -> Json {
     json!([{ "id": "step", "name": action, "action": action, "input": input }])
 }
@@ -432,7 +406,7 @@ async fn fetch_and_register_talk_to_a_real_backstage_catalog() {
 
     // Register a descriptor served over HTTP: the location is added, the main entity
     // (the Component, not the API) is the output, and the catalog then has it.
-    let port = serve_file(REGISTERED);
+    let port = serve_catalog_info(REGISTERED);
     let url = format!("http://127.0.0.1:{port}/catalog-info.yaml");
     let register = |input: Json| harness.run_with_secrets(step("catalog:register", input), json!({}), &[], token());
     let run = register(json!({ "catalogInfoUrl": url })).await;

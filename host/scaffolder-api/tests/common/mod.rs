@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses a different part.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -53,12 +54,13 @@ async fn friendly_plugin() -> Plugin {
         .clone()
 }
 
-/// The built-in plugins, as the binary embeds them, with their default grants.
-async fn builtin_plugins() -> Vec<Arc<Plugin>> {
+/// The built-in plugins, as the binary embeds them, configured as a server with these
+/// settings configures them.
+async fn builtin_plugins(settings: &BTreeMap<String, String>) -> Vec<Arc<Plugin>> {
     let mut plugins = Vec::new();
     for embedded in scaffolder_builtins::PLUGINS {
         let plugin = embedded
-            .load(runtime(), embedded.default_config())
+            .load(runtime(), embedded.server_config(settings))
             .await
             .unwrap_or_else(|e| panic!("loading {}: {e}", embedded.name));
         plugins.push(Arc::new(plugin));
@@ -78,6 +80,8 @@ pub struct Options {
     pub templates: PathBuf,
     /// Load the built-in plugins too (else only the friendly test plugin).
     pub builtins: bool,
+    /// What the built-ins read with `host.get-config` (e.g. `backstage.baseUrl`).
+    pub settings: BTreeMap<String, String>,
 }
 
 impl Default for Options {
@@ -90,6 +94,7 @@ impl Default for Options {
             concurrent_tasks_limit: 4,
             templates: fixtures(),
             builtins: false,
+            settings: BTreeMap::new(),
         }
     }
 }
@@ -117,7 +122,7 @@ impl TestServer {
         let store = Store::connect(&database.url).await.expect("connecting");
         let mut plugins = vec![Arc::new(friendly_plugin().await)];
         if options.builtins {
-            plugins.extend(builtin_plugins().await);
+            plugins.extend(builtin_plugins(&options.settings).await);
         }
         let actions = ActionRegistry::new(plugins).unwrap();
         let workdir = tempfile::tempdir().unwrap();
