@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{Options, TestServer, step_statuses};
-use scaffolder_store::Backend;
 use scaffolder_api::auth::{AuthConfig, StaticToken};
+use scaffolder_store::Backend;
 use scaffolder_test_artifacts::backstage::{Backstage, serve_catalog_info};
 use serde_json::{Value as Json, json};
 
@@ -389,9 +389,11 @@ async fn register_existing() {
         json!([{ "title": "Open in catalog", "icon": "catalog", "entityRef": "component:default/legacy-billing" }])
     );
     assert!(
-        events.iter().any(|e| e["body"]["message"]
-            .as_str()
-            .is_some_and(|m| m.ends_with("Registered component:default/legacy-billing for team-a"))),
+        events.iter().any(|e| {
+            e["body"]["message"].as_str().is_some_and(|m| {
+                m.ends_with("Registered component:default/legacy-billing for team-a")
+            })
+        }),
         "{events:#?}"
     );
 
@@ -408,7 +410,13 @@ async fn register_existing() {
         "Entity nobody not found"
     );
     let statuses = step_statuses(&events);
-    assert!(statuses.contains(&("owner".into(), "failed".into())), "{statuses:?}");
-    assert!(statuses.contains(&("register".into(), "skipped".into())), "{statuses:?}");
+    assert!(
+        statuses.contains(&("owner".into(), "failed".into())),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&("register".into(), "skipped".into())),
+        "{statuses:?}"
+    );
     server.finish().await;
 }

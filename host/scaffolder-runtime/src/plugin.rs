@@ -11,13 +11,13 @@ use wasmtime::component::Component;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::{COMPATIBLE_WIT_VERSIONS, WIT_VERSION};
 use crate::bindings::{ActionPre, wit};
 use crate::capability::{Capabilities, EffectiveGrants, Grants};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::runtime::RuntimeInner;
 use crate::step::{self, StepFailure, StepHost, StepRequest, StepState};
+use crate::{COMPATIBLE_WIT_VERSIONS, WIT_VERSION};
 
 /// How long `describe` may take at load time.
 const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);

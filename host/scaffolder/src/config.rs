@@ -1962,14 +1962,20 @@ scaffolder:
         assert_eq!(plugins[0].grants.secrets, ["GITHUB_TOKEN"]);
         let settings = BTreeMap::from([
             ("backend.baseUrl".to_owned(), "http://server".to_owned()),
-            ("backstage.baseUrl".to_owned(), "http://backstage".to_owned()),
+            (
+                "backstage.baseUrl".to_owned(),
+                "http://backstage".to_owned(),
+            ),
         ]);
         let runtime = plugins[0].plugin_config(&settings);
         assert_eq!(
             runtime.config,
             BTreeMap::from([
                 ("backend.baseUrl".to_owned(), "http://override".to_owned()),
-                ("backstage.baseUrl".to_owned(), "http://backstage".to_owned()),
+                (
+                    "backstage.baseUrl".to_owned(),
+                    "http://backstage".to_owned()
+                ),
                 ("port".to_owned(), "5432".to_owned()),
                 ("region".to_owned(), "eu-west-1".to_owned()),
             ])

@@ -13,8 +13,8 @@ use scaffolder_api::auth::{AuthConfig, Authenticator, JwksAccess, StaticToken};
 use scaffolder_api::{
     ApiState, CatalogTemplates, DirectoryTemplates, TemplateSource, TemplateSources,
 };
-use scaffolder_engine::{ActionRegistry, Engine, EngineConfig, Environment};
 use scaffolder_builtins::BACKSTAGE_BASE_URL;
+use scaffolder_engine::{ActionRegistry, Engine, EngineConfig, Environment};
 use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
 use scaffolder_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -201,7 +201,13 @@ async fn load_plugins(
     let files = entries
         .iter()
         .filter(|e| !e.source.to_string_lossy().starts_with(BUILTIN_PREFIX))
-        .map(|e| (e.source.clone(), e.digest.clone(), e.plugin_config(&settings)))
+        .map(|e| {
+            (
+                e.source.clone(),
+                e.digest.clone(),
+                e.plugin_config(&settings),
+            )
+        })
         .chain(extra.iter().map(|p| {
             let plugin_config = PluginConfig {
                 config: settings.clone(),

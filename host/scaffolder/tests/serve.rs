@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use scaffolder_store::Backend;
 use scaffolder_store::testing::TestDatabase;
-use serde_json::{Value as Json, json};
 use scaffolder_test_artifacts::backstage::Backstage;
+use serde_json::{Value as Json, json};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -422,7 +422,10 @@ fn templates_come_from_a_backstage_catalog() {
         .json()
         .unwrap();
     let completion = events.as_array().unwrap().last().unwrap().clone();
-    assert_eq!(completion["body"]["output"]["owner"], "guests", "{completion}");
+    assert_eq!(
+        completion["body"]["output"]["owner"], "guests",
+        "{completion}"
+    );
     let base_url = task["spec"]["templateInfo"]["baseUrl"]
         .as_str()
         .unwrap_or_default();

@@ -167,8 +167,9 @@ mod tests {
         let response = http::Response {
             status: 409,
             headers: Vec::new(),
-            body: br#"{"error":{"name":"ConflictError","message":"Location url:x already exists"}}"#
-                .to_vec(),
+            body:
+                br#"{"error":{"name":"ConflictError","message":"Location url:x already exists"}}"#
+                    .to_vec(),
         };
         assert_eq!(
             response_error(&response).to_string(),

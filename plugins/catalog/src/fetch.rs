@@ -78,7 +78,9 @@ impl Action for Fetch {
             if input.optional {
                 return Ok(FetchOutput::default());
             }
-            return Err(ActionError::failed("Missing entity reference or references"));
+            return Err(ActionError::failed(
+                "Missing entity reference or references",
+            ));
         }
         let parse = |reference: &str| -> Result<EntityName> {
             entity_ref::parse(

@@ -100,7 +100,9 @@ impl Action for Register {
                 optional,
             } => {
                 let integrations = scm_url::integrations(ctx)?;
-                let path = catalog_info_path.as_deref().unwrap_or(DEFAULT_CATALOG_INFO_PATH);
+                let path = catalog_info_path
+                    .as_deref()
+                    .unwrap_or(DEFAULT_CATALOG_INFO_PATH);
                 (
                     scm_url::resolve(&integrations, &repo_contents_url, path)?,
                     optional,
@@ -156,13 +158,20 @@ mod tests {
             { "kind": "API", "metadata": { "name": "svc-api", "namespace": "Prod" } },
             { "kind": "Component", "metadata": { "name": "Svc" } }
         ]);
-        assert_eq!(main_entity_ref(&entities).as_deref(), Some("component:default/svc"));
+        assert_eq!(
+            main_entity_ref(&entities).as_deref(),
+            Some("component:default/svc")
+        );
         let no_component = json!([
             { "kind": "Location", "metadata": { "name": "generated-abc" } },
             { "kind": "API", "metadata": { "name": "svc-api", "namespace": "Prod" } }
         ]);
-        assert_eq!(main_entity_ref(&no_component).as_deref(), Some("api:prod/svc-api"));
-        let generated_only = json!([{ "kind": "Location", "metadata": { "name": "generated-abc" } }]);
+        assert_eq!(
+            main_entity_ref(&no_component).as_deref(),
+            Some("api:prod/svc-api")
+        );
+        let generated_only =
+            json!([{ "kind": "Location", "metadata": { "name": "generated-abc" } }]);
         assert_eq!(
             main_entity_ref(&generated_only).as_deref(),
             Some("location:default/generated-abc")

@@ -70,7 +70,8 @@ pub fn resolve(integrations: &[Integration], base: &str, path: &str) -> Result<S
 /// splits them for each host: `owner/repo/blob/ref` (GitHub), `group/../repo/-/blob/ref`
 /// (GitLab), `owner/repo/src/ref` (Bitbucket Cloud), `owner/repo/src/branch/ref` (Gitea).
 fn repository_root(kind: &str, segments: &[&str]) -> Option<usize> {
-    let marker = |at: usize, markers: &[&str]| segments.get(at).is_some_and(|s| markers.contains(s));
+    let marker =
+        |at: usize, markers: &[&str]| segments.get(at).is_some_and(|s| markers.contains(s));
     match kind {
         "github" if segments.len() >= 4 && marker(2, &["blob", "tree", "edit"]) => Some(4),
         "bitbucketCloud" if segments.len() >= 4 && marker(2, &["src"]) => Some(4),
@@ -142,13 +143,17 @@ mod tests {
     use super::*;
 
     fn defaults() -> Vec<Integration> {
-        [("github", "github.com"), ("gitlab", "gitlab.com"), ("gitea", "git.example.com:3000")]
-            .into_iter()
-            .map(|(kind, host)| Integration {
-                kind: kind.into(),
-                host: host.into(),
-            })
-            .collect()
+        [
+            ("github", "github.com"),
+            ("gitlab", "gitlab.com"),
+            ("gitea", "git.example.com:3000"),
+        ]
+        .into_iter()
+        .map(|(kind, host)| Integration {
+            kind: kind.into(),
+            host: host.into(),
+        })
+        .collect()
     }
 
     #[test]
@@ -159,7 +164,12 @@ mod tests {
             "https://github.com/acme/svc/tree/main/catalog-info.yaml"
         );
         assert_eq!(
-            resolve(&defaults(), "https://github.com/acme/svc/blob/main/sub", "/c.yaml").unwrap(),
+            resolve(
+                &defaults(),
+                "https://github.com/acme/svc/blob/main/sub",
+                "/c.yaml"
+            )
+            .unwrap(),
             "https://github.com/acme/svc/tree/main/c.yaml"
         );
         // A relative path resolves like `new URL`: the last segment of the base goes.
@@ -176,11 +186,21 @@ mod tests {
     #[test]
     fn gitlab_and_gitea_roots_end_at_the_ref() {
         assert_eq!(
-            resolve(&defaults(), "https://gitlab.com/group/sub/svc/-/blob/main/docs", "/catalog-info.yaml").unwrap(),
+            resolve(
+                &defaults(),
+                "https://gitlab.com/group/sub/svc/-/blob/main/docs",
+                "/catalog-info.yaml"
+            )
+            .unwrap(),
             "https://gitlab.com/group/sub/svc/-/blob/main/catalog-info.yaml"
         );
         assert_eq!(
-            resolve(&defaults(), "http://git.example.com:3000/acme/svc/src/branch/main", "/catalog-info.yaml").unwrap(),
+            resolve(
+                &defaults(),
+                "http://git.example.com:3000/acme/svc/src/branch/main",
+                "/catalog-info.yaml"
+            )
+            .unwrap(),
             "http://git.example.com:3000/acme/svc/src/branch/main/catalog-info.yaml"
         );
     }

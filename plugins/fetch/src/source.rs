@@ -142,4 +142,3 @@ fn origin(url: &str) -> String {
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     format!("{scheme}://{}", &rest[..end]).to_ascii_lowercase()
 }
-

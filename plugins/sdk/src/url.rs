@@ -62,10 +62,7 @@ mod tests {
             join(base, "https://other.example/x"),
             "https://other.example/x"
         );
-        assert_eq!(
-            join("http://h:8080/a/b", "c?d=1"),
-            "http://h:8080/a/c?d=1"
-        );
+        assert_eq!(join("http://h:8080/a/b", "c?d=1"), "http://h:8080/a/c?d=1");
     }
 
     #[test]

@@ -102,7 +102,8 @@ pub fn serve_catalog_info(body: &'static str) -> u16 {
                     body.len()
                 )
             } else {
-                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned()
+                "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_owned()
             };
             let _ = stream.write_all(response.as_bytes());
         }

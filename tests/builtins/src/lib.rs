@@ -130,7 +130,8 @@ impl Harness {
     ) -> Self {
         let database = TestDatabase::new(Backend::Sqlite).await;
         let store = Store::connect(&database.url).await.expect("connecting");
-        let actions = ActionRegistry::new(builtins(extra, settings).await).expect("unique action ids");
+        let actions =
+            ActionRegistry::new(builtins(extra, settings).await).expect("unique action ids");
         let workdir = tempfile::tempdir().unwrap();
         let config = EngineConfig {
             keep_workspaces: true,
@@ -268,7 +269,12 @@ pub fn template(steps: Json) -> Template {
         .into_iter()
         .flatten()
         .filter_map(|step| step["id"].as_str())
-        .map(|id| (id.to_owned(), json!(format!("${{{{ steps['{id}'].output }}}}"))))
+        .map(|id| {
+            (
+                id.to_owned(),
+                json!(format!("${{{{ steps['{id}'].output }}}}")),
+            )
+        })
         .collect();
     Template::from_json(json!({
         "apiVersion": "scaffolder.backstage.io/v1beta3",

@@ -362,21 +362,38 @@ async fn fetch_and_register_talk_to_a_real_backstage_catalog() {
     std::fs::write(&catalog_file, CATALOG).unwrap();
     let backstage = Backstage::start(Some(&catalog_file), BACKSTAGE_TOKEN);
     let harness = catalog_harness(&backstage).await;
-    let fetch = |input: Json| harness.run_with_secrets(step("catalog:fetch", input), json!({}), &[], token());
+    let fetch = |input: Json| {
+        harness.run_with_secrets(step("catalog:fetch", input), json!({}), &[], token())
+    };
 
     // One entity, with the defaults filling in the reference.
     let run = fetch(json!({ "entityRef": "Existing-Service", "defaultKind": "component" })).await;
     assert!(run.succeeded(), "{:#?}", run.events);
-    assert_eq!(run.step_output("step")["entity"]["metadata"]["name"], "existing-service", "{:#?}", run.events);
-    assert_eq!(run.step_output("step")["entity"]["spec"]["owner"], "group:default/team-a");
+    assert_eq!(
+        run.step_output("step")["entity"]["metadata"]["name"],
+        "existing-service",
+        "{:#?}",
+        run.events
+    );
+    assert_eq!(
+        run.step_output("step")["entity"]["spec"]["owner"],
+        "group:default/team-a"
+    );
 
     // Several, one missing: an error unless optional, then null in its place.
-    let refs = json!(["component:default/existing-service", "group:team-a", "component:nope"]);
+    let refs = json!([
+        "component:default/existing-service",
+        "group:team-a",
+        "component:nope"
+    ]);
     let run = fetch(json!({ "entityRefs": refs })).await;
     assert_eq!(run.error(), Some("Entity component:nope not found"));
     let run = fetch(json!({ "entityRefs": refs, "optional": true })).await;
     assert!(run.succeeded(), "{:#?}", run.events);
-    let entities = run.step_output("step")["entities"].as_array().unwrap().clone();
+    let entities = run.step_output("step")["entities"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(entities.len(), 3);
     assert_eq!(entities[0]["kind"], "Component");
     assert_eq!(entities[1]["metadata"]["name"], "team-a");
@@ -385,11 +402,18 @@ async fn fetch_and_register_talk_to_a_real_backstage_catalog() {
     let run = fetch(json!({ "entityRef": "component:default/nope" })).await;
     assert_eq!(run.error(), Some("Entity component:default/nope not found"));
     let run = fetch(json!({ "entityRef": "component:default/nope", "optional": true })).await;
-    assert_eq!(run.step_output("step")["entity"], Json::Null, "{:#?}", run.events);
+    assert_eq!(
+        run.step_output("step")["entity"],
+        Json::Null,
+        "{:#?}",
+        run.events
+    );
     let run = fetch(json!({ "entityRef": "nope" })).await;
     assert_eq!(
         run.error(),
-        Some("Entity reference \"nope\" had missing or empty kind (e.g. did not start with \"component:\" or similar)")
+        Some(
+            "Entity reference \"nope\" had missing or empty kind (e.g. did not start with \"component:\" or similar)"
+        )
     );
     let run = fetch(json!({})).await;
     assert_eq!(run.error(), Some("Missing entity reference or references"));
@@ -398,31 +422,48 @@ async fn fetch_and_register_talk_to_a_real_backstage_catalog() {
 
     // Without the user's token the catalog refuses, and the message says what is missing.
     let run = harness
-        .run(step("catalog:fetch", json!({ "entityRef": "group:team-a" })), json!({}), &[])
+        .run(
+            step("catalog:fetch", json!({ "entityRef": "group:team-a" })),
+            json!({}),
+            &[],
+        )
         .await;
     let error = run.error().unwrap_or_default();
-    assert!(error.starts_with("Request failed with 401 AuthenticationError"), "{error}");
+    assert!(
+        error.starts_with("Request failed with 401 AuthenticationError"),
+        "{error}"
+    );
     assert!(error.contains("backstageToken"), "{error}");
 
     // Register a descriptor served over HTTP: the location is added, the main entity
     // (the Component, not the API) is the output, and the catalog then has it.
     let port = serve_catalog_info(REGISTERED);
     let url = format!("http://127.0.0.1:{port}/catalog-info.yaml");
-    let register = |input: Json| harness.run_with_secrets(step("catalog:register", input), json!({}), &[], token());
+    let register = |input: Json| {
+        harness.run_with_secrets(step("catalog:register", input), json!({}), &[], token())
+    };
     let run = register(json!({ "catalogInfoUrl": url })).await;
     assert!(run.succeeded(), "{:#?}", run.events);
     assert_eq!(
         run.step_output("step"),
         &json!({ "entityRef": "component:default/registered-service", "catalogInfoUrl": url })
     );
-    assert!(run.messages().contains(&info(&format!("Registering {url} in the catalog"))));
+    assert!(
+        run.messages()
+            .contains(&info(&format!("Registering {url} in the catalog")))
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let run = fetch(json!({ "entityRef": "component:registered-service", "optional": true })).await;
+        let run =
+            fetch(json!({ "entityRef": "component:registered-service", "optional": true })).await;
         if run.step_output("step")["entity"]["metadata"]["name"] == "registered-service" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "never registered: {:#?}", run.events);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never registered: {:#?}",
+            run.events
+        );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
 
@@ -430,18 +471,35 @@ async fn fetch_and_register_talk_to_a_real_backstage_catalog() {
     let run = register(json!({ "catalogInfoUrl": url })).await;
     assert_eq!(
         run.error(),
-        Some(format!("Request failed with 409 ConflictError: Location url:{url} already exists").as_str())
+        Some(
+            format!("Request failed with 409 ConflictError: Location url:{url} already exists")
+                .as_str()
+        )
     );
     let run = register(json!({ "catalogInfoUrl": url, "optional": true })).await;
     assert!(run.succeeded(), "{:#?}", run.events);
-    assert_eq!(run.step_output("step")["entityRef"], "component:default/registered-service");
+    assert_eq!(
+        run.step_output("step")["entityRef"],
+        "component:default/registered-service"
+    );
 
     // A descriptor that does not exist fails; optional, it outputs just the URL.
     let missing = format!("http://127.0.0.1:{port}/missing.yaml");
     let run = register(json!({ "catalogInfoUrl": missing })).await;
-    assert!(run.error().unwrap_or_default().starts_with("Request failed with 400 InputError"), "{:?}", run.error());
+    assert!(
+        run.error()
+            .unwrap_or_default()
+            .starts_with("Request failed with 400 InputError"),
+        "{:?}",
+        run.error()
+    );
     let run = register(json!({ "catalogInfoUrl": missing, "optional": true })).await;
-    assert_eq!(run.step_output("step"), &json!({ "catalogInfoUrl": missing }), "{:#?}", run.events);
+    assert_eq!(
+        run.step_output("step"),
+        &json!({ "catalogInfoUrl": missing }),
+        "{:#?}",
+        run.events
+    );
 
     // A dry run fetches for real but skips the registration (no dry-run support).
     let result = harness
@@ -458,10 +516,15 @@ async fn fetch_and_register_talk_to_a_real_backstage_catalog() {
         .unwrap();
     let messages = log_messages(&result);
     assert!(
-        messages.iter().any(|m| m.contains("Skipping because catalog:register does not support dry-run")),
+        messages
+            .iter()
+            .any(|m| m.contains("Skipping because catalog:register does not support dry-run")),
         "{messages:#?}"
     );
-    assert!(!messages.iter().any(|m| m.contains("Registering")), "{messages:#?}");
+    assert!(
+        !messages.iter().any(|m| m.contains("Registering")),
+        "{messages:#?}"
+    );
     harness.finish().await;
 }
 
@@ -469,15 +532,37 @@ async fn fetch_and_register_talk_to_a_real_backstage_catalog() {
 async fn fetch_and_register_validate_their_input() {
     let harness = Harness::new().await;
     let cases = [
-        ("catalog:fetch", json!({ "entityRef": "group:a", "kind": "Group" }), "kind"),
-        ("catalog:fetch", json!({ "entityRefs": "group:a" }), "entityRefs"),
+        (
+            "catalog:fetch",
+            json!({ "entityRef": "group:a", "kind": "Group" }),
+            "kind",
+        ),
+        (
+            "catalog:fetch",
+            json!({ "entityRefs": "group:a" }),
+            "entityRefs",
+        ),
         // Backstage's message for an input that fits neither shape of an `anyOf`.
-        ("catalog:register", json!({ "catalogInfoUrl": "http://x/c.yaml", "extra": 1 }), "is not any of [subschema 0],[subschema 1]"),
-        ("catalog:register", json!({ "catalogInfoPath": "/c.yaml" }), "is not any of [subschema 0],[subschema 1]"),
-        ("catalog:register", json!({ "catalogInfoUrl": "http://x/c.yaml", "repoContentsUrl": "https://github.com/a/b" }), "is not any of [subschema 0],[subschema 1]"),
+        (
+            "catalog:register",
+            json!({ "catalogInfoUrl": "http://x/c.yaml", "extra": 1 }),
+            "is not any of [subschema 0],[subschema 1]",
+        ),
+        (
+            "catalog:register",
+            json!({ "catalogInfoPath": "/c.yaml" }),
+            "is not any of [subschema 0],[subschema 1]",
+        ),
+        (
+            "catalog:register",
+            json!({ "catalogInfoUrl": "http://x/c.yaml", "repoContentsUrl": "https://github.com/a/b" }),
+            "is not any of [subschema 0],[subschema 1]",
+        ),
     ];
     for (action, input, named) in cases {
-        let run = harness.run(step(action, input.clone()), json!({}), &[]).await;
+        let run = harness
+            .run(step(action, input.clone()), json!({}), &[])
+            .await;
         let error = run.error().unwrap_or_default();
         assert!(
             error.starts_with(&format!("Invalid input passed to action {action}, ")),
@@ -494,7 +579,10 @@ async fn register_resolves_repository_urls_through_the_integrations() {
     let harness = Harness::new().await;
     let run = harness
         .run(
-            step("catalog:register", json!({ "repoContentsUrl": "https://git.internal/acme/svc" })),
+            step(
+                "catalog:register",
+                json!({ "repoContentsUrl": "https://git.internal/acme/svc" }),
+            ),
             json!({}),
             &[],
         )
@@ -507,7 +595,10 @@ async fn register_resolves_repository_urls_through_the_integrations() {
     // A GitHub URL resolves, then the step needs a catalog, which is not configured here.
     let run = harness
         .run(
-            step("catalog:register", json!({ "repoContentsUrl": "https://github.com/acme/svc/blob/main" })),
+            step(
+                "catalog:register",
+                json!({ "repoContentsUrl": "https://github.com/acme/svc/blob/main" }),
+            ),
             json!({}),
             &[],
         )
@@ -521,7 +612,9 @@ async fn register_resolves_repository_urls_through_the_integrations() {
     );
     assert_eq!(
         run.error(),
-        Some("no Backstage catalog is configured: set backstage.baseUrl in the scaffolder's configuration")
+        Some(
+            "no Backstage catalog is configured: set backstage.baseUrl in the scaffolder's configuration"
+        )
     );
     harness.finish().await;
 }

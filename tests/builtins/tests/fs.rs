@@ -722,7 +722,10 @@ async fn readdir_runs_in_a_dry_run() {
         .dry_run(readdir_steps(), json!({}), SKELETON)
         .await
         .unwrap();
-    let messages: Vec<String> = log_messages(&result).into_iter().map(str::to_owned).collect();
+    let messages: Vec<String> = log_messages(&result)
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(logged_outputs(&messages), expected_readdir_outputs());
     assert_eq!(
         dry_run_paths(&result),

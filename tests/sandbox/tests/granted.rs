@@ -364,8 +364,11 @@ async fn configuration_reaches_the_plugin_by_key() {
     let friendly = load(
         FRIENDLY_GUEST,
         PluginConfig {
-            config: [("backstage.baseUrl".to_owned(), "http://backstage:7007".to_owned())]
-                .into(),
+            config: [(
+                "backstage.baseUrl".to_owned(),
+                "http://backstage:7007".to_owned(),
+            )]
+            .into(),
             ..PluginConfig::default()
         },
     )
@@ -400,7 +403,10 @@ async fn file_modes_are_read_and_set_in_the_workspace_only() {
 
     let (set, _) = run(&friendly, chmod(json!({ "path": "run.sh", "mode": 0o755 }))).await;
     assert_eq!(set.unwrap(), json!({ "mode": 0o755 }));
-    let on_disk = std::fs::metadata(ws.path().join("run.sh")).unwrap().permissions().mode();
+    let on_disk = std::fs::metadata(ws.path().join("run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(on_disk & 0o777, 0o755);
 
     let (read, _) = run(&friendly, chmod(json!({ "path": "/template/gradlew" }))).await;
@@ -416,7 +422,11 @@ async fn file_modes_are_read_and_set_in_the_workspace_only() {
 
     let (outside, _) = run(&friendly, chmod(json!({ "path": "/etc/passwd" }))).await;
     let failure = outside.unwrap_err();
-    assert!(failure.message.contains("outside the workspace"), "{}", failure.message);
+    assert!(
+        failure.message.contains("outside the workspace"),
+        "{}",
+        failure.message
+    );
 }
 
 #[tokio::test]
@@ -424,7 +434,15 @@ async fn a_plugin_built_for_wit_0_1_0_still_loads_and_runs() {
     let legacy = load(LEGACY_0_1_0_GUEST, PluginConfig::default()).await;
     assert_eq!(legacy.wit_version(), "0.1.0");
     let ws = workspace();
-    let (outcome, host) = run(&legacy, request("legacy:echo", json!({ "a": 1 }), ws.path())).await;
+    let (outcome, host) = run(
+        &legacy,
+        request("legacy:echo", json!({ "a": 1 }), ws.path()),
+    )
+    .await;
     assert_eq!(outcome.unwrap(), json!({ "echo": { "a": 1 } }));
-    assert!(host.lines().iter().any(|(_, line)| line == r#"echo {"a":1}"#));
+    assert!(
+        host.lines()
+            .iter()
+            .any(|(_, line)| line == r#"echo {"a":1}"#)
+    );
 }

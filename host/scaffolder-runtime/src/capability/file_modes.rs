@@ -183,7 +183,13 @@ mod tests {
         let (workspace, _template, dirs) = dirs();
         std::os::unix::fs::symlink("/etc/passwd", workspace.path().join("link")).unwrap();
 
-        for path in ["/etc/passwd", "/workspacefoo", "../x", "/workspace/../etc", "link"] {
+        for path in [
+            "/etc/passwd",
+            "/workspacefoo",
+            "../x",
+            "/workspace/../etc",
+            "link",
+        ] {
             let err = dirs.mode(path).unwrap_err();
             assert!(
                 err.contains("outside") || err.contains("does not exist"),

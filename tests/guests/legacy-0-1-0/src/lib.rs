@@ -41,7 +41,11 @@ impl Guest for Legacy {
         }
     }
 
-    fn execute(_action_id: String, input: String, _context: StepContext) -> Result<String, ActionError> {
+    fn execute(
+        _action_id: String,
+        input: String,
+        _context: StepContext,
+    ) -> Result<String, ActionError> {
         host::log(Level::Info, &format!("echo {input}"));
         Ok(format!(r#"{{"echo":{input}}}"#))
     }
