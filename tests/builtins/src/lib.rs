@@ -11,7 +11,7 @@ use scaffolder_engine::{
     ActionRegistry, DryRunRequest, DryRunResult, DryRunUpload, Engine, EngineConfig, Failure,
     TaskSpec,
 };
-use scaffolder_runtime::{Grants, Limits, Plugin, PluginConfig, Runtime, RuntimeConfig};
+use scaffolder_runtime::{Grants, Plugin, Runtime, RuntimeConfig};
 use scaffolder_store::testing::TestDatabase;
 use scaffolder_store::{Backend, EventType, Store};
 use scaffolder_template::Template;
@@ -30,12 +30,14 @@ fn runtime() -> &'static Runtime {
     })
 }
 
-/// Every built-in plugin, loaded with its default grants plus `extra`, and `settings` as
-/// its configuration.
+/// Every built-in plugin, configured as a server with `settings` configures it, plus the
+/// `extra` grants.
 pub async fn builtins(extra: &Grants, settings: &BTreeMap<String, String>) -> Vec<Arc<Plugin>> {
     let mut plugins = Vec::new();
     for embedded in scaffolder_builtins::PLUGINS {
-        let mut grants = embedded.default_grants();
+        // What `scaffolder serve` gives the built-in, plus the test's extra grants.
+        let mut config = embedded.server_config(settings);
+        let grants = &mut config.grants;
         grants
             .outbound_http
             .extend(extra.outbound_http.iter().cloned());
@@ -45,14 +47,7 @@ pub async fn builtins(extra: &Grants, settings: &BTreeMap<String, String>) -> Ve
             .internal_networks
             .extend(extra.internal_networks.iter().cloned());
         let plugin = embedded
-            .load(
-                runtime(),
-                PluginConfig {
-                    grants,
-                    limits: Limits::default(),
-                    config: settings.clone(),
-                },
-            )
+            .load(runtime(), config)
             .await
             .unwrap_or_else(|e| panic!("loading {}: {e}", embedded.name));
         plugins.push(Arc::new(plugin));
