@@ -420,3 +420,57 @@ async fn register_existing() {
     );
     server.finish().await;
 }
+
+/// The golden path needs real servers to run (`host/scaffolder/tests/golden_path.rs`);
+/// its dry run shows what it would create without touching any: the rendered repository
+/// files, and the publish, database and register steps skipped for lack of dry-run
+/// support.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn golden_path_dry_run_shows_the_repository_and_touches_nothing() {
+    let server = server().await;
+    let body = dry_run(
+        &server,
+        "golden-path",
+        json!({ "name": "orders", "owner": "group:default/team-a", "remoteUrl": "https://git.example.com/team/orders.git" }),
+    )
+    .await;
+    let files = dry_run_files(&body);
+    assert_eq!(
+        files.keys().map(String::as_str).collect::<Vec<_>>(),
+        [
+            ".env.example",
+            ".gitignore",
+            "README.md",
+            "catalog-info.yaml",
+            "scripts/dev.sh"
+        ]
+    );
+    assert!(files["catalog-info.yaml"].contains("name: orders\n  description: \"\"\n"));
+    assert!(files[".env.example"].starts_with("DATABASE_NAME=orders\n"));
+    // Uploaded files lose their execute bit, as in Backstage's dry run; the real run
+    // keeps it (`host/scaffolder/tests/golden_path.rs` checks the pushed mode).
+    assert!(
+        body["directoryContents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["executable"] == false)
+    );
+    let skipped: Vec<String> = body["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["body"]["message"].as_str())
+        .filter(|m| m.contains("does not support dry-run"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "Skipping because publish:git does not support dry-run",
+            "Skipping because postgres:database:create does not support dry-run",
+            "Skipping because catalog:register does not support dry-run",
+        ]
+    );
+    server.finish().await;
+}

@@ -172,6 +172,20 @@ impl Run {
             .await;
     }
 
+    /// What an action may read with `host.get-secret` (each only when granted to its
+    /// plugin): the task's secrets, and the operator's `scaffolder.defaultEnvironment.secrets`
+    /// under names the task does not use, so the operator can hand a plugin credentials
+    /// (an admin connection, a git token) that templates never see.
+    fn step_secrets(&self, secrets: &Mutex<BTreeMap<String, String>>) -> BTreeMap<String, String> {
+        let mut all = secrets.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for (name, value) in &self.environment.secrets {
+            if let Some(value) = value.as_str() {
+                all.entry(name.clone()).or_insert_with(|| value.to_owned());
+            }
+        }
+        all
+    }
+
     fn saved_output(&self, step_id: &str) -> Option<Json> {
         let saved = self.saved_steps.get(step_id)?;
         (saved.get("status").and_then(Json::as_str) == Some("completed"))
@@ -317,7 +331,7 @@ impl Run {
                 context: self.step_context(step),
                 workspace: self.workspace.clone(),
                 template_directory: self.template_directory.clone(),
-                secrets: secrets.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                secrets: self.step_secrets(secrets),
                 cancel: self.cancel.clone(),
             };
             let host = Arc::new(ActionHost {

@@ -2,121 +2,38 @@
 //! plugins; driven by the real Backstage `ScaffolderClient`, killed with SIGKILL in the
 //! middle of a task, stopped with SIGTERM.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::{Server, client, get, post, repo, wait_for_event};
 
 use scaffolder_store::Backend;
 use scaffolder_store::testing::TestDatabase;
 use scaffolder_test_artifacts::backstage::Backstage;
 use serde_json::{Value as Json, json};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn templates() -> PathBuf {
     repo().join("host/scaffolder-api/tests/fixtures/templates")
 }
 
-/// A running `scaffolder serve`.
-struct Server {
-    child: Child,
-    base: String,
+/// `scaffolder serve` with the test templates and the friendly plugin, plus `extra`.
+fn start(data_dir: &Path, extra: &[&str]) -> Server {
+    start_with_env(data_dir, extra, &[])
 }
 
-impl Server {
-    /// Starts the server on a free port and waits for its "listening" line.
-    fn start(data_dir: &Path, extra: &[&str]) -> Self {
-        Self::start_with_env(data_dir, extra, &[])
-    }
-
-    fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scaffolder"))
-            .envs(env.iter().copied())
-            .args(["serve", "--port", "0", "--templates"])
-            .arg(templates())
-            .arg("--plugin")
-            .arg(scaffolder_test_artifacts::FRIENDLY_GUEST)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting scaffolder serve");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("the server exited before listening")
-                .unwrap();
-            if let Some(url) = line.strip_prefix("scaffolder listening on ") {
-                break url.to_owned();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, base }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
-fn get(base: &str, path: &str) -> (u16, Json) {
-    let response = client().get(format!("{base}{path}")).send().unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().unwrap_or(Json::Null))
-}
-
-fn post(base: &str, path: &str, body: Json) -> (u16, Json) {
-    let response = client()
-        .post(format!("{base}{path}"))
-        .json(&body)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().unwrap_or(Json::Null))
-}
-
-fn wait_for_event(base: &str, task_id: &str, predicate: impl Fn(&Json) -> bool) -> Vec<Json> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, events) = get(base, &format!("/v2/tasks/{task_id}/events"));
-        let events = events.as_array().cloned().unwrap_or_default();
-        if events.iter().any(&predicate) {
-            return events;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no matching event in {events:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let templates = templates();
+    let mut args = vec![
+        "--templates",
+        templates.to_str().unwrap(),
+        "--plugin",
+        scaffolder_test_artifacts::FRIENDLY_GUEST,
+    ];
+    args.extend_from_slice(extra);
+    Server::spawn(data_dir, &args, env)
 }
 
 #[test]
@@ -130,7 +47,7 @@ fn backstage_scaffolder_client_runs_against_the_server() {
     assert!(npm.success(), "npm ci failed in {}", conformance.display());
 
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path(), &[]);
+    let server = start(data.path(), &[]);
     let template = scaffolder_template::Template::from_yaml(
         &std::fs::read_to_string(templates().join("conformance.yaml")).unwrap(),
         None,
@@ -161,7 +78,7 @@ fn backstage_scaffolder_client_runs_against_the_server() {
 /// same data: the task completes, and the count step, which had completed, did not run
 /// again.
 fn resumes_after_sigkill(extra: &[&str], data_dir: &Path) {
-    let mut first = Server::start(data_dir, extra);
+    let mut first = start(data_dir, extra);
     let (status, body) = post(
         &first.base,
         "/v2/tasks",
@@ -174,7 +91,7 @@ fn resumes_after_sigkill(extra: &[&str], data_dir: &Path) {
     });
     first.kill();
 
-    let second = Server::start(data_dir, extra);
+    let second = start(data_dir, extra);
     let events = wait_for_event(&second.base, &task_id, |e| e["type"] == "completion");
     let completion = events.iter().find(|e| e["type"] == "completion").unwrap();
     assert_eq!(
@@ -238,7 +155,7 @@ fn a_task_survives_sigkill_on_postgres() {
 #[test]
 fn sigterm_stops_the_server_cleanly() {
     let data = tempfile::tempdir().unwrap();
-    let mut server = Server::start(data.path(), &[]);
+    let mut server = start(data.path(), &[]);
     let (status, _) = get(&server.base, "/v2/actions");
     assert_eq!(status, 200);
     let status = server.terminate();
@@ -254,7 +171,7 @@ fn static_tokens_are_required_when_configured() {
         "backend:\n  auth:\n    externalAccess:\n      - type: static\n        options:\n          token: ${TEST_SCAFFOLDER_TOKEN}\n          subject: ci-bot\n",
     )
     .unwrap();
-    let server = Server::start_with_env(
+    let server = start_with_env(
         data.path(),
         &["--config", config.to_str().unwrap()],
         &[("TEST_SCAFFOLDER_TOKEN", "a-long-static-token")],
@@ -330,7 +247,7 @@ fn cors_lets_the_configured_frontend_origin_call() {
         "backend:\n  cors:\n    origin: http://localhost:3000\n    credentials: true\n",
     )
     .unwrap();
-    let server = Server::start(data.path(), &["--config", config.to_str().unwrap()]);
+    let server = start(data.path(), &["--config", config.to_str().unwrap()]);
     let preflight = client()
         .request(
             reqwest::Method::OPTIONS,
@@ -378,7 +295,7 @@ fn templates_come_from_a_backstage_catalog() {
         ),
     )
     .unwrap();
-    let server = Server::start(data.path(), &["--config", config.to_str().unwrap()]);
+    let server = start(data.path(), &["--config", config.to_str().unwrap()]);
     // The caller's token reaches catalog:fetch as `backstageToken`; Backstage accepts
     // it, as it would accept a user's own Backstage token.
     let authed = |request: reqwest::blocking::RequestBuilder| {

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::client::{CatalogClient, TOKEN_SECRET};
 use crate::entity_ref::EntityName;
 use crate::scm_url;
+use scaffolder_plugin_sdk::integrations;
 
 /// Where the descriptor is when `catalogInfoPath` is not given.
 const DEFAULT_CATALOG_INFO_PATH: &str = "/catalog-info.yaml";
@@ -99,7 +100,7 @@ impl Action for Register {
                 catalog_info_path,
                 optional,
             } => {
-                let integrations = scm_url::integrations(ctx)?;
+                let integrations = integrations::integrations(ctx)?;
                 let path = catalog_info_path
                     .as_deref()
                     .unwrap_or(DEFAULT_CATALOG_INFO_PATH);

@@ -1,53 +1,16 @@
 //! `catalogInfoPath` against `repoContentsUrl` as Backstage's SCM integrations resolve it
 //! (`integrations.byUrl(base).resolveUrl({ url, base })`).
 //!
-//! The integrations come from the `integrations` configuration value (a JSON list of
-//! `{kind, host}`); without it, Backstage's defaults: github.com, gitlab.com,
-//! bitbucket.org and dev.azure.com.
+//! The integrations are the operator's (`scaffolder_plugin_sdk::integrations`).
 
+use scaffolder_plugin_sdk::integrations::{self, Integration};
 use scaffolder_plugin_sdk::url::{join, scheme};
-use scaffolder_plugin_sdk::{ActionError, Context, Result};
-use serde::Deserialize;
-
-/// The configuration key listing the SCM integrations.
-pub const INTEGRATIONS: &str = "integrations";
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Integration {
-    pub kind: String,
-    pub host: String,
-}
-
-/// The configured integrations, or Backstage's defaults.
-pub fn integrations(ctx: &Context) -> Result<Vec<Integration>> {
-    match ctx.config(INTEGRATIONS) {
-        Some(json) => serde_json::from_str(&json).map_err(|err| {
-            ActionError::failed(format!(
-                "the `integrations` configuration is not a list of {{kind, host}}: {err}"
-            ))
-        }),
-        None => Ok([
-            ("github", "github.com"),
-            ("gitlab", "gitlab.com"),
-            ("bitbucketCloud", "bitbucket.org"),
-            ("azure", "dev.azure.com"),
-        ]
-        .into_iter()
-        .map(|(kind, host)| Integration {
-            kind: kind.into(),
-            host: host.into(),
-        })
-        .collect()),
-    }
-}
+use scaffolder_plugin_sdk::{ActionError, Result};
 
 /// Resolves `path` against `base` with the integration for `base`'s host.
 pub fn resolve(integrations: &[Integration], base: &str, path: &str) -> Result<String> {
     let host = host_of(base);
-    let Some(integration) = integrations
-        .iter()
-        .find(|i| host.is_some_and(|h| h.eq_ignore_ascii_case(&i.host)))
-    else {
+    let Some(integration) = host.and_then(|h| integrations::find(integrations, h)) else {
         return Err(ActionError::invalid_input(format!(
             "No integration found for host {base}"
         )));
@@ -149,10 +112,7 @@ mod tests {
             ("gitea", "git.example.com:3000"),
         ]
         .into_iter()
-        .map(|(kind, host)| Integration {
-            kind: kind.into(),
-            host: host.into(),
-        })
+        .map(|(kind, host)| Integration::new(kind, host))
         .collect()
     }
 

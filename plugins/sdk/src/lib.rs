@@ -43,6 +43,7 @@
 
 pub mod files;
 pub mod http;
+pub mod integrations;
 pub mod paths;
 pub mod url;
 

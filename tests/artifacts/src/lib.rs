@@ -3,5 +3,9 @@
 //! real Backstage backend the catalog tests run against ([`backstage::Backstage`]).
 
 pub mod backstage;
+pub mod git_server;
+pub mod github_fake;
+mod http1;
+pub mod scram;
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));

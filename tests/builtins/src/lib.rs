@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use scaffolder_engine::{
-    ActionRegistry, DryRunRequest, DryRunResult, DryRunUpload, Engine, EngineConfig, Failure,
-    TaskSpec,
+    ActionRegistry, DryRunRequest, DryRunResult, DryRunUpload, Engine, EngineConfig, Environment,
+    Failure, TaskSpec,
 };
 use scaffolder_runtime::{Grants, Plugin, Runtime, RuntimeConfig};
 use scaffolder_store::testing::TestDatabase;
@@ -123,6 +123,16 @@ impl Harness {
         extra: &Grants,
         settings: &BTreeMap<String, String>,
     ) -> Self {
+        Self::configured(extra, settings, Environment::default()).await
+    }
+
+    /// [`Self::with_grants_and_settings`] with the operator's
+    /// `scaffolder.defaultEnvironment`.
+    pub async fn configured(
+        extra: &Grants,
+        settings: &BTreeMap<String, String>,
+        environment: Environment,
+    ) -> Self {
         let database = TestDatabase::new(Backend::Sqlite).await;
         let store = Store::connect(&database.url).await.expect("connecting");
         let actions =
@@ -130,6 +140,7 @@ impl Harness {
         let workdir = tempfile::tempdir().unwrap();
         let config = EngineConfig {
             keep_workspaces: true,
+            environment,
             ..EngineConfig::new(workdir.path().to_path_buf())
         };
         let engine = Engine::new(store.clone(), actions, config);
@@ -171,15 +182,24 @@ impl Harness {
     ) -> TaskRun {
         let template_dir = tempfile::tempdir().unwrap();
         write_files(template_dir.path(), files);
+        self.run_in(steps, values, template_dir.path(), secrets)
+            .await
+    }
+
+    /// Runs `steps` as a task of a template in `template_dir`.
+    pub async fn run_in(
+        &self,
+        steps: Json,
+        values: Json,
+        template_dir: &Path,
+        secrets: Json,
+    ) -> TaskRun {
         let template = template(steps);
         let spec = TaskSpec::with_base_url(
             &template,
             values,
             None,
-            Some(format!(
-                "file://{}/template.yaml",
-                template_dir.path().display()
-            )),
+            Some(format!("file://{}/template.yaml", template_dir.display())),
         );
         let secrets = secrets.as_object().cloned().unwrap_or_default();
         let task = self
@@ -209,6 +229,27 @@ impl Harness {
                 .collect(),
             completion,
         }
+    }
+
+    /// Everything the store keeps of a task, as text: its spec, state (step outputs and
+    /// checkpoints), secrets and events.
+    pub async fn stored_task_text(&self, task_id: &str) -> String {
+        let task = self
+            .store
+            .get_task(task_id)
+            .await
+            .unwrap()
+            .expect("the task exists");
+        let state = self.store.task_state(task_id).await.unwrap();
+        let secrets = self.store.secrets(task_id).await.unwrap();
+        let events = self.store.list_events(task_id, None).await.unwrap();
+        let events: Vec<&Json> = events.iter().map(|e| &e.body).collect();
+        format!(
+            "{}\n{state:?}\n{}\n{}",
+            task.spec,
+            Json::Object(secrets),
+            serde_json::to_string(&events).unwrap()
+        )
     }
 
     /// Dry-runs `steps` with `files` uploaded as the template's directory.
