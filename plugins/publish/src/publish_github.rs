@@ -200,38 +200,9 @@ impl Action for PublishGithub {
         let clone_url = text(&created, "clone_url")?;
         let html_url = text(&created, "html_url")?;
 
-        if !input.topics.is_empty() {
-            let names: Vec<String> = input.topics.iter().map(|t| t.to_lowercase()).collect();
-            api.call(
-                "PUT",
-                &format!("/repos/{owner}/{repo}/topics"),
-                Some(&json!({ "names": names })),
-            )?;
-        }
-        for (name, value) in &input.repo_variables {
-            api.call(
-                "POST",
-                &format!("/repos/{owner}/{repo}/actions/variables"),
-                Some(&json!({ "name": name, "value": value })),
-            )?;
-        }
-        if !input.secrets.is_empty() {
-            let key = api.call(
-                "GET",
-                &format!("/repos/{owner}/{repo}/actions/secrets/public-key"),
-                None,
-            )?;
-            let key_id = text(&key, "key_id")?;
-            let public_key = text(&key, "key")?;
-            for (name, value) in &input.secrets {
-                let encrypted = crate::sealed_box::seal_base64(&public_key, value.as_bytes())?;
-                api.call(
-                    "PUT",
-                    &format!("/repos/{owner}/{repo}/actions/secrets/{name}"),
-                    Some(&json!({ "encrypted_value": encrypted, "key_id": key_id })),
-                )?;
-            }
-        }
+        ctx.checkpoint(&format!("configure.github.repo.{owner}.{repo}"), || {
+            configure_repository(&api, owner, repo, &input)
+        })?;
 
         let remote = Remote::new(&clone_url, Some(&token));
         let commit = initial_commit::publish(ctx, &remote, &input.default_branch, &input.commit)?;
@@ -296,6 +267,43 @@ fn create_repository(
     let created = api.call("POST", &path, Some(&body))?;
     ctx.info(format!("Created repository {owner}/{repo}"));
     Ok(created)
+}
+
+/// Topics, Actions variables and Actions secrets (sealed with the repository's key).
+fn configure_repository(api: &GithubApi, owner: &str, repo: &str, input: &Input) -> Result<()> {
+    if !input.topics.is_empty() {
+        let names: Vec<String> = input.topics.iter().map(|t| t.to_lowercase()).collect();
+        api.call(
+            "PUT",
+            &format!("/repos/{owner}/{repo}/topics"),
+            Some(&json!({ "names": names })),
+        )?;
+    }
+    for (name, value) in &input.repo_variables {
+        api.call(
+            "POST",
+            &format!("/repos/{owner}/{repo}/actions/variables"),
+            Some(&json!({ "name": name, "value": value })),
+        )?;
+    }
+    if !input.secrets.is_empty() {
+        let key = api.call(
+            "GET",
+            &format!("/repos/{owner}/{repo}/actions/secrets/public-key"),
+            None,
+        )?;
+        let key_id = text(&key, "key_id")?;
+        let public_key = text(&key, "key")?;
+        for (name, value) in &input.secrets {
+            let encrypted = crate::sealed_box::seal_base64(&public_key, value.as_bytes())?;
+            api.call(
+                "PUT",
+                &format!("/repos/{owner}/{repo}/actions/secrets/{name}"),
+                Some(&json!({ "encrypted_value": encrypted, "key_id": key_id })),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// `PUT /repos/{owner}/{repo}/branches/{branch}/protection` with Backstage's defaults.
