@@ -3,10 +3,10 @@
 
 use std::sync::Mutex;
 
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Value as Json, json};
 use tokio::sync::broadcast;
 
-use scaffolder_store::{EventRecord, EventType, Store};
+use scaffolder_store::{EventRecord, EventType, Store, TaskState};
 
 /// Announces "task X has new events" inside this process. Streams subscribe, then read
 /// the store; other replicas' events are found by the streams' periodic re-read.
@@ -58,6 +58,12 @@ impl EventBus {
 pub(crate) trait Journal: Send + Sync {
     /// Records a `log` event with this body.
     async fn log(&self, body: Json);
+    /// Records `log` events with these bodies, in order.
+    async fn log_many(&self, bodies: Vec<Json>) {
+        for body in bodies {
+            self.log(body).await;
+        }
+    }
     /// Saves a completed step's output so a resumed task skips the step.
     async fn step_completed(&self, step_id: &str, output: &Json);
     async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String>;
@@ -70,6 +76,9 @@ pub(crate) struct TaskJournal {
     pub store: Store,
     pub bus: EventBus,
     pub task_id: String,
+    /// The task's saved progress, as loaded when the run started. The run is its only
+    /// writer, so each change is written whole, in one statement.
+    pub state: tokio::sync::Mutex<TaskState>,
 }
 
 #[async_trait::async_trait]
@@ -84,26 +93,32 @@ impl Journal for TaskJournal {
         }
     }
 
+    async fn log_many(&self, bodies: Vec<Json>) {
+        match self.store.append_log_events(&self.task_id, &bodies).await {
+            Ok(()) => self.bus.publish(&self.task_id),
+            Err(err) => {
+                tracing::error!(task_id = %self.task_id, "could not record {} events: {err}", bodies.len());
+            }
+        }
+    }
+
     async fn step_completed(&self, step_id: &str, output: &Json) {
-        if let Err(err) = self
-            .store
-            .save_step_output(&self.task_id, step_id, output)
-            .await
-        {
+        let mut state = self.state.lock().await;
+        state.complete_step(step_id, output);
+        if let Err(err) = self.store.write_state(&self.task_id, &state).await {
             tracing::error!(task_id = %self.task_id, step_id, "could not save the step's output; a resumed task would run it again: {err}");
         }
     }
 
     async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String> {
-        self.store
-            .checkpoint(&self.task_id, step_id, key)
-            .await
-            .map_err(|e| e.to_string())
+        Ok(self.state.lock().await.checkpoint(step_id, key).cloned())
     }
 
     async fn set_checkpoint(&self, step_id: &str, key: &str, value: &Json) -> Result<(), String> {
+        let mut state = self.state.lock().await;
+        state.set_checkpoint(step_id, key, value.clone());
         self.store
-            .set_checkpoint(&self.task_id, step_id, key, value)
+            .write_state(&self.task_id, &state)
             .await
             .map_err(|e| e.to_string())
     }
@@ -120,7 +135,7 @@ impl Journal for TaskJournal {
 #[derive(Default)]
 pub(crate) struct MemoryJournal {
     pub events: Mutex<Vec<Json>>,
-    checkpoints: Mutex<Map<String, Json>>,
+    state: Mutex<TaskState>,
 }
 
 #[async_trait::async_trait]
@@ -135,13 +150,13 @@ impl Journal for MemoryJournal {
     async fn step_completed(&self, _step_id: &str, _output: &Json) {}
 
     async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String> {
-        let checkpoints = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(checkpoints.get(&format!("{step_id}.{key}")).cloned())
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(state.checkpoint(step_id, key).cloned())
     }
 
     async fn set_checkpoint(&self, step_id: &str, key: &str, value: &Json) -> Result<(), String> {
-        let mut checkpoints = self.checkpoints.lock().unwrap_or_else(|e| e.into_inner());
-        checkpoints.insert(format!("{step_id}.{key}"), value.clone());
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.set_checkpoint(step_id, key, value.clone());
         Ok(())
     }
 

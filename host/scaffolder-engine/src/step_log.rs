@@ -56,8 +56,14 @@ impl StepLog {
         let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
         let step_id = step_id.to_owned();
         let writer = tokio::spawn(async move {
-            while let Some(message) = receiver.recv().await {
-                journal.log(log_body(message, Some(&step_id), None)).await;
+            // Lines that arrived while the last batch was being written go in one batch.
+            let mut messages = Vec::new();
+            while receiver.recv_many(&mut messages, 256).await > 0 {
+                let bodies = messages
+                    .drain(..)
+                    .map(|message| log_body(message, Some(&step_id), None))
+                    .collect();
+                journal.log_many(bodies).await;
             }
         });
         Self {

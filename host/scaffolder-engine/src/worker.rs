@@ -197,16 +197,17 @@ async fn execute(
         workspace,
         template_directory,
         cancel,
+        saved_steps: saved.steps.clone(),
         journal: Arc::new(TaskJournal {
             store: store.clone(),
             bus: engine.bus().clone(),
             task_id: task.id.clone(),
+            state: tokio::sync::Mutex::new(saved),
         }),
         actions: engine.actions(),
         renderer: engine.renderer(),
         environment: engine.config().environment.clone(),
         secrets,
-        saved_steps: saved.steps,
         spec,
     }
     .execute()

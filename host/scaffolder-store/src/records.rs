@@ -119,6 +119,30 @@ pub struct TaskState {
     pub checkpoints: Map<String, Json>,
 }
 
+impl TaskState {
+    /// Records a completed step's output, so a recovered task skips the step.
+    pub fn complete_step(&mut self, step_id: &str, output: &Json) {
+        self.steps.insert(
+            step_id.to_owned(),
+            serde_json::json!({ "status": "completed", "output": output }),
+        );
+    }
+
+    /// The checkpoint of a step under `key`.
+    pub fn checkpoint(&self, step_id: &str, key: &str) -> Option<&Json> {
+        self.checkpoints.get(&checkpoint_key(step_id, key))
+    }
+
+    pub fn set_checkpoint(&mut self, step_id: &str, key: &str, value: Json) {
+        self.checkpoints.insert(checkpoint_key(step_id, key), value);
+    }
+}
+
+/// Backstage's key of a checkpoint: `v1.task.checkpoint.<step id>.<key>`.
+fn checkpoint_key(step_id: &str, key: &str) -> String {
+    format!("v1.task.checkpoint.{step_id}.{key}")
+}
+
 /// Columns tasks can be ordered by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderField {

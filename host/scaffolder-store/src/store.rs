@@ -289,6 +289,34 @@ impl Store {
             .await
     }
 
+    /// Appends `log` events with these bodies, in order, in one statement (a step's log
+    /// lines come in bursts; one round trip records a burst).
+    pub async fn append_log_events(&self, task_id: &str, bodies: &[Json]) -> Result<()> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let rows = vec!["(?, ?, ?, ?)"; bodies.len()].join(", ");
+        let sql = self
+            .sql(&format!(
+                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES {rows}"
+            ))
+            .into_owned();
+        let now = now_ms();
+        let mut query = sqlx::query(&sql);
+        for body in bodies {
+            query = query
+                .bind(task_id)
+                .bind(EventType::Log.as_str())
+                .bind(body.to_string())
+                .bind(now);
+        }
+        query
+            .execute(&self.pool)
+            .await
+            .map_err(|err| not_found_on_foreign_key(err, task_id))?;
+        Ok(())
+    }
+
     /// Whether the task has an event of this type (a `cancelled` one, for workers).
     pub async fn has_event(&self, task_id: &str, event_type: EventType) -> Result<bool> {
         let sql =
@@ -487,50 +515,24 @@ impl Store {
         )
     }
 
-    /// Saves a completed step's output, so a recovered task skips the step.
-    pub async fn save_step_output(
-        &self,
-        task_id: &str,
-        step_id: &str,
-        output: &Json,
-    ) -> Result<()> {
-        self.update_state(task_id, |state| {
-            state.steps.insert(
-                step_id.to_owned(),
-                json!({ "status": "completed", "output": output }),
-            );
-        })
-        .await
-    }
-
-    /// Stores a checkpoint under `v1.task.checkpoint.<step id>.<key>` (Backstage's key).
-    pub async fn set_checkpoint(
-        &self,
-        task_id: &str,
-        step_id: &str,
-        key: &str,
-        value: &Json,
-    ) -> Result<()> {
-        let key = checkpoint_key(step_id, key);
-        self.update_state(task_id, |state| {
-            state.checkpoints.insert(key, value.clone());
-        })
-        .await
-    }
-
-    /// The checkpoint stored for a step and key.
-    pub async fn checkpoint(
-        &self,
-        task_id: &str,
-        step_id: &str,
-        key: &str,
-    ) -> Result<Option<Json>> {
-        Ok(self
-            .task_state(task_id)
-            .await?
-            .checkpoints
-            .get(&checkpoint_key(step_id, key))
-            .cloned())
+    /// Replaces the task's saved progress (its only writer is the run that holds it).
+    pub async fn write_state(&self, task_id: &str, state: &TaskState) -> Result<()> {
+        let text = serde_json::to_string(state).map_err(|err| StoreError::Corrupt {
+            task_id: task_id.into(),
+            message: err.to_string(),
+        })?;
+        let sql = self.sql("UPDATE tasks SET state = ? WHERE id = ?");
+        let done = sqlx::query(&sql)
+            .bind(text)
+            .bind(task_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                task_id: task_id.into(),
+            });
+        }
+        Ok(())
     }
 
     /// Adds a task-scoped secret (a value a step produced for later steps).
@@ -602,28 +604,6 @@ impl Store {
             })?;
         Ok(row.try_get("value")?)
     }
-
-    async fn update_state(&self, task_id: &str, change: impl FnOnce(&mut TaskState)) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let mut state = parse_state(task_id, self.task_column(&mut *tx, task_id, "state").await?)?;
-        change(&mut state);
-        let text = serde_json::to_string(&state).map_err(|err| StoreError::Corrupt {
-            task_id: task_id.into(),
-            message: err.to_string(),
-        })?;
-        let sql = self.sql("UPDATE tasks SET state = ? WHERE id = ?");
-        sqlx::query(&sql)
-            .bind(text)
-            .bind(task_id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-fn checkpoint_key(step_id: &str, key: &str) -> String {
-    format!("v1.task.checkpoint.{step_id}.{key}")
 }
 
 fn now_ms() -> i64 {

@@ -3,7 +3,8 @@
 
 use scaffolder_store::testing::TestDatabase;
 use scaffolder_store::{
-    Backend, Direction, EventType, NewTask, OrderField, Store, StoreError, TaskFilter, TaskStatus,
+    Backend, Direction, EventType, NewTask, OrderField, Store, StoreError, TaskFilter, TaskState,
+    TaskStatus,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -63,6 +64,7 @@ on_both_databases!(
     list_filters_orders_and_pages,
     claim_takes_each_open_task_once,
     events_are_monotonic_and_listed_after,
+    log_events_append_in_one_batch_in_order,
     completion_is_always_listed,
     complete_drops_secrets_and_appends_completion,
     complete_twice_conflicts,
@@ -217,6 +219,28 @@ async fn events_are_monotonic_and_listed_after(store: &Store) {
     );
     assert_eq!(after[0].body["message"], "line 1");
     assert_eq!(store.list_events("t", None).await.unwrap().len(), 3);
+}
+
+async fn log_events_append_in_one_batch_in_order(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    let first = store
+        .append_event("t", EventType::Log, &json!({ "message": "before" }))
+        .await
+        .unwrap();
+    let lines: Vec<_> = (0..5)
+        .map(|i| json!({ "message": format!("line {i}"), "stepId": "s" }))
+        .collect();
+    store.append_log_events("t", &lines).await.unwrap();
+    store.append_log_events("t", &[]).await.unwrap();
+    let events = store.list_events("t", Some(first.id)).await.unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.body.clone()).collect::<Vec<_>>(),
+        lines
+    );
+    assert!(events.iter().all(|e| e.event_type == EventType::Log));
+    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    let err = store.append_log_events("ghost", &lines).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
 }
 
 async fn completion_is_always_listed(store: &Store) {
@@ -404,39 +428,34 @@ async fn stale_tasks_are_recovered(store: &Store) {
 
 async fn step_state_and_checkpoints_persist(store: &Store) {
     store.create_task(new_task("t", None)).await.unwrap();
-    store
-        .save_step_output("t", "fetch", &json!({ "files": 2 }))
-        .await
-        .unwrap();
-    store
-        .set_checkpoint(
-            "t",
-            "publish",
-            "create.repo",
-            &json!({ "status": "success", "value": "https://x" }),
-        )
-        .await
-        .unwrap();
-    let state = store.task_state("t").await.unwrap();
+    let mut state = store.task_state("t").await.unwrap();
+    assert_eq!(state, TaskState::default());
+    state.complete_step("fetch", &json!({ "files": 2 }));
+    state.set_checkpoint(
+        "publish",
+        "create.repo",
+        json!({ "status": "success", "value": "https://x" }),
+    );
+    store.write_state("t", &state).await.unwrap();
+
+    let stored = store.task_state("t").await.unwrap();
+    assert_eq!(stored, state);
     assert_eq!(
-        state.steps["fetch"],
+        stored.steps["fetch"],
         json!({ "status": "completed", "output": { "files": 2 } })
     );
+    // Backstage's key, so state written by either can be read by the other.
     assert_eq!(
-        state.checkpoints["v1.task.checkpoint.publish.create.repo"],
+        stored.checkpoints["v1.task.checkpoint.publish.create.repo"],
         json!({ "status": "success", "value": "https://x" })
     );
     assert_eq!(
-        store
-            .checkpoint("t", "publish", "create.repo")
-            .await
-            .unwrap(),
-        Some(json!({ "status": "success", "value": "https://x" }))
+        stored.checkpoint("publish", "create.repo"),
+        Some(&json!({ "status": "success", "value": "https://x" }))
     );
-    assert_eq!(
-        store.checkpoint("t", "publish", "other").await.unwrap(),
-        None
-    );
+    assert_eq!(stored.checkpoint("publish", "other"), None);
+    let err = store.write_state("ghost", &state).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
 }
 
 async fn added_secrets_are_kept_until_the_end(store: &Store) {

@@ -130,11 +130,15 @@ pub async fn events(
     }
 }
 
-/// Returns when an event of `task_id` is announced (or announcements were missed).
+/// Returns when an event of `task_id` is announced (or announcements were missed),
+/// having taken every announcement already queued: one re-read of the store covers them.
 async fn wait_for(announcements: &mut broadcast::Receiver<String>, task_id: &str) {
     loop {
         match announcements.recv().await {
-            Ok(id) if id == task_id => return,
+            Ok(id) if id == task_id => {
+                while announcements.try_recv().is_ok() {}
+                return;
+            }
             Ok(_) => continue,
             Err(RecvError::Lagged(_)) => return,
             Err(RecvError::Closed) => std::future::pending().await,
