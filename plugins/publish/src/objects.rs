@@ -1,7 +1,7 @@
 //! Git's object model, enough for a first commit: blobs, trees and a commit, each
 //! named by the SHA-1 of its canonical encoding (`<kind> <size>\0<content>`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use sha1::{Digest, Sha1};
@@ -103,9 +103,18 @@ pub enum Entry {
 /// A directory's entries by name.
 pub type Directory = BTreeMap<String, Entry>;
 
-/// Encodes `root` and everything under it; returns the root tree's name and every
-/// object, each once.
+/// Encodes `root` and everything under it; returns the root tree's name and adds every
+/// object to `objects`, each once.
 pub fn write_tree(root: &Directory, objects: &mut Vec<Object>) -> ObjectId {
+    let mut seen = objects.iter().map(|o| o.id).collect();
+    write_tree_into(root, objects, &mut seen)
+}
+
+fn write_tree_into(
+    root: &Directory,
+    objects: &mut Vec<Object>,
+    seen: &mut HashSet<ObjectId>,
+) -> ObjectId {
     // Git orders entries by name, a directory's name compared as if it ended in '/'.
     let mut entries: Vec<(Vec<u8>, &str, ObjectId)> = Vec::with_capacity(root.len());
     for (name, entry) in root {
@@ -114,14 +123,18 @@ pub fn write_tree(root: &Directory, objects: &mut Vec<Object>) -> ObjectId {
                 content,
                 executable,
             } => {
-                let blob = push(objects, Object::new(Kind::Blob, content.clone()));
+                let blob = push(objects, seen, Object::new(Kind::Blob, content.clone()));
                 (if *executable { "100755" } else { "100644" }, blob)
             }
             Entry::Symlink { target } => {
-                let blob = push(objects, Object::new(Kind::Blob, target.as_bytes().to_vec()));
+                let blob = push(
+                    objects,
+                    seen,
+                    Object::new(Kind::Blob, target.as_bytes().to_vec()),
+                );
                 ("120000", blob)
             }
-            Entry::Directory(children) => ("40000", write_tree(children, objects)),
+            Entry::Directory(children) => ("40000", write_tree_into(children, objects, seen)),
         };
         entries.push((sort_key(name, entry), mode, id));
     }
@@ -138,7 +151,7 @@ pub fn write_tree(root: &Directory, objects: &mut Vec<Object>) -> ObjectId {
         data.push(0);
         data.extend_from_slice(&id.0);
     }
-    push(objects, Object::new(Kind::Tree, data))
+    push(objects, seen, Object::new(Kind::Tree, data))
 }
 
 fn sort_key(name: &str, entry: &Entry) -> Vec<u8> {
@@ -150,9 +163,9 @@ fn sort_key(name: &str, entry: &Entry) -> Vec<u8> {
 }
 
 /// Adds `object` unless an identical one is already there; returns its name.
-fn push(objects: &mut Vec<Object>, object: Object) -> ObjectId {
+fn push(objects: &mut Vec<Object>, seen: &mut HashSet<ObjectId>, object: Object) -> ObjectId {
     let id = object.id;
-    if !objects.iter().any(|o| o.id == id) {
+    if seen.insert(id) {
         objects.push(object);
     }
     id
