@@ -24,6 +24,7 @@ use scaffolder_engine::Engine;
 use tower_http::cors::CorsLayer;
 
 pub use error::ApiError;
+pub use routes::dry_run::response_body as dry_run_response_body;
 pub use templates::{
     CatalogTemplates, DirectoryTemplates, LoadedTemplate, TemplateSource, TemplateSources,
 };

@@ -1,22 +1,25 @@
-//! `POST /v2/dry-run` (spec §5): the uploaded files become the template's directory, the
-//! runner runs with `isDryRun`, actions without dry-run support are skipped with example
-//! outputs, and the workspace comes back as files. Nothing is persisted.
+//! Runs without a task: `POST /v2/dry-run` (spec §5: the uploaded files become the
+//! template's directory, the runner runs with `isDryRun`, actions without dry-run support
+//! are skipped with example outputs, and the workspace comes back as files) and the
+//! command line's `scaffolder dry-run` (a template file on disk, optionally `--execute`d
+//! for real). Nothing is persisted.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use scaffolder_template::{Renderer, RendererOptions, Template};
 use serde_json::{Map, Value as Json, json};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use scaffolder_template::Template;
-
-use crate::Engine;
+use crate::actions::ActionRegistry;
 use crate::events::MemoryJournal;
 use crate::failure::Failure;
 use crate::spec::{TaskSpec, TaskUser};
 use crate::workflow::{Environment, Run};
+use crate::{Engine, EngineConfig};
 
-/// A file produced by a dry run.
+/// A file produced by a local run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DryRunFile {
     /// Relative, `/`-separated.
@@ -35,19 +38,35 @@ pub struct DryRunUpload {
     pub content: Vec<u8>,
 }
 
-/// A dry run's input.
+/// Where a local run finds the template's own files (its skeletons).
 #[derive(Debug, Clone)]
-pub struct DryRunRequest {
+pub enum TemplateFiles {
+    /// Sent with the request (`POST /v2/dry-run`: the frontend uploads the template's
+    /// directory); written to a temporary directory for the run.
+    Uploaded(Vec<DryRunUpload>),
+    /// A template file on this machine (the command line); its directory is read in
+    /// place, modes included.
+    File(PathBuf),
+}
+
+/// A local run's input.
+#[derive(Debug, Clone)]
+pub struct LocalRunRequest {
     pub template: Template,
     pub values: Json,
     pub secrets: Map<String, Json>,
-    pub directory_contents: Vec<DryRunUpload>,
+    pub files: TemplateFiles,
     pub user: Option<TaskUser>,
+    /// Run every action for real, with the operator's `defaultEnvironment` secrets,
+    /// instead of Backstage's dry-run semantics (`scaffolder dry-run --execute`).
+    pub execute: bool,
+    /// Receives each event body as it is recorded, for live progress.
+    pub events: Option<UnboundedSender<Json>>,
 }
 
-/// A dry run's result, in Backstage's response order.
+/// A local run's result, in Backstage's dry-run response order.
 #[derive(Debug, Clone)]
-pub struct DryRunResult {
+pub struct LocalRunResult {
     /// Event bodies.
     pub log: Vec<Json>,
     pub directory_contents: Vec<DryRunFile>,
@@ -56,17 +75,63 @@ pub struct DryRunResult {
     pub steps: Vec<Map<String, Json>>,
 }
 
+/// Runs templates without a task and without a store, with the same runner, actions and
+/// sandbox as tasks: the server's dry runs and the command line's `scaffolder dry-run`.
+pub struct LocalRunner {
+    actions: Arc<ActionRegistry>,
+    renderer: Arc<Renderer>,
+    working_directory: PathBuf,
+    environment: Environment,
+}
+
 impl Engine {
-    /// Runs a template without a task. Any step failure fails the whole dry run.
-    pub async fn dry_run(&self, request: DryRunRequest) -> Result<DryRunResult, Failure> {
-        let root = &self.config().working_directory;
-        let content_dir = root.join(format!("dry-run-content-{}", uuid::Uuid::new_v4()));
-        let task_id = format!("dry-run-{}", uuid::Uuid::new_v4());
+    /// `POST /v2/dry-run`. Any step failure fails the whole dry run.
+    pub async fn dry_run(&self, request: LocalRunRequest) -> Result<LocalRunResult, Failure> {
+        let config = self.config();
+        LocalRunner {
+            actions: self.actions(),
+            renderer: self.renderer(),
+            working_directory: config.working_directory.clone(),
+            environment: config.environment.clone(),
+        }
+        .run(request)
+        .await
+    }
+}
+
+impl LocalRunner {
+    /// Workspaces go under `config.working_directory`.
+    pub fn new(actions: ActionRegistry, config: &EngineConfig) -> Self {
+        Self {
+            actions: Arc::new(actions),
+            renderer: Arc::new(Renderer::new(RendererOptions {
+                integrations: config.integrations.clone(),
+                ..RendererOptions::default()
+            })),
+            working_directory: config.working_directory.clone(),
+            environment: config.environment.clone(),
+        }
+    }
+
+    pub fn actions(&self) -> &ActionRegistry {
+        &self.actions
+    }
+
+    /// Runs a template in a temporary workspace and returns what it produced. Any step
+    /// failure fails the whole run; the workspace is removed either way.
+    pub async fn run(&self, request: LocalRunRequest) -> Result<LocalRunResult, Failure> {
+        let root = &self.working_directory;
+        let prefix = if request.execute { "local" } else { "dry-run" };
+        let task_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
         let workspace = root.join(&task_id);
+        let content_dir = match &request.files {
+            TemplateFiles::Uploaded(_) => Some(root.join(format!("{task_id}-content"))),
+            TemplateFiles::File(_) => None,
+        };
         let result = self
-            .dry_run_in(request, &content_dir, &task_id, &workspace)
+            .run_in(request, content_dir.as_deref(), &task_id, &workspace)
             .await;
-        for dir in [&content_dir, &workspace] {
+        for dir in content_dir.iter().chain([&workspace]) {
             if let Err(err) = std::fs::remove_dir_all(dir)
                 && err.kind() != std::io::ErrorKind::NotFound
             {
@@ -76,52 +141,72 @@ impl Engine {
         result
     }
 
-    async fn dry_run_in(
+    async fn run_in(
         &self,
-        request: DryRunRequest,
-        content_dir: &Path,
+        request: LocalRunRequest,
+        content_dir: Option<&Path>,
         task_id: &str,
         workspace: &Path,
-    ) -> Result<DryRunResult, Failure> {
+    ) -> Result<LocalRunResult, Failure> {
         let io = |what: &str, path: &Path, err: std::io::Error| {
             Failure::error(format!("could not {what} {}: {err}", path.display()))
         };
-        std::fs::create_dir_all(content_dir).map_err(|e| io("create", content_dir, e))?;
         std::fs::create_dir_all(workspace).map_err(|e| io("create", workspace, e))?;
-        for file in &request.directory_contents {
-            let target = content_dir.join(safe_relative_path(&file.path)?);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io("create", parent, e))?;
+        let template_file = match (&request.files, content_dir) {
+            (TemplateFiles::Uploaded(uploads), Some(content_dir)) => {
+                std::fs::create_dir_all(content_dir).map_err(|e| io("create", content_dir, e))?;
+                for file in uploads {
+                    let target = content_dir.join(safe_relative_path(&file.path)?);
+                    if let Some(parent) = target.parent() {
+                        std::fs::create_dir_all(parent).map_err(|e| io("create", parent, e))?;
+                    }
+                    std::fs::write(&target, &file.content).map_err(|e| io("write", &target, e))?;
+                }
+                content_dir.join("template.yaml")
             }
-            std::fs::write(&target, &file.content).map_err(|e| io("write", &target, e))?;
-        }
+            (TemplateFiles::File(file), _) => {
+                std::path::absolute(file).map_err(|e| io("find", file, e))?
+            }
+            (TemplateFiles::Uploaded(_), None) => {
+                unreachable!("uploads always get a content directory")
+            }
+        };
+        let template_directory = template_file.parent().map(Path::to_path_buf);
 
         let mut spec = TaskSpec::with_base_url(
             &request.template,
             request.values,
             request.user,
-            Some(format!("file://{}/template.yaml", content_dir.display())),
+            Some(format!("file://{}", template_file.display())),
         );
-        if let Some(info) = spec.template_info.as_mut() {
+        if !request.execute
+            && let Some(info) = spec.template_info.as_mut()
+        {
             info.entity_ref = "template:default/dry-run".to_owned();
         }
         let steps = spec.steps.clone();
-        let journal = Arc::new(MemoryJournal::default());
+        let journal = Arc::new(MemoryJournal::new(request.events));
         let environment = Environment {
-            parameters: self.config().environment.parameters.clone(),
-            secrets: Map::new(),
+            parameters: self.environment.parameters.clone(),
+            // Operator credentials are for real runs only.
+            secrets: if request.execute {
+                self.environment.secrets.clone()
+            } else {
+                Map::new()
+            },
         };
         let result = Run {
             task_id: task_id.to_owned(),
             spec,
-            dry_run: true,
-            extra_steps: 1,
+            dry_run: !request.execute,
+            // Backstage counts the step that extracts the uploaded files.
+            extra_steps: usize::from(!request.execute),
             workspace: workspace.to_path_buf(),
-            template_directory: Some(content_dir.to_path_buf()),
+            template_directory,
             cancel: CancellationToken::new(),
             journal: journal.clone(),
-            actions: self.actions(),
-            renderer: self.renderer(),
+            actions: self.actions.clone(),
+            renderer: self.renderer.clone(),
             environment,
             secrets: request.secrets,
             saved_steps: Map::new(),
@@ -134,13 +219,11 @@ impl Engine {
             .map_err(|e| io("read", workspace, e))?;
         directory_contents.sort_by(|a, b| a.path.cmp(&b.path));
         let log = journal
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
+            .take_events()
+            .into_iter()
             .map(|body| json!({ "body": body }))
             .collect();
-        Ok(DryRunResult {
+        Ok(LocalRunResult {
             log,
             directory_contents,
             output,

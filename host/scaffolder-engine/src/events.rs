@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value as Json, json};
 use tokio::sync::broadcast;
+use tokio::sync::mpsc::UnboundedSender;
 
 use scaffolder_store::{EventRecord, EventType, Store, TaskState};
 
@@ -131,16 +132,36 @@ impl Journal for TaskJournal {
     }
 }
 
-/// The journal of a dry run: events collected for the response, nothing persisted.
+/// The journal of a run without a task: events collected (and sent to an observer, when
+/// there is one), nothing persisted.
 #[derive(Default)]
 pub(crate) struct MemoryJournal {
-    pub events: Mutex<Vec<Json>>,
+    events: Mutex<Vec<Json>>,
+    observer: Option<UnboundedSender<Json>>,
     state: Mutex<TaskState>,
+}
+
+impl MemoryJournal {
+    pub fn new(observer: Option<UnboundedSender<Json>>) -> Self {
+        Self {
+            observer,
+            ..Self::default()
+        }
+    }
+
+    /// The events recorded so far, in order; the journal keeps none.
+    pub fn take_events(&self) -> Vec<Json> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|e| e.into_inner()))
+    }
 }
 
 #[async_trait::async_trait]
 impl Journal for MemoryJournal {
     async fn log(&self, body: Json) {
+        if let Some(observer) = &self.observer {
+            // An observer that went away only stops watching.
+            let _ = observer.send(body.clone());
+        }
         self.events
             .lock()
             .unwrap_or_else(|e| e.into_inner())

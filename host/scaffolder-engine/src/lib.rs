@@ -31,7 +31,9 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use actions::{ActionRegistry, DuplicateAction, RegisteredAction};
-pub use dry_run::{DryRunFile, DryRunRequest, DryRunResult, DryRunUpload};
+pub use dry_run::{
+    DryRunFile, DryRunUpload, LocalRunRequest, LocalRunResult, LocalRunner, TemplateFiles,
+};
 pub use events::EventBus;
 pub use failure::Failure;
 pub use redact::Redactor;

@@ -6,7 +6,12 @@ use clap::{Args, Parser, Subcommand};
 
 /// A Backstage-compatible scaffolder whose actions run as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
-#[command(name = "scaffolder", version, propagate_version = true)]
+#[command(
+    name = "scaffolder",
+    version,
+    propagate_version = true,
+    after_help = "Examples:\n  scaffolder serve --port 7007 --templates ./examples\n  scaffolder dry-run examples/docs-site/template.yaml --set name=handbook\n  scaffolder plugin new hello && scaffolder plugin build hello\n\nEach command's --help has more."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -19,13 +24,44 @@ pub enum Command {
         after_help = "Examples:\n  scaffolder serve --port 7007 --templates ./examples\n  scaffolder serve --config app-config.yaml --config app-config.production.yaml\n\nWith no configuration the server binds to 127.0.0.1, keeps its SQLite database and\nworkspaces in the data directory, and accepts requests without a token (loopback only)."
     )]
     Serve(ServeArgs),
-    /// Work with plugins (WebAssembly components that provide actions).
-    #[command(subcommand)]
+    /// Run a template locally, without a server or a database, and show what it would create.
+    #[command(after_help = DRY_RUN_HELP)]
+    DryRun(DryRunArgs),
+    /// Write, build, test and inspect plugins (WebAssembly components that provide actions).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  scaffolder plugin new hello\n  scaffolder plugin build hello\n  scaffolder plugin test hello\n  scaffolder plugin inspect hello/target/wasm32-wasip2/release/hello.wasm"
+    )]
     Plugin(PluginCommand),
 }
 
+const DRY_RUN_HELP: &str = "\
+Examples:
+  scaffolder dry-run examples/rust-service/template.yaml --set name=billing --set owner=group:default/payments
+  scaffolder dry-run template.yaml --values values.yaml --output ./preview
+  scaffolder dry-run template.yaml --values values.yaml --secret GIT_TOKEN --execute --config app-config.yaml
+  scaffolder dry-run template.yaml --values values.json --json > result.json
+
+Like Backstage's dry run, actions that cannot dry-run (publishing, registering) are skipped
+and their outputs are examples; --execute runs them for real, with the grants and secrets
+that --config would give them in a server. Values are checked against the template's
+parameters before anything runs.";
+
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Create a plugin crate: one action with typed input and output, a test and a README.
+    #[command(
+        after_help = "Examples:\n  scaffolder plugin new hello\n  scaffolder plugin new acme-tickets --description \"Opens tickets in Acme's tracker\"\n\nThe crate builds and passes its test as created: `cd hello && cargo test`, then\n`scaffolder plugin build hello`."
+    )]
+    New(PluginNewArgs),
+    /// Build a plugin crate into a component, check it against the WIT, show its digest.
+    #[command(
+        after_help = "Examples:\n  scaffolder plugin build hello\n  scaffolder plugin build            (the crate in the current directory)\n\nInstalls the wasm32-wasip2 target with rustup when it is missing."
+    )]
+    Build(PluginBuildArgs),
+    /// Run a plugin's action in the real sandbox against a temporary workspace.
+    #[command(after_help = PLUGIN_TEST_HELP)]
+    Test(PluginTestArgs),
     /// Show a plugin's actions, schemas, requested capabilities, WIT version and digest.
     #[command(
         after_help = "Example:\n  scaffolder plugin inspect target/wasm32-wasip2/release/my_plugin.wasm"
@@ -40,6 +76,120 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+const PLUGIN_TEST_HELP: &str = "\
+Examples:
+  scaffolder plugin test hello                      (every case in hello/tests/cases/*.yaml)
+  scaffolder plugin test hello --action hello:greet --input '{\"name\": \"World\"}'
+  scaffolder plugin test hello.wasm --action hello:greet --input @input.json --secret TOKEN
+
+A case file names an action, its input, and what to expect:
+  action: hello:greet
+  input: { name: World }
+  expect:
+    output: { greeting: Hello, World! }
+    files: { greeting.txt: \"Hello, World!\\n\" }
+    # or, for a case that must fail:  failure: { kind: invalid-input, message: name }
+
+The sandbox is the production one: the workspace, the secrets given with --secret, the hosts
+given with --allow-host, and the server's default limits; nothing else.";
+
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    /// The template file (`template.yaml`); its directory holds its skeletons.
+    pub template: PathBuf,
+    /// Parameter values, YAML or JSON.
+    #[arg(long, value_name = "FILE")]
+    pub values: Option<PathBuf>,
+    /// A parameter value; `a.b=x` sets a nested one. Typed as the template's schema says,
+    /// otherwise read as YAML (`true`, `3`, `[a, b]`). Repeatable; wins over `--values`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// A task secret; `NAME` alone reads the environment variable NAME. Repeatable.
+    #[arg(long = "secret", value_name = "NAME[=VALUE]")]
+    pub secrets: Vec<String>,
+    /// Write the files the template creates into this new or empty directory.
+    #[arg(long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Run every action for real (publishing included) instead of a dry run.
+    #[arg(long)]
+    pub execute: bool,
+    /// Print Backstage's dry-run response (`{ log, directoryContents, output, steps }`)
+    /// instead of progress and a summary.
+    #[arg(long)]
+    pub json: bool,
+    /// A server configuration whose plugins, grants and default environment to use;
+    /// repeat to layer files.
+    #[arg(long = "config", value_name = "FILE")]
+    pub configs: Vec<PathBuf>,
+    /// An extra plugin component (`.wasm`); repeatable.
+    #[arg(long = "plugin", value_name = "FILE")]
+    pub plugins: Vec<PathBuf>,
+    /// Where compiled plugins are cached (as for `serve`).
+    #[arg(long, value_name = "DIR", env = "SCAFFOLDER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginNewArgs {
+    /// The plugin's name (lowercase, digits and dashes); also its directory and the
+    /// prefix of its action ids.
+    pub name: String,
+    /// What the plugin is for, for its README and metadata.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Create the crate here instead of `./NAME`.
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// The `scaffolder-plugin-sdk` crate to depend on (default: the SDK this binary was
+    /// built with, `plugins/sdk` of the scaffolder repository).
+    #[arg(long, value_name = "DIR", env = "SCAFFOLDER_PLUGIN_SDK")]
+    pub sdk: Option<PathBuf>,
+    /// Where compiled plugins are cached (as for `serve`).
+    #[arg(long, value_name = "DIR", env = "SCAFFOLDER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginBuildArgs {
+    /// The plugin crate (a directory with `Cargo.toml`).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginTestArgs {
+    /// A plugin crate (built first, as `plugin build` does) or a component (`.wasm`).
+    #[arg(default_value = ".")]
+    pub plugin: PathBuf,
+    /// Run this action once instead of the crate's `tests/cases/*.yaml`.
+    #[arg(long, requires = "input")]
+    pub action: Option<String>,
+    /// The action's input: JSON or YAML, or `@FILE`.
+    #[arg(long, requires = "action")]
+    pub input: Option<String>,
+    /// Case files to run instead of `tests/cases/*.yaml`.
+    #[arg(long = "case", value_name = "FILE", conflicts_with = "action")]
+    pub cases: Vec<PathBuf>,
+    /// A secret granted to the plugin; `NAME` alone reads the environment variable NAME.
+    #[arg(long = "secret", value_name = "NAME[=VALUE]")]
+    pub secrets: Vec<String>,
+    /// An outbound HTTP origin the plugin may call (`https://api.example.com`).
+    #[arg(long = "allow-host", value_name = "ORIGIN")]
+    pub allow_hosts: Vec<String>,
+    /// A TCP peer the plugin may connect to (`10.0.0.5:5432`).
+    #[arg(long = "allow-tcp", value_name = "PEER")]
+    pub allow_tcp: Vec<String>,
+    /// Copy this directory into the workspace before the action runs.
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Run the action as in a dry run (`ctx.is_dry_run()`).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -64,4 +214,27 @@ pub struct ServeArgs {
     /// (`scaffolder.dataDirectory`; default `$XDG_DATA_HOME/scaffolder`).
     #[arg(long, value_name = "DIR", env = "SCAFFOLDER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    #[test]
+    fn every_command_has_an_example_in_its_help() {
+        fn check(command: &clap::Command, path: &str) {
+            let help = command
+                .get_after_help()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            assert!(help.contains("Example"), "`{path} --help` shows no example");
+            for sub in command.get_subcommands() {
+                check(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        Cli::command().debug_assert();
+        check(&Cli::command(), "scaffolder");
+    }
 }

@@ -3,8 +3,15 @@
 
 mod cli;
 mod config;
+mod dry_run;
+mod plugin_build;
 mod plugin_inspect;
+mod plugin_new;
+mod plugin_test;
+mod progress;
 mod serve;
+mod setup;
+mod values;
 
 use std::process::ExitCode;
 
@@ -32,9 +39,13 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             cli::Command::Serve(args) => serve::run(args).await,
-            cli::Command::Plugin(cli::PluginCommand::Inspect(args)) => {
-                plugin_inspect::run(args).await
-            }
+            cli::Command::DryRun(args) => dry_run::run(args).await,
+            cli::Command::Plugin(command) => match command {
+                cli::PluginCommand::New(args) => plugin_new::run(args).await,
+                cli::PluginCommand::Build(args) => plugin_build::run(args).await,
+                cli::PluginCommand::Test(args) => plugin_test::run(args).await,
+                cli::PluginCommand::Inspect(args) => plugin_inspect::run(args).await,
+            },
         }
     })
 }

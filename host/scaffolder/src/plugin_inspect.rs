@@ -22,7 +22,7 @@ pub async fn run(args: InspectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn as_json(plugin: &Plugin) -> serde_json::Value {
+pub fn as_json(plugin: &Plugin) -> serde_json::Value {
     serde_json::json!({
         "file": plugin.name(),
         "digest": plugin.digest(),
@@ -31,7 +31,7 @@ fn as_json(plugin: &Plugin) -> serde_json::Value {
     })
 }
 
-fn as_text(plugin: &Plugin) -> String {
+pub fn as_text(plugin: &Plugin) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "plugin:  {}", plugin.name());
     let _ = writeln!(out, "digest:  {}", plugin.digest());

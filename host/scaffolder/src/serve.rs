@@ -1,9 +1,8 @@
 //! `scaffolder serve`: configuration → store, runtime, plugins, engine, API; then serve
 //! until SIGTERM or ctrl-c, letting running tasks finish within the grace period.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -13,15 +12,14 @@ use scaffolder_api::auth::{AuthConfig, Authenticator, JwksAccess, StaticToken};
 use scaffolder_api::{
     ApiState, CatalogTemplates, DirectoryTemplates, TemplateSource, TemplateSources,
 };
-use scaffolder_builtins::BACKSTAGE_BASE_URL;
-use scaffolder_engine::{ActionRegistry, Engine, EngineConfig, Environment};
-use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
+use scaffolder_engine::{ActionRegistry, Engine};
 use scaffolder_store::Store;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::cli::ServeArgs;
-use crate::config::{self, BUILTIN_PREFIX, Config, ExternalAccess};
+use crate::config::{self, Config, ExternalAccess};
+use crate::setup;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = config::load(&args.configs)?;
@@ -31,13 +29,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(host) = &args.host {
         config.backend.listen.host = host.clone();
     }
-    let data_dir = args
-        .data_dir
-        .clone()
-        .or_else(|| config.scaffolder.data_directory.clone())
-        .unwrap_or_else(default_data_dir);
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let data_dir = setup::data_dir(args.data_dir.as_deref(), &config)?;
     let working_directory = config
         .backend
         .working_directory
@@ -59,11 +51,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     tracing::info!(database = %redact_url(&database_url), "task database ready");
 
-    let runtime = Runtime::new(&RuntimeConfig {
-        cache_dir: Some(data_dir.join("cache")),
-        ..RuntimeConfig::default()
-    })?;
-    let plugins = load_plugins(&runtime, &config, &args.plugins).await?;
+    let runtime = setup::runtime(&data_dir)?;
+    let plugins = setup::load_plugins(&runtime, &config, &args.plugins).await?;
     let actions = ActionRegistry::new(plugins)?;
     tracing::info!(
         actions = actions.len(),
@@ -78,7 +67,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::new(
         store.clone(),
         actions,
-        engine_config(&config, working_directory.clone()),
+        setup::engine_config(&config, working_directory.clone()),
     );
     let templates = template_sources(&config, &args.templates);
     let auth = authenticator(&config)?;
@@ -130,16 +119,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn default_data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("scaffolder");
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(home).join(".local/share/scaffolder");
-    }
-    PathBuf::from(".scaffolder")
-}
-
 /// The database URL without its password, for logs.
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -151,170 +130,6 @@ fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_owned(),
-    }
-}
-
-/// The built-in plugins (with their default grants, or those of a `builtin:<name>`
-/// entry), then every configured plugin file, then `--plugin` files.
-async fn load_plugins(
-    runtime: &Runtime,
-    config: &Config,
-    extra: &[PathBuf],
-) -> anyhow::Result<Vec<Arc<Plugin>>> {
-    let mut plugins = Vec::new();
-    let settings = plugin_settings(config);
-    let entries = &config.scaffolder.plugins;
-    let builtin_entry = |name: &str| {
-        entries
-            .iter()
-            .find(|e| e.source.to_str() == Some(&format!("{BUILTIN_PREFIX}{name}")))
-    };
-    for entry in entries {
-        if let Some(name) = entry
-            .source
-            .to_str()
-            .and_then(|s| s.strip_prefix(BUILTIN_PREFIX))
-            && scaffolder_builtins::plugin(name).is_none()
-        {
-            let known: Vec<&str> = scaffolder_builtins::PLUGINS
-                .iter()
-                .map(|p| p.name)
-                .collect();
-            bail!(
-                "scaffolder.plugins: there is no built-in plugin '{name}'; the built-ins are {}",
-                known.join(", ")
-            );
-        }
-    }
-    for builtin in scaffolder_builtins::PLUGINS {
-        let (plugin_config, digest) = match builtin_entry(builtin.name) {
-            Some(entry) => (entry.plugin_config(&settings), entry.digest.clone()),
-            None => (builtin.server_config(&settings), None),
-        };
-        let plugin = builtin
-            .load(runtime, plugin_config)
-            .await
-            .with_context(|| format!("cannot load the built-in plugin {}", builtin.name))?;
-        check_digest(&plugin, builtin.name, digest.as_deref())?;
-        plugins.push(Arc::new(plugin));
-    }
-    let files = entries
-        .iter()
-        .filter(|e| !e.source.to_string_lossy().starts_with(BUILTIN_PREFIX))
-        .map(|e| {
-            (
-                e.source.clone(),
-                e.digest.clone(),
-                e.plugin_config(&settings),
-            )
-        })
-        .chain(extra.iter().map(|p| {
-            let plugin_config = PluginConfig {
-                config: settings.clone(),
-                ..PluginConfig::default()
-            };
-            (p.clone(), None, plugin_config)
-        }));
-    for (source, digest, plugin_config) in files {
-        let plugin = load_plugin(runtime, &source, digest.as_deref(), plugin_config).await?;
-        plugins.push(Arc::new(plugin));
-    }
-    for plugin in &plugins {
-        tracing::info!(
-            plugin = plugin.name(),
-            digest = plugin.digest(),
-            cached = plugin.cache_hit(),
-            "plugin loaded"
-        );
-    }
-    Ok(plugins)
-}
-
-/// What every plugin reads with `host.get-config` (the keys the WIT documents): the
-/// server's own settings that actions of Backstage read from its root config, without
-/// credentials.
-fn plugin_settings(config: &Config) -> BTreeMap<String, String> {
-    let scaffolder = &config.scaffolder;
-    let integrations: Vec<serde_json::Value> = config
-        .integrations
-        .scm_integrations()
-        .into_iter()
-        .map(|i| {
-            let api_base_url = config
-                .integrations
-                .find(&i.host)
-                .and_then(|(_, configured)| configured.api_base_url.clone());
-            serde_json::json!({ "kind": i.kind, "host": i.host, "apiBaseUrl": api_base_url })
-        })
-        .collect();
-    [
-        ("backend.baseUrl", config.backend.base_url.clone()),
-        (BACKSTAGE_BASE_URL, config.backstage.base_url.clone()),
-        (
-            "scaffolder.defaultAuthor.name",
-            scaffolder.default_author.name.clone(),
-        ),
-        (
-            "scaffolder.defaultAuthor.email",
-            scaffolder.default_author.email.clone(),
-        ),
-        (
-            "scaffolder.defaultCommitMessage",
-            scaffolder.default_commit_message.clone(),
-        ),
-        (
-            "integrations",
-            Some(serde_json::Value::from(integrations).to_string()),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(key, value)| Some((key.to_owned(), value?)))
-    .collect()
-}
-
-async fn load_plugin(
-    runtime: &Runtime,
-    source: &Path,
-    digest: Option<&str>,
-    plugin_config: PluginConfig,
-) -> anyhow::Result<Plugin> {
-    let plugin = runtime
-        .load_file(source, plugin_config)
-        .await
-        .with_context(|| format!("cannot load the plugin {}", source.display()))?;
-    check_digest(&plugin, &source.display().to_string(), digest)?;
-    Ok(plugin)
-}
-
-/// Refuses a plugin whose digest differs from its pin.
-fn check_digest(plugin: &Plugin, source: &str, pinned: Option<&str>) -> anyhow::Result<()> {
-    if let Some(pinned) = pinned
-        && pinned != plugin.digest()
-    {
-        bail!(
-            "refusing to load {source}: its digest is {} but the configuration pins {pinned}; \
-             update the pin if this build is the one you reviewed",
-            plugin.digest()
-        );
-    }
-    Ok(())
-}
-
-fn engine_config(config: &Config, working_directory: PathBuf) -> EngineConfig {
-    let scaffolder = &config.scaffolder;
-    EngineConfig {
-        concurrent_tasks_limit: scaffolder.concurrent_tasks_limit,
-        environment: Environment {
-            parameters: scaffolder.default_environment.parameters.clone(),
-            secrets: scaffolder.default_environment.secrets.clone(),
-        },
-        integrations: config.integrations.scm_integrations(),
-        recovery_stale_timeout: scaffolder
-            .task_recovery
-            .enabled
-            .then_some(scaffolder.task_recovery.stale_timeout),
-        graceful_shutdown_timeout: scaffolder.graceful_shutdown_timeout,
-        ..EngineConfig::new(working_directory)
     }
 }
 

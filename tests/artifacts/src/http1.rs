@@ -26,9 +26,12 @@ impl Request {
     }
 }
 
+/// Answers a request with the raw bytes of a whole response.
+pub type Handler = Arc<dyn Fn(&Request) -> Vec<u8> + Send + Sync>;
+
 /// Serves every connection to `listener` on its own thread, answering each request with
 /// what `handler` returns (a whole response, see [`response`]).
-pub fn serve(listener: TcpListener, handler: Arc<dyn Fn(&Request) -> Vec<u8> + Send + Sync>) {
+pub fn serve(listener: TcpListener, handler: Handler) {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };

@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use scaffolder_engine::{
-    ActionRegistry, DryRunRequest, DryRunResult, DryRunUpload, Engine, EngineConfig, Environment,
-    Failure, TaskSpec,
+    ActionRegistry, DryRunUpload, Engine, EngineConfig, Environment, Failure, LocalRunRequest,
+    LocalRunResult, TaskSpec, TemplateFiles,
 };
 use scaffolder_runtime::{Grants, Plugin, Runtime, RuntimeConfig};
 use scaffolder_store::testing::TestDatabase;
@@ -258,7 +258,7 @@ impl Harness {
         steps: Json,
         values: Json,
         files: &[(&str, &str)],
-    ) -> Result<DryRunResult, Failure> {
+    ) -> Result<LocalRunResult, Failure> {
         self.dry_run_with_secrets(steps, values, files, json!({}))
             .await
     }
@@ -269,27 +269,31 @@ impl Harness {
         values: Json,
         files: &[(&str, &str)],
         secrets: Json,
-    ) -> Result<DryRunResult, Failure> {
+    ) -> Result<LocalRunResult, Failure> {
         self.engine
-            .dry_run(DryRunRequest {
+            .dry_run(LocalRunRequest {
                 template: template(steps),
                 values,
                 secrets: secrets.as_object().cloned().unwrap_or_default(),
-                directory_contents: files
-                    .iter()
-                    .map(|(path, content)| DryRunUpload {
-                        path: (*path).to_owned(),
-                        content: content.as_bytes().to_vec(),
-                    })
-                    .collect(),
+                files: TemplateFiles::Uploaded(
+                    files
+                        .iter()
+                        .map(|(path, content)| DryRunUpload {
+                            path: (*path).to_owned(),
+                            content: content.as_bytes().to_vec(),
+                        })
+                        .collect(),
+                ),
                 user: None,
+                execute: false,
+                events: None,
             })
             .await
     }
 }
 
 /// The `message`s of a dry run's log, in order.
-pub fn log_messages(result: &DryRunResult) -> Vec<&str> {
+pub fn log_messages(result: &LocalRunResult) -> Vec<&str> {
     result
         .log
         .iter()
@@ -330,7 +334,7 @@ fn write_files(root: &Path, files: &[(&str, &str)]) {
 }
 
 /// The dry run's files as `(path, text)`.
-pub fn files(result: &DryRunResult) -> Vec<(String, String)> {
+pub fn files(result: &LocalRunResult) -> Vec<(String, String)> {
     result
         .directory_contents
         .iter()

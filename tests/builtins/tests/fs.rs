@@ -63,7 +63,7 @@ fn tree(root: &Path) -> Vec<String> {
     out
 }
 
-fn dry_run_paths(result: &scaffolder_engine::DryRunResult) -> Vec<String> {
+fn dry_run_paths(result: &scaffolder_engine::LocalRunResult) -> Vec<String> {
     let mut paths: Vec<String> = files(result).into_iter().map(|(path, _)| path).collect();
     paths.sort();
     paths

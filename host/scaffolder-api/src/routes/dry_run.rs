@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use scaffolder_engine::{DryRunRequest, DryRunUpload, TaskUser};
+use scaffolder_engine::{DryRunUpload, LocalRunRequest, LocalRunResult, TaskUser, TemplateFiles};
 use scaffolder_template::Template;
 use serde_json::{Value as Json, json};
 
@@ -47,17 +47,25 @@ pub async fn dry_run(
 
     let result = state
         .engine
-        .dry_run(DryRunRequest {
+        .dry_run(LocalRunRequest {
             template,
             values,
             secrets,
-            directory_contents,
+            files: TemplateFiles::Uploaded(directory_contents),
             user: Some(TaskUser {
                 entity: None,
                 user_ref: principal.user_ref().map(str::to_owned),
             }),
+            execute: false,
+            events: None,
         })
         .await?;
+    Ok(JsonResponse(response_body(&result)))
+}
+
+/// The response body of `POST /v2/dry-run`: `{ log, directoryContents, output, steps }`,
+/// file contents in base64. `scaffolder dry-run --json` prints the same.
+pub fn response_body(result: &LocalRunResult) -> Json {
     let files: Vec<Json> = result
         .directory_contents
         .iter()
@@ -69,12 +77,12 @@ pub async fn dry_run(
             })
         })
         .collect();
-    Ok(JsonResponse(json!({
+    json!({
         "log": result.log,
         "directoryContents": files,
         "output": result.output,
         "steps": result.steps,
-    })))
+    })
 }
 
 /// `[{ path, base64Content, executable? }]` with zod's messages, prefixed like Backstage's

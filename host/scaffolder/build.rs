@@ -1,0 +1,45 @@
+//! Embeds `examples/wasm-plugin/` (the template `scaffolder plugin new` runs) in the
+//! binary, so the command works wherever the binary is.
+
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let template_dir = manifest_dir.join("../../examples/wasm-plugin");
+    println!("cargo:rerun-if-changed={}", template_dir.display());
+    let mut files = Vec::new();
+    collect(&template_dir, &template_dir, &mut files);
+    files.sort();
+    let mut out = String::from(
+        "/// The files of `examples/wasm-plugin/`: relative path, contents.\npub const PLUGIN_TEMPLATE: &[(&str, &[u8])] = &[\n",
+    );
+    for (relative, absolute) in files {
+        out.push_str(&format!(
+            "    ({relative:?}, include_bytes!({absolute:?})),\n"
+        ));
+    }
+    out.push_str("];\n");
+    let out_file = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("plugin_template.rs");
+    std::fs::write(out_file, out).unwrap();
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|err| panic!("cannot read {}: {err}", dir.display()));
+    for entry in entries {
+        let path = entry.unwrap().path();
+        // Directories are watched as a whole only one level deep; name each one.
+        if path.is_dir() {
+            println!("cargo:rerun-if-changed={}", path.display());
+            collect(root, &path, out);
+        } else {
+            println!("cargo:rerun-if-changed={}", path.display());
+            let relative = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            out.push((relative, path.display().to_string()));
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! `scaffolder dry-run TEMPLATE.yaml`: a template run on this machine with the server's
+//! engine, plugins and grants, but no server and no database. Values are checked field by
+//! field first; progress goes to stderr while it runs; the outputs and a tree of the files
+//! follow on stdout, or Backstage's dry-run response with `--json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use scaffolder_engine::{
+    ActionRegistry, DryRunFile, LocalRunRequest, LocalRunResult, LocalRunner, TemplateFiles,
+};
+use scaffolder_template::{Template, validate_secrets};
+use serde_json::{Map, Value as Json};
+use tempfile::TempDir;
+
+use crate::cli::DryRunArgs;
+use crate::progress::{Progress, Style};
+use crate::{config, setup, values};
+
+pub async fn run(args: DryRunArgs) -> anyhow::Result<()> {
+    let template = read_template(&args.template)?;
+    let values = values::read_values(args.values.as_deref(), &args.sets, &template)?;
+    let problems = values::value_problems(&template, &values);
+    if !problems.is_empty() {
+        let mut message = format!(
+            "the values do not fit the parameters of {}; nothing was run:",
+            args.template.display()
+        );
+        for problem in &problems {
+            message.push_str("\n  ");
+            message.push_str(problem);
+        }
+        message.push_str("\nfix them in the values file or with --set KEY=VALUE");
+        bail!(message);
+    }
+    let secrets = values::parse_secrets(&args.secrets)?;
+    if let Some(schema) = &template.spec.secrets_schema
+        && let Err(errors) = validate_secrets(schema, &Json::Object(secrets.clone()))
+    {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {}", e.message)).collect();
+        bail!(
+            "the template's secrets schema refuses the secrets:\n{}\ngive them with --secret NAME=VALUE",
+            lines.join("\n")
+        );
+    }
+    if let Some(output) = &args.output {
+        ensure_empty_dir(output)?;
+    }
+
+    let session =
+        LocalSession::open(&args.configs, &args.plugins, args.data_dir.as_deref()).await?;
+    session.check_actions(&template)?;
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    if !args.json {
+        let style = Style::stderr();
+        let mode = if args.execute {
+            "Running"
+        } else {
+            "Dry run of"
+        };
+        eprintln!(
+            "{} {}: {} steps",
+            style.bold(mode),
+            template.entity_ref(),
+            template.spec.steps.len()
+        );
+    }
+    let progress = (!args.json).then(|| {
+        let steps = template
+            .spec
+            .steps
+            .iter()
+            .map(|s| (s.id.clone(), s.name.clone()))
+            .collect();
+        tokio::spawn(Progress::new(Style::stderr(), steps).follow(receiver))
+    });
+    let result = session
+        .runner
+        .run(LocalRunRequest {
+            template,
+            values,
+            secrets,
+            files: TemplateFiles::File(args.template.clone()),
+            user: None,
+            execute: args.execute,
+            events: Some(sender),
+        })
+        .await;
+    if let Some(progress) = progress {
+        let _ = progress.await;
+    }
+    let result = result.map_err(|failure| anyhow::anyhow!("the template failed: {failure}"))?;
+
+    if let Some(output) = &args.output {
+        write_files(output, &result.directory_contents)?;
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&scaffolder_api::dry_run_response_body(&result))?
+        );
+    } else {
+        print!("{}", summary(&result, args.output.as_deref(), args.execute));
+    }
+    Ok(())
+}
+
+/// The template file, with its line and column in any error.
+fn read_template(path: &Path) -> anyhow::Result<Template> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the template {}", path.display()))?;
+    Template::from_yaml(&text, Some(&path.display().to_string()))
+        .map_err(|err| anyhow::anyhow!(err))
+}
+
+/// The plugins a server with the same configuration would load, and a runner whose
+/// workspaces live in a temporary directory removed when the session ends.
+pub struct LocalSession {
+    pub runner: LocalRunner,
+    _working_directory: TempDir,
+}
+
+impl LocalSession {
+    pub async fn open(
+        configs: &[PathBuf],
+        extra_plugins: &[PathBuf],
+        data_dir: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let config = config::load(configs)?;
+        let data_dir = setup::data_dir(data_dir, &config)?;
+        let runtime = setup::runtime(&data_dir)?;
+        let plugins = setup::load_plugins(&runtime, &config, extra_plugins).await?;
+        let actions = ActionRegistry::new(plugins)?;
+        let working_directory = tempfile::Builder::new()
+            .prefix("scaffolder-local-")
+            .tempdir()
+            .context("cannot create a temporary directory for the workspace")?;
+        let engine_config = setup::engine_config(&config, working_directory.path().to_path_buf());
+        Ok(Self {
+            runner: LocalRunner::new(actions, &engine_config),
+            _working_directory: working_directory,
+        })
+    }
+
+    /// Every step's action is loaded, or an error that lists what is.
+    pub fn check_actions(&self, template: &Template) -> anyhow::Result<()> {
+        let actions = self.runner.actions();
+        for step in &template.spec.steps {
+            if actions.get(&step.action).is_none() {
+                let known: Vec<&str> = actions.iter().map(|a| a.info.id.as_str()).collect();
+                bail!(
+                    "step '{}' uses the action '{}', which no loaded plugin provides; load its plugin with \
+                     --plugin FILE.wasm or a scaffolder.plugins entry in --config (loaded: {})",
+                    step.id,
+                    step.action,
+                    known.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a template held in memory (its files as uploads), without progress.
+    pub async fn run_quietly(
+        &self,
+        template: Template,
+        values: Json,
+        files: TemplateFiles,
+    ) -> anyhow::Result<LocalRunResult> {
+        self.check_actions(&template)?;
+        self.runner
+            .run(LocalRunRequest {
+                template,
+                values,
+                secrets: Map::new(),
+                files,
+                user: None,
+                execute: true,
+                events: None,
+            })
+            .await
+            .map_err(|failure| anyhow::anyhow!("{failure}"))
+    }
+}
+
+/// `dir` does not exist or is an empty directory, so writing into it loses nothing.
+pub fn ensure_empty_dir(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                bail!(
+                    "{} is not empty; give a new or empty directory so nothing in it is overwritten",
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotADirectory => {
+            bail!("{} is a file; give a directory", dir.display())
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", dir.display())),
+    }
+}
+
+/// Writes the files under `dir`, executable ones with mode 0755.
+pub fn write_files(dir: &Path, files: &[DryRunFile]) -> anyhow::Result<()> {
+    for file in files {
+        let target = dir.join(&file.path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&target, &file.content)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        #[cfg(unix)]
+        if file.executable {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755))
+                .with_context(|| format!("cannot make {} executable", target.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The outputs and the tree of files, for people.
+fn summary(result: &LocalRunResult, output_dir: Option<&Path>, executed: bool) -> String {
+    let style = Style::stdout();
+    let mut out = String::new();
+    let outputs = result.output.as_object().filter(|o| !o.is_empty());
+    if let Some(outputs) = outputs {
+        out.push_str(&format!("\n{}\n", style.bold("Output")));
+        for (key, value) in outputs {
+            out.push_str(&describe_output(key, value));
+        }
+    }
+    let files = &result.directory_contents;
+    let heading = match (output_dir, executed) {
+        (Some(dir), _) => format!("Files written to {}", dir.display()),
+        (None, true) => "Files created".to_owned(),
+        (None, false) => "Files it would create".to_owned(),
+    };
+    out.push_str(&format!("\n{} ({})\n", style.bold(&heading), files.len()));
+    out.push_str(&file_tree(files));
+    if output_dir.is_none() && !files.is_empty() {
+        out.push_str(&format!(
+            "\n{}\n",
+            style.dim("write them somewhere with --output DIR")
+        ));
+    }
+    out
+}
+
+/// One key of `spec.output`: Backstage's `links` and `text` as the frontend shows them,
+/// anything else as JSON.
+fn describe_output(key: &str, value: &Json) -> String {
+    let field = |item: &Json, name: &str| item.get(name).and_then(Json::as_str).map(str::to_owned);
+    match (key, value) {
+        ("links", Json::Array(links)) => links
+            .iter()
+            .map(|link| {
+                let title = field(link, "title").unwrap_or_else(|| "link".into());
+                let target = field(link, "url")
+                    .or_else(|| field(link, "entityRef"))
+                    .unwrap_or_default();
+                format!("  link  {title}: {target}\n")
+            })
+            .collect(),
+        ("text", Json::Array(texts)) => texts
+            .iter()
+            .map(|text| {
+                let title = field(text, "title").unwrap_or_default();
+                let content = field(text, "content").unwrap_or_default();
+                format!(
+                    "  {title}\n    {}\n",
+                    content.trim_end().replace('\n', "\n    ")
+                )
+            })
+            .collect(),
+        _ => {
+            let pretty = serde_json::to_string_pretty(value).unwrap_or_default();
+            format!("  {key}: {}\n", pretty.replace('\n', "\n  "))
+        }
+    }
+}
+
+/// `├── src/` style lines for the paths; executables marked with `*`.
+fn file_tree(files: &[DryRunFile]) -> String {
+    #[derive(Default)]
+    struct Node {
+        children: std::collections::BTreeMap<String, Node>,
+        executable: bool,
+        is_file: bool,
+    }
+    fn render(node: &Node, prefix: &str, out: &mut String) {
+        let count = node.children.len();
+        for (index, (name, child)) in node.children.iter().enumerate() {
+            let last = index + 1 == count;
+            let branch = if last { "└── " } else { "├── " };
+            let suffix = match (child.is_file, child.executable) {
+                (false, _) => "/",
+                (true, true) => "*",
+                (true, false) => "",
+            };
+            out.push_str(&format!("{prefix}{branch}{name}{suffix}\n"));
+            let deeper = format!("{prefix}{}", if last { "    " } else { "│   " });
+            render(child, &deeper, out);
+        }
+    }
+    let mut root = Node::default();
+    for file in files {
+        let mut node = &mut root;
+        for part in file.path.split('/') {
+            node = node.children.entry(part.to_owned()).or_default();
+        }
+        node.is_file = true;
+        node.executable = file.executable;
+    }
+    let mut out = String::new();
+    render(&root, "", &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, executable: bool) -> DryRunFile {
+        DryRunFile {
+            path: path.into(),
+            executable,
+            content: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_tree_nests_directories_and_marks_executables() {
+        let tree = file_tree(&[
+            file("README.md", false),
+            file("scripts/run.sh", true),
+            file("src/lib.rs", false),
+            file("src/main.rs", false),
+        ]);
+        assert_eq!(
+            tree,
+            "├── README.md\n├── scripts/\n│   └── run.sh*\n└── src/\n    ├── lib.rs\n    └── main.rs\n"
+        );
+    }
+
+    #[test]
+    fn output_directories_must_be_new_or_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        ensure_empty_dir(&dir.path().join("new")).unwrap();
+        ensure_empty_dir(dir.path()).unwrap();
+        std::fs::write(dir.path().join("keep.txt"), "mine").unwrap();
+        let err = ensure_empty_dir(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("is not empty"), "{err}");
+        let err = ensure_empty_dir(&dir.path().join("keep.txt")).unwrap_err();
+        assert!(err.to_string().contains("is a file"), "{err}");
+    }
+}

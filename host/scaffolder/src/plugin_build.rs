@@ -1,0 +1,172 @@
+//! `scaffolder plugin build [DIR]`: cargo builds the crate for `wasm32-wasip2` (the target
+//! installed with rustup first when missing), the component is loaded exactly as the
+//! server loads it (exports, WIT version, metadata checked), and its digest and requested
+//! capabilities are printed.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+use scaffolder_runtime::{PluginConfig, Runtime, RuntimeConfig};
+
+use crate::cli::PluginBuildArgs;
+use crate::plugin_inspect;
+
+const TARGET: &str = "wasm32-wasip2";
+
+pub async fn run(args: PluginBuildArgs) -> anyhow::Result<()> {
+    let component = build(&args.dir)?;
+    let runtime = Runtime::new(&RuntimeConfig::default()).context("starting the wasm runtime")?;
+    let plugin = runtime
+        .load_file(&component, PluginConfig::default())
+        .await
+        .with_context(|| {
+            format!(
+                "{} was built but is not a usable plugin; it must export the scaffolder:action \
+                 world through scaffolder-plugin-sdk's plugin! macro",
+                component.display()
+            )
+        })?;
+    if args.json {
+        let mut json = plugin_inspect::as_json(&plugin);
+        json["component"] = component.display().to_string().into();
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!("component: {}", component.display());
+        print!("{}", plugin_inspect::as_text(&plugin));
+    }
+    Ok(())
+}
+
+/// Builds the plugin crate in `dir` in release mode and returns its component. Cargo's
+/// own output goes to stderr.
+pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
+    let manifest = dir.join("Cargo.toml");
+    if !manifest.is_file() {
+        bail!(
+            "{} has no Cargo.toml; give the plugin crate's directory (`scaffolder plugin new NAME` creates one)",
+            dir.display()
+        );
+    }
+    ensure_target()?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut child = Command::new(&cargo)
+        .args(["build", "--release", "--target", TARGET])
+        .args([
+            "--message-format",
+            "json-render-diagnostics",
+            "--manifest-path",
+        ])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot run {cargo}; is Rust installed (https://rustup.rs)?"))?;
+    let mut components = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.context("reading cargo's output")?;
+            components.extend(component_of(&line));
+        }
+    }
+    let status = child.wait().context("waiting for cargo")?;
+    if !status.success() {
+        bail!(
+            "building {} failed (cargo's errors are above)",
+            dir.display()
+        );
+    }
+    match components.len() {
+        1 => Ok(components.remove(0)),
+        0 => bail!(
+            "building {} produced no component: the crate needs `[lib] crate-type = [\"cdylib\"]`",
+            dir.display()
+        ),
+        _ => bail!(
+            "building {} produced several components ({}); a plugin crate builds one",
+            dir.display(),
+            components
+                .iter()
+                .map(|c| c.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The `.wasm` file of a `cdylib` artifact in one line of cargo's JSON messages.
+fn component_of(line: &str) -> Option<PathBuf> {
+    let message: serde_json::Value = serde_json::from_str(line).ok()?;
+    if message.get("reason")?.as_str()? != "compiler-artifact" {
+        return None;
+    }
+    let kinds = message.pointer("/target/kind")?.as_array()?;
+    if !kinds.iter().any(|k| k.as_str() == Some("cdylib")) {
+        return None;
+    }
+    message
+        .get("filenames")?
+        .as_array()?
+        .iter()
+        .filter_map(|f| f.as_str())
+        .find(|f| f.ends_with(".wasm"))
+        .map(PathBuf::from)
+}
+
+/// Installs the `wasm32-wasip2` target with rustup when the toolchain lacks it.
+fn ensure_target() -> anyhow::Result<()> {
+    if target_installed() {
+        return Ok(());
+    }
+    eprintln!("installing the {TARGET} target with `rustup target add {TARGET}`");
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
+    match status {
+        Ok(status) if status.success() && target_installed() => Ok(()),
+        Ok(_) => bail!(
+            "`rustup target add {TARGET}` failed (see above); run it yourself, then build again"
+        ),
+        Err(err) => bail!(
+            "the Rust toolchain has no {TARGET} target and rustup could not be run ({err}); \
+             install rustup (https://rustup.rs) or a toolchain with the {TARGET} standard library"
+        ),
+    }
+}
+
+fn target_installed() -> bool {
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    sysroot.is_some_and(|sysroot| {
+        Path::new(&sysroot)
+            .join("lib/rustlib")
+            .join(TARGET)
+            .exists()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_cdylib_component_in_cargo_messages() {
+        let artifact = r#"{"reason":"compiler-artifact","target":{"kind":["cdylib"],"name":"hello"},"filenames":["/x/target/wasm32-wasip2/release/hello.wasm"]}"#;
+        assert_eq!(
+            component_of(artifact),
+            Some(PathBuf::from("/x/target/wasm32-wasip2/release/hello.wasm"))
+        );
+        let dependency = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"serde"},"filenames":["/x/libserde.rlib"]}"#;
+        assert_eq!(component_of(dependency), None);
+        assert_eq!(
+            component_of(r#"{"reason":"build-finished","success":true}"#),
+            None
+        );
+        assert_eq!(component_of("Compiling hello"), None);
+    }
+}

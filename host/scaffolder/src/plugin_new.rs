@@ -1,0 +1,157 @@
+//! `scaffolder plugin new NAME`: runs the `examples/wasm-plugin` template (embedded in
+//! the binary) through the engine, like any template, and writes the crate it renders.
+//! The same template serves the Backstage frontend, so a plugin crate looks the same
+//! whether it was created here or from the portal.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use scaffolder_engine::{DryRunUpload, TemplateFiles};
+use scaffolder_template::Template;
+use serde_json::json;
+
+use crate::cli::PluginNewArgs;
+use crate::dry_run::{LocalSession, ensure_empty_dir, write_files};
+
+include!(concat!(env!("OUT_DIR"), "/plugin_template.rs"));
+
+pub async fn run(args: PluginNewArgs) -> anyhow::Result<()> {
+    check_name(&args.name)?;
+    let target = args
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    ensure_empty_dir(&target)?;
+    let sdk = sdk_path(args.sdk.as_deref())?;
+
+    let (template, files) = embedded_template()?;
+    let mut values = json!({ "name": args.name, "sdkPath": sdk.display().to_string() });
+    if let Some(description) = &args.description {
+        values["description"] = json!(description);
+    }
+    if let Err(problems) = scaffolder_template::validate_values(&template.spec.parameters, &values)
+    {
+        let messages: Vec<String> = problems.iter().map(|p| p.stack.clone()).collect();
+        bail!("cannot create the plugin: {}", messages.join("; "));
+    }
+    let session = LocalSession::open(&[], &[], args.data_dir.as_deref()).await?;
+    let result = session
+        .run_quietly(template, values, TemplateFiles::Uploaded(files))
+        .await
+        .context("rendering the plugin template failed")?;
+    write_files(&target, &result.directory_contents)?;
+
+    println!(
+        "Created the plugin crate {} in {} (action {}:greet)\n",
+        args.name,
+        target.display(),
+        args.name
+    );
+    println!("Next:");
+    let dir = target.display();
+    println!("  cd {dir} && cargo test          the unit tests, natively");
+    println!("  scaffolder plugin build {dir}     the component, its digest and capabilities");
+    println!("  scaffolder plugin test {dir}      tests/cases/*.yaml in the real sandbox");
+    println!(
+        "  scaffolder dry-run {dir}/example/template.yaml --plugin <component> --set who=World"
+    );
+    Ok(())
+}
+
+/// Names that make a valid crate, directory and action-id prefix.
+fn check_name(name: &str) -> anyhow::Result<()> {
+    let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.ends_with('-')
+        && !name.contains("--")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        bail!(
+            "'{name}' cannot name a plugin: use lowercase letters, digits and single dashes, starting \
+             with a letter (for example acme-tickets)"
+        );
+    }
+    Ok(())
+}
+
+/// `--sdk`, else the SDK of the source tree this binary was built from.
+fn sdk_path(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let built_with = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/sdk");
+    let candidate = flag.map(Path::to_path_buf).unwrap_or(built_with);
+    let manifest = std::fs::read_to_string(candidate.join("Cargo.toml")).ok();
+    if !manifest.is_some_and(|m| m.contains("name = \"scaffolder-plugin-sdk\"")) {
+        bail!(
+            "{} is not the scaffolder-plugin-sdk crate; give its directory (plugins/sdk in the \
+             scaffolder repository) with --sdk DIR or SCAFFOLDER_PLUGIN_SDK",
+            candidate.display()
+        );
+    }
+    std::path::absolute(&candidate)
+        .map(|p| normalize(&p))
+        .with_context(|| format!("cannot resolve {}", candidate.display()))
+}
+
+/// `a/b/../c` → `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The embedded template and its files, as a dry run's uploads.
+fn embedded_template() -> anyhow::Result<(Template, Vec<DryRunUpload>)> {
+    let (_, source) = PLUGIN_TEMPLATE
+        .iter()
+        .find(|(path, _)| *path == "template.yaml")
+        .context("the embedded plugin template has no template.yaml")?;
+    let template = Template::from_yaml(
+        std::str::from_utf8(source).context("template.yaml is not UTF-8")?,
+        Some("examples/wasm-plugin/template.yaml"),
+    )?;
+    let files = PLUGIN_TEMPLATE
+        .iter()
+        .map(|(path, content)| DryRunUpload {
+            path: (*path).to_owned(),
+            content: content.to_vec(),
+        })
+        .collect();
+    Ok((template, files))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_names_must_fit_crates_and_action_ids() {
+        for good in ["hello", "acme-tickets", "v2"] {
+            check_name(good).unwrap();
+        }
+        for bad in ["Hello", "2fa", "a--b", "tickets-", "a_b", "", "a/b"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_embedded_template_is_the_example() {
+        let (template, files) = embedded_template().unwrap();
+        assert_eq!(template.metadata.name, "wasm-plugin");
+        assert!(files.iter().any(|f| f.path == "skeleton/src/lib.rs"));
+    }
+
+    #[test]
+    fn the_sdk_must_be_the_sdk() {
+        sdk_path(None).unwrap();
+        let err = sdk_path(Some(Path::new("/"))).unwrap_err();
+        assert!(err.to_string().contains("--sdk DIR"), "{err}");
+    }
+}

@@ -1,0 +1,208 @@
+//! What `serve` and the local commands (`dry-run`, `plugin new`) share: the data
+//! directory, the plugins a configuration loads, and the engine settings it gives, so a
+//! local run gets exactly the actions and grants a server would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use scaffolder_builtins::BACKSTAGE_BASE_URL;
+use scaffolder_engine::{EngineConfig, Environment};
+use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
+
+use crate::config::{BUILTIN_PREFIX, Config};
+
+/// `--data-dir`, else `scaffolder.dataDirectory`, else the XDG data directory; created.
+pub fn data_dir(flag: Option<&Path>, config: &Config) -> anyhow::Result<PathBuf> {
+    let data_dir = flag
+        .map(Path::to_path_buf)
+        .or_else(|| config.scaffolder.data_directory.clone())
+        .unwrap_or_else(default_data_dir);
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    Ok(data_dir)
+}
+
+/// The Wasm runtime, compiling into (and loading from) the data directory's cache.
+pub fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
+    Runtime::new(&RuntimeConfig {
+        cache_dir: Some(data_dir.join("cache")),
+        ..RuntimeConfig::default()
+    })
+    .context("cannot start the WebAssembly runtime")
+}
+
+fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("scaffolder");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(home).join(".local/share/scaffolder");
+    }
+    PathBuf::from(".scaffolder")
+}
+
+/// The built-in plugins (with their default grants, or those of a `builtin:<name>`
+/// entry), then every configured plugin file, then `--plugin` files.
+pub async fn load_plugins(
+    runtime: &Runtime,
+    config: &Config,
+    extra: &[PathBuf],
+) -> anyhow::Result<Vec<Arc<Plugin>>> {
+    let mut plugins = Vec::new();
+    let settings = plugin_settings(config);
+    let entries = &config.scaffolder.plugins;
+    let builtin_entry = |name: &str| {
+        entries
+            .iter()
+            .find(|e| e.source.to_str() == Some(&format!("{BUILTIN_PREFIX}{name}")))
+    };
+    for entry in entries {
+        if let Some(name) = entry
+            .source
+            .to_str()
+            .and_then(|s| s.strip_prefix(BUILTIN_PREFIX))
+            && scaffolder_builtins::plugin(name).is_none()
+        {
+            let known: Vec<&str> = scaffolder_builtins::PLUGINS
+                .iter()
+                .map(|p| p.name)
+                .collect();
+            bail!(
+                "scaffolder.plugins: there is no built-in plugin '{name}'; the built-ins are {}",
+                known.join(", ")
+            );
+        }
+    }
+    for builtin in scaffolder_builtins::PLUGINS {
+        let (plugin_config, digest) = match builtin_entry(builtin.name) {
+            Some(entry) => (entry.plugin_config(&settings), entry.digest.clone()),
+            None => (builtin.server_config(&settings), None),
+        };
+        let plugin = builtin
+            .load(runtime, plugin_config)
+            .await
+            .with_context(|| format!("cannot load the built-in plugin {}", builtin.name))?;
+        check_digest(&plugin, builtin.name, digest.as_deref())?;
+        plugins.push(Arc::new(plugin));
+    }
+    let files = entries
+        .iter()
+        .filter(|e| !e.source.to_string_lossy().starts_with(BUILTIN_PREFIX))
+        .map(|e| {
+            (
+                e.source.clone(),
+                e.digest.clone(),
+                e.plugin_config(&settings),
+            )
+        })
+        .chain(extra.iter().map(|p| {
+            let plugin_config = PluginConfig {
+                config: settings.clone(),
+                ..PluginConfig::default()
+            };
+            (p.clone(), None, plugin_config)
+        }));
+    for (source, digest, plugin_config) in files {
+        let plugin = load_plugin(runtime, &source, digest.as_deref(), plugin_config).await?;
+        plugins.push(Arc::new(plugin));
+    }
+    for plugin in &plugins {
+        tracing::info!(
+            plugin = plugin.name(),
+            digest = plugin.digest(),
+            cached = plugin.cache_hit(),
+            "plugin loaded"
+        );
+    }
+    Ok(plugins)
+}
+
+/// What every plugin reads with `host.get-config` (the keys the WIT documents): the
+/// server's own settings that actions of Backstage read from its root config, without
+/// credentials.
+fn plugin_settings(config: &Config) -> BTreeMap<String, String> {
+    let scaffolder = &config.scaffolder;
+    let integrations: Vec<serde_json::Value> = config
+        .integrations
+        .scm_integrations()
+        .into_iter()
+        .map(|i| {
+            let api_base_url = config
+                .integrations
+                .find(&i.host)
+                .and_then(|(_, configured)| configured.api_base_url.clone());
+            serde_json::json!({ "kind": i.kind, "host": i.host, "apiBaseUrl": api_base_url })
+        })
+        .collect();
+    [
+        ("backend.baseUrl", config.backend.base_url.clone()),
+        (BACKSTAGE_BASE_URL, config.backstage.base_url.clone()),
+        (
+            "scaffolder.defaultAuthor.name",
+            scaffolder.default_author.name.clone(),
+        ),
+        (
+            "scaffolder.defaultAuthor.email",
+            scaffolder.default_author.email.clone(),
+        ),
+        (
+            "scaffolder.defaultCommitMessage",
+            scaffolder.default_commit_message.clone(),
+        ),
+        (
+            "integrations",
+            Some(serde_json::Value::from(integrations).to_string()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, value)| Some((key.to_owned(), value?)))
+    .collect()
+}
+
+async fn load_plugin(
+    runtime: &Runtime,
+    source: &Path,
+    digest: Option<&str>,
+    plugin_config: PluginConfig,
+) -> anyhow::Result<Plugin> {
+    let plugin = runtime
+        .load_file(source, plugin_config)
+        .await
+        .with_context(|| format!("cannot load the plugin {}", source.display()))?;
+    check_digest(&plugin, &source.display().to_string(), digest)?;
+    Ok(plugin)
+}
+
+/// Refuses a plugin whose digest differs from its pin.
+fn check_digest(plugin: &Plugin, source: &str, pinned: Option<&str>) -> anyhow::Result<()> {
+    if let Some(pinned) = pinned
+        && pinned != plugin.digest()
+    {
+        bail!(
+            "refusing to load {source}: its digest is {} but the configuration pins {pinned}; \
+             update the pin if this build is the one you reviewed",
+            plugin.digest()
+        );
+    }
+    Ok(())
+}
+
+pub fn engine_config(config: &Config, working_directory: PathBuf) -> EngineConfig {
+    let scaffolder = &config.scaffolder;
+    EngineConfig {
+        concurrent_tasks_limit: scaffolder.concurrent_tasks_limit,
+        environment: Environment {
+            parameters: scaffolder.default_environment.parameters.clone(),
+            secrets: scaffolder.default_environment.secrets.clone(),
+        },
+        integrations: config.integrations.scm_integrations(),
+        recovery_stale_timeout: scaffolder
+            .task_recovery
+            .enabled
+            .then_some(scaffolder.task_recovery.stale_timeout),
+        graceful_shutdown_timeout: scaffolder.graceful_shutdown_timeout,
+        ..EngineConfig::new(working_directory)
+    }
+}
