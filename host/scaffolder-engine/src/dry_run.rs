@@ -62,6 +62,8 @@ pub struct LocalRunRequest {
     pub execute: bool,
     /// Receives each event body as it is recorded, for live progress.
     pub events: Option<UnboundedSender<Json>>,
+    /// Stops the run (the running step at once), as cancelling a task does.
+    pub cancel: CancellationToken,
 }
 
 /// A local run's result, in Backstage's dry-run response order.
@@ -203,7 +205,7 @@ impl LocalRunner {
             extra_steps: usize::from(!request.execute),
             workspace: workspace.to_path_buf(),
             template_directory,
-            cancel: CancellationToken::new(),
+            cancel: request.cancel,
             journal: journal.clone(),
             actions: self.actions.clone(),
             renderer: self.renderer.clone(),

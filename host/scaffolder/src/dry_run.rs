@@ -12,6 +12,7 @@ use scaffolder_engine::{
 use scaffolder_template::{Template, validate_secrets};
 use serde_json::{Map, Value as Json};
 use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::DryRunArgs;
 use crate::progress::{Progress, Style};
@@ -74,6 +75,16 @@ pub async fn run(args: DryRunArgs) -> anyhow::Result<()> {
             .collect();
         tokio::spawn(Progress::new(Style::stderr(), steps).follow(receiver))
     });
+    // Ctrl-c stops the running step and still removes the temporary workspace.
+    let cancel = CancellationToken::new();
+    tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        }
+    });
     let result = session
         .runner
         .run(LocalRunRequest {
@@ -84,10 +95,14 @@ pub async fn run(args: DryRunArgs) -> anyhow::Result<()> {
             user: None,
             execute: args.execute,
             events: Some(sender),
+            cancel: cancel.clone(),
         })
         .await;
     if let Some(progress) = progress {
         let _ = progress.await;
+    }
+    if cancel.is_cancelled() {
+        bail!("interrupted; nothing was written");
     }
     let result = result.map_err(|failure| anyhow::anyhow!("the template failed: {failure}"))?;
 
@@ -177,6 +192,7 @@ impl LocalSession {
                 user: None,
                 execute: true,
                 events: None,
+                cancel: CancellationToken::new(),
             })
             .await
             .map_err(|failure| anyhow::anyhow!("{failure}"))

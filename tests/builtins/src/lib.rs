@@ -287,6 +287,7 @@ impl Harness {
                 user: None,
                 execute: false,
                 events: None,
+                cancel: Default::default(),
             })
             .await
     }

@@ -58,6 +58,7 @@ pub async fn dry_run(
             }),
             execute: false,
             events: None,
+            cancel: Default::default(),
         })
         .await?;
     Ok(JsonResponse(response_body(&result)))
