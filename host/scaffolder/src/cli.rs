@@ -59,6 +59,11 @@ pub enum PluginCommand {
         after_help = "Examples:\n  scaffolder plugin build hello\n  scaffolder plugin build            (the crate in the current directory)\n\nInstalls the wasm32-wasip2 target with rustup when it is missing."
     )]
     Build(PluginBuildArgs),
+    /// Push a built plugin to an OCI registry; print the digests to pin.
+    #[command(
+        after_help = "Examples:\n  scaffolder plugin publish hello.wasm registry.example.com/platform/hello:1.0.0\n  scaffolder plugin publish hello.wasm 127.0.0.1:5000/plugins/hello:dev --insecure\n\nCredentials come from SCAFFOLDER_REGISTRY_USERNAME and SCAFFOLDER_REGISTRY_PASSWORD, or\nthe registry's `auths` entry in ~/.docker/config.json (or $DOCKER_CONFIG/config.json)."
+    )]
+    Publish(PluginPublishArgs),
     /// Run a plugin's action in the real sandbox against a temporary workspace.
     #[command(after_help = PLUGIN_TEST_HELP)]
     Test(PluginTestArgs),
@@ -159,6 +164,17 @@ pub struct PluginBuildArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginPublishArgs {
+    /// The built component (`.wasm`).
+    pub file: PathBuf,
+    /// Where to push it: `host[:port]/name:tag` (`oci://` optional).
+    pub reference: String,
+    /// Speak plain HTTP to the registry (a registry on loopback).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]

@@ -387,11 +387,16 @@ impl Default for TaskRecovery {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "a mapping")]
 pub struct PluginEntry {
-    /// The `.wasm` component, resolved against the directory of the file that names it.
+    /// The `.wasm` component, resolved against the directory of the file that names it;
+    /// `builtin:<name>`; or an OCI reference, `oci://host/name:tag` or `...@sha256:<hex>`.
     pub source: PathBuf,
-    /// `sha256:<hex>`: the component must have this digest.
+    /// `sha256:<hex>`: the component must have this digest (checked before anything is
+    /// compiled; for an OCI source, before it is downloaded).
     #[serde(default, deserialize_with = "digest")]
     pub digest: Option<String>,
+    /// Speak plain HTTP to the source's OCI registry (a registry on loopback).
+    #[serde(default, deserialize_with = "boolean")]
+    pub insecure: bool,
     /// What the plugin may reach; nothing by default.
     #[serde(default)]
     pub grants: Grants,
@@ -641,6 +646,9 @@ fn lookup_env(body: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
 /// grants and limits of that built-in instead of loading a file.
 pub const BUILTIN_PREFIX: &str = "builtin:";
 
+/// A plugin source in an OCI registry (`oci://host/name:tag`).
+pub const OCI_PREFIX: &str = "oci://";
+
 /// Makes `scaffolder.plugins[].source` (except built-ins) and `scaffolder.templates[]`
 /// relative to `dir`.
 fn resolve_relative_paths(value: &mut Value, dir: &Path) {
@@ -652,6 +660,7 @@ fn resolve_relative_paths(value: &mut Value, dir: &Path) {
         for plugin in plugins {
             if let Some(Value::String(source)) = plugin.get_mut("source")
                 && !source.starts_with(BUILTIN_PREFIX)
+                && !source.starts_with(OCI_PREFIX)
             {
                 resolve(source);
             }

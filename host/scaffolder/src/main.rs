@@ -4,9 +4,11 @@
 mod cli;
 mod config;
 mod dry_run;
+mod oci;
 mod plugin_build;
 mod plugin_inspect;
 mod plugin_new;
+mod plugin_publish;
 mod plugin_test;
 mod progress;
 mod serve;
@@ -43,6 +45,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
             cli::Command::Plugin(command) => match command {
                 cli::PluginCommand::New(args) => plugin_new::run(args).await,
                 cli::PluginCommand::Build(args) => plugin_build::run(args).await,
+                cli::PluginCommand::Publish(args) => plugin_publish::run(args).await,
                 cli::PluginCommand::Test(args) => plugin_test::run(args).await,
                 cli::PluginCommand::Inspect(args) => plugin_inspect::run(args).await,
             },

@@ -52,7 +52,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(database = %redact_url(&database_url), "task database ready");
 
     let runtime = setup::runtime(&data_dir)?;
-    let plugins = setup::load_plugins(&runtime, &config, &args.plugins).await?;
+    let plugins = setup::load_plugins(&runtime, &config, &data_dir, &args.plugins).await?;
     let actions = ActionRegistry::new(plugins)?;
     tracing::info!(
         actions = actions.len(),

@@ -11,7 +11,8 @@ use scaffolder_builtins::BACKSTAGE_BASE_URL;
 use scaffolder_engine::{EngineConfig, Environment};
 use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
 
-use crate::config::{BUILTIN_PREFIX, Config};
+use crate::config::{BUILTIN_PREFIX, Config, OCI_PREFIX};
+use crate::oci;
 
 /// `--data-dir`, else `scaffolder.dataDirectory`, else the XDG data directory; created.
 pub fn data_dir(flag: Option<&Path>, config: &Config) -> anyhow::Result<PathBuf> {
@@ -44,10 +45,12 @@ fn default_data_dir() -> PathBuf {
 }
 
 /// The built-in plugins (with their default grants, or those of a `builtin:<name>`
-/// entry), then every configured plugin file, then `--plugin` files.
+/// entry), then every configured plugin (a file or an OCI reference, pulled into the
+/// data directory's `plugins/` cache), then `--plugin` files.
 pub async fn load_plugins(
     runtime: &Runtime,
     config: &Config,
+    data_dir: &Path,
     extra: &[PathBuf],
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
     let mut plugins = Vec::new();
@@ -94,6 +97,7 @@ pub async fn load_plugins(
             (
                 e.source.clone(),
                 e.digest.clone(),
+                e.insecure,
                 e.plugin_config(&settings),
             )
         })
@@ -102,10 +106,28 @@ pub async fn load_plugins(
                 config: settings.clone(),
                 ..PluginConfig::default()
             };
-            (p.clone(), None, plugin_config)
+            (p.clone(), None, false, plugin_config)
         }));
-    for (source, digest, plugin_config) in files {
-        let plugin = load_plugin(runtime, &source, digest.as_deref(), plugin_config).await?;
+    let cache_dir = data_dir.join("plugins");
+    for (source, digest, insecure, plugin_config) in files {
+        let file = match source.to_str().filter(|s| s.starts_with(OCI_PREFIX)) {
+            Some(reference) => {
+                let fetched = oci::fetch(reference, insecure, digest.as_deref(), &cache_dir)
+                    .await
+                    .with_context(|| format!("cannot load the plugin {reference}"))?;
+                tracing::info!(
+                    source = reference,
+                    manifest = fetched.manifest_digest.as_deref().unwrap_or("(not asked)"),
+                    digest = %fetched.component_digest,
+                    "plugin resolved"
+                );
+                fetched.file
+            }
+            None => source.clone(),
+        };
+        let plugin = load_plugin(runtime, &file, digest.as_deref(), plugin_config)
+            .await
+            .with_context(|| format!("cannot load the plugin {}", source.display()))?;
         plugins.push(Arc::new(plugin));
     }
     for plugin in &plugins {
@@ -167,10 +189,7 @@ async fn load_plugin(
     digest: Option<&str>,
     plugin_config: PluginConfig,
 ) -> anyhow::Result<Plugin> {
-    let plugin = runtime
-        .load_file(source, plugin_config)
-        .await
-        .with_context(|| format!("cannot load the plugin {}", source.display()))?;
+    let plugin = runtime.load_file(source, plugin_config).await?;
     check_digest(&plugin, &source.display().to_string(), digest)?;
     Ok(plugin)
 }
