@@ -11,21 +11,8 @@ use std::process::{Command, Output};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{Server, post, repo};
+use common::{Server, post, repo, run_scaffolder as scaffolder, text};
 use serde_json::{Value as Json, json};
-
-fn scaffolder(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scaffolder"))
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("running scaffolder")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Runs the command and returns its stdout; panics with its output when it fails.
 fn succeeds(dir: &Path, args: &[&str]) -> String {

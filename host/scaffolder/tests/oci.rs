@@ -6,23 +6,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{Server, post, wait_for_event};
+use common::{Server, post, text, wait_for_event};
 use scaffolder_test_artifacts::FRIENDLY_GUEST;
 use scaffolder_test_artifacts::registry::Registry;
 use serde_json::{Value as Json, json};
 
 fn scaffolder(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scaffolder"))
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("running scaffolder")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    common::run_scaffolder(Path::new("."), args)
 }
 
 /// `plugin publish FILE REF --insecure`; returns (manifest digest, component digest).

@@ -11,6 +11,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
+/// Runs `scaffolder <args>` in `dir` to completion, colours off.
+pub fn run_scaffolder(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_scaffolder"))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .args(args)
+        .output()
+        .expect("running scaffolder")
+}
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
