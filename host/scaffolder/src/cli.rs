@@ -64,6 +64,16 @@ pub enum PluginCommand {
         after_help = "Examples:\n  scaffolder plugin publish hello.wasm registry.example.com/platform/hello:1.0.0\n  scaffolder plugin publish hello.wasm 127.0.0.1:5000/plugins/hello:dev --insecure\n\nCredentials come from SCAFFOLDER_REGISTRY_USERNAME and SCAFFOLDER_REGISTRY_PASSWORD, or\nthe registry's `auths` entry in ~/.docker/config.json (or $DOCKER_CONFIG/config.json)."
     )]
     Publish(PluginPublishArgs),
+    /// Sign a published plugin (cosign's key-based convention: a `sha256-<digest>.sig` tag).
+    #[command(
+        after_help = "Examples:\n  scaffolder plugin sign registry.example.com/platform/hello:1.0.0 --key scaffolder.key\n  cosign verify --key scaffolder.pub --insecure-ignore-tlog registry.example.com/platform/hello:1.0.0\n\nA server trusts the public key with scaffolder.pluginSignatures.keys (or signedBy per plugin)."
+    )]
+    Sign(PluginSignArgs),
+    /// Create a key pair for signing plugins: a PKCS#8 private key and its public key.
+    #[command(
+        after_help = "Example:\n  scaffolder plugin keygen                      (scaffolder.key and scaffolder.pub)\n  scaffolder plugin keygen --key team.key --pub team.pub"
+    )]
+    Keygen(PluginKeygenArgs),
     /// Run a plugin's action in the real sandbox against a temporary workspace.
     #[command(after_help = PLUGIN_TEST_HELP)]
     Test(PluginTestArgs),
@@ -175,6 +185,31 @@ pub struct PluginPublishArgs {
     /// Speak plain HTTP to the registry (a registry on loopback).
     #[arg(long)]
     pub insecure: bool,
+    /// Also sign what was pushed with this private key (as `plugin sign` does).
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginSignArgs {
+    /// The published plugin: `host[:port]/name:tag` or `...@sha256:<manifest>`.
+    pub reference: String,
+    /// The private key (PKCS#8 PEM, as `plugin keygen` writes).
+    #[arg(long, value_name = "FILE")]
+    pub key: PathBuf,
+    /// Speak plain HTTP to the registry (a registry on loopback).
+    #[arg(long)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginKeygenArgs {
+    /// Where to write the private key (never overwritten).
+    #[arg(long, value_name = "FILE", default_value = "scaffolder.key")]
+    pub key: PathBuf,
+    /// Where to write the public key (never overwritten).
+    #[arg(long = "pub", value_name = "FILE", default_value = "scaffolder.pub")]
+    pub public: PathBuf,
 }
 
 #[derive(Debug, Args)]

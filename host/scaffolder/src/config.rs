@@ -317,6 +317,8 @@ pub struct ScaffolderConfig {
     pub graceful_shutdown_timeout: Duration,
     /// `scaffolder.plugins` (ours): the Wasm components providing actions.
     pub plugins: Vec<PluginEntry>,
+    /// `scaffolder.pluginSignatures` (ours): keys whose signature every OCI plugin needs.
+    pub plugin_signatures: PluginSignatures,
     /// `scaffolder.templates` (ours): directories of local templates, resolved against
     /// the directory of the file that lists them.
     pub templates: Vec<PathBuf>,
@@ -335,10 +337,25 @@ impl Default for ScaffolderConfig {
             task_timeout: Duration::from_secs(24 * 60 * 60),
             graceful_shutdown_timeout: Duration::from_secs(30),
             plugins: Vec::new(),
+            plugin_signatures: PluginSignatures::default(),
             templates: Vec::new(),
             data_directory: None,
         }
     }
+}
+
+/// `scaffolder.pluginSignatures`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    default,
+    deny_unknown_fields,
+    expecting = "a mapping"
+)]
+pub struct PluginSignatures {
+    /// Public keys (PEM files, resolved like plugin sources, or inline PEM); when any are
+    /// given, a plugin from an OCI registry loads only with a signature by one of them.
+    pub keys: Vec<String>,
 }
 
 /// `scaffolder.defaultEnvironment`: values every template sees as
@@ -397,6 +414,10 @@ pub struct PluginEntry {
     /// Speak plain HTTP to the source's OCI registry (a registry on loopback).
     #[serde(default, deserialize_with = "boolean")]
     pub insecure: bool,
+    /// Public keys (as in `scaffolder.pluginSignatures.keys`) of which one must have signed
+    /// this OCI plugin; replaces the global list for this plugin.
+    #[serde(default)]
+    pub signed_by: Vec<String>,
     /// What the plugin may reach; nothing by default.
     #[serde(default)]
     pub grants: Grants,
@@ -665,6 +686,26 @@ fn resolve_relative_paths(value: &mut Value, dir: &Path) {
                 resolve(source);
             }
         }
+    }
+    let resolve_key = |key: &mut Value| {
+        if let Value::String(key) = key
+            && !key.trim_start().starts_with("-----BEGIN")
+        {
+            *key = dir.join(&*key).to_string_lossy().into_owned();
+        }
+    };
+    if let Some(Value::Array(plugins)) = scaffolder.get_mut("plugins") {
+        for plugin in plugins {
+            if let Some(Value::Array(keys)) = plugin.get_mut("signedBy") {
+                keys.iter_mut().for_each(resolve_key);
+            }
+        }
+    }
+    if let Some(Value::Array(keys)) = scaffolder
+        .get_mut("pluginSignatures")
+        .and_then(|s| s.get_mut("keys"))
+    {
+        keys.iter_mut().for_each(resolve_key);
     }
     if let Some(Value::Array(templates)) = scaffolder.get_mut("templates") {
         for template in templates {

@@ -13,6 +13,7 @@ mod plugin_test;
 mod progress;
 mod serve;
 mod setup;
+mod signing;
 mod values;
 
 use std::process::ExitCode;
@@ -46,6 +47,8 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
                 cli::PluginCommand::New(args) => plugin_new::run(args).await,
                 cli::PluginCommand::Build(args) => plugin_build::run(args).await,
                 cli::PluginCommand::Publish(args) => plugin_publish::run(args).await,
+                cli::PluginCommand::Sign(args) => plugin_publish::sign(args).await,
+                cli::PluginCommand::Keygen(args) => plugin_publish::keygen(args),
                 cli::PluginCommand::Test(args) => plugin_test::run(args).await,
                 cli::PluginCommand::Inspect(args) => plugin_inspect::run(args).await,
             },

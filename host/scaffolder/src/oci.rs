@@ -17,6 +17,8 @@ use oci_client::{Client, Reference};
 use scaffolder_runtime::Plugin;
 use sha2::Digest;
 
+use crate::signing::{self, StoredSignature, TrustedKey};
+
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
 /// Manifest annotation: the plugin's action ids, comma-separated.
@@ -34,7 +36,7 @@ pub fn parse_reference(text: &str) -> anyhow::Result<Reference> {
     })
 }
 
-fn client(insecure: bool) -> Client {
+pub fn client(insecure: bool) -> Client {
     Client::new(ClientConfig {
         protocol: if insecure {
             ClientProtocol::Http
@@ -161,7 +163,7 @@ pub async fn publish(
     })
 }
 
-fn insecure_hint(insecure: bool) -> &'static str {
+pub fn insecure_hint(insecure: bool) -> &'static str {
     if insecure {
         ""
     } else {
@@ -201,17 +203,21 @@ pub struct Fetched {
     pub component_digest: String,
     /// The manifest the reference resolved to; `None` when the registry was not asked.
     pub manifest_digest: Option<String>,
+    /// The fingerprint of the trusted key whose signature was verified.
+    pub signed_by: Option<String>,
 }
 
 /// Resolves `reference` to its component, in `cache_dir` by digest. A `pin` (the
 /// component's `sha256:`) is checked against the manifest's layer before the layer is
-/// downloaded. A digest reference already in the cache needs no registry; a tag always
-/// asks the registry (so a moved tag is noticed), unless the registry cannot be reached
-/// and the pinned component is cached.
+/// downloaded; with `trusted` keys, the manifest must carry a signature by one of them.
+/// A digest reference already in the cache needs no registry; a tag always asks the
+/// registry (so a moved tag is noticed), unless the registry cannot be reached and the
+/// pinned component is cached. Signatures are cached too and checked again offline.
 pub async fn fetch(
     text: &str,
     insecure: bool,
     pin: Option<&str>,
+    trusted: &[TrustedKey],
     cache_dir: &Path,
 ) -> anyhow::Result<Fetched> {
     let reference = parse_reference(text)?;
@@ -219,12 +225,15 @@ pub async fn fetch(
     if let Some(manifest_digest) = reference.digest()
         && let Some(component_digest) = cache.manifest_layer(manifest_digest)
         && let Some(file) = cache.component(&component_digest)
+        && (trusted.is_empty() || cache.signatures(manifest_digest).is_some())
     {
         check_pin(text, &component_digest, Some(manifest_digest), pin)?;
+        let signed_by = verify_cached(text, manifest_digest, trusted, &cache)?;
         return Ok(Fetched {
             file,
             component_digest,
             manifest_digest: Some(manifest_digest.to_owned()),
+            signed_by,
         });
     }
     let client = client(insecure);
@@ -235,6 +244,14 @@ pub async fn fetch(
             if let Some(pin) = pin
                 && let Some(file) = cache.component(pin)
             {
+                let manifest_digest = cache.manifest_of(pin);
+                let signed_by = match &manifest_digest {
+                    Some(manifest) => verify_cached(text, manifest, trusted, &cache)?,
+                    None if trusted.is_empty() => None,
+                    None => bail!(
+                        "cannot load {text}: the registry could not be asked ({err}), and no verified signature of the cached component is kept"
+                    ),
+                };
                 tracing::warn!(
                     source = text,
                     digest = pin,
@@ -243,7 +260,8 @@ pub async fn fetch(
                 return Ok(Fetched {
                     file,
                     component_digest: pin.to_owned(),
-                    manifest_digest: None,
+                    manifest_digest,
+                    signed_by,
                 });
             }
             return Err(anyhow::Error::new(err).context(format!(
@@ -254,6 +272,14 @@ pub async fn fetch(
     };
     let layer = wasm_layer(text, &manifest)?;
     check_pin(text, &layer.digest, Some(&manifest_digest), pin)?;
+    let signed_by = if trusted.is_empty() {
+        None
+    } else {
+        let signatures = signing::signatures_of(&reference, &manifest_digest, insecure).await?;
+        let key = signing::verify(text, &manifest_digest, signatures.as_deref(), trusted)?;
+        cache.store_signatures(&manifest_digest, signatures.as_deref().unwrap_or_default())?;
+        Some(key)
+    };
     let file = match cache.component(&layer.digest) {
         Some(file) => file,
         None => {
@@ -278,7 +304,22 @@ pub async fn fetch(
         file,
         component_digest: layer.digest.clone(),
         manifest_digest: Some(manifest_digest),
+        signed_by,
     })
+}
+
+/// Checks the signatures kept in the cache for `manifest_digest`, when keys are trusted.
+fn verify_cached(
+    text: &str,
+    manifest_digest: &str,
+    trusted: &[TrustedKey],
+    cache: &Cache,
+) -> anyhow::Result<Option<String>> {
+    if trusted.is_empty() {
+        return Ok(None);
+    }
+    let signatures = cache.signatures(manifest_digest);
+    signing::verify(text, manifest_digest, signatures.as_deref(), trusted).map(Some)
 }
 
 /// The one `application/wasm` layer of a Wasm artifact.
@@ -361,6 +402,44 @@ impl Cache {
         let file = self.dir.join(format!("{name}.wasm"));
         write_atomically(&file, bytes)?;
         Ok(file)
+    }
+
+    /// The cached manifest whose layer is `component_digest`.
+    fn manifest_of(&self, component_digest: &str) -> Option<String> {
+        std::fs::read_dir(self.dir.join("manifests"))
+            .ok()?
+            .filter_map(|e| e.ok())
+            .find(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.trim() == component_digest))
+            .and_then(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_prefix("sha256-")
+                    .map(|hex| format!("sha256:{hex}"))
+            })
+    }
+
+    fn signatures(&self, manifest_digest: &str) -> Option<Vec<StoredSignature>> {
+        let file = self
+            .dir
+            .join("signatures")
+            .join(format!("{}.json", Self::name(manifest_digest)?));
+        serde_json::from_slice(&std::fs::read(file).ok()?).ok()
+    }
+
+    fn store_signatures(
+        &self,
+        manifest_digest: &str,
+        signatures: &[StoredSignature],
+    ) -> anyhow::Result<()> {
+        let Some(name) = Self::name(manifest_digest) else {
+            return Ok(());
+        };
+        let dir = self.dir.join("signatures");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        write_atomically(
+            &dir.join(format!("{name}.json")),
+            &serde_json::to_vec(signatures)?,
+        )
     }
 
     fn manifest_layer(&self, manifest_digest: &str) -> Option<String> {

@@ -13,6 +13,7 @@ use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
 
 use crate::config::{BUILTIN_PREFIX, Config, OCI_PREFIX};
 use crate::oci;
+use crate::signing::TrustedKey;
 
 /// `--data-dir`, else `scaffolder.dataDirectory`, else the XDG data directory; created.
 pub fn data_dir(flag: Option<&Path>, config: &Config) -> anyhow::Result<PathBuf> {
@@ -94,10 +95,16 @@ pub async fn load_plugins(
         .iter()
         .filter(|e| !e.source.to_string_lossy().starts_with(BUILTIN_PREFIX))
         .map(|e| {
+            let keys = if e.signed_by.is_empty() {
+                &config.scaffolder.plugin_signatures.keys
+            } else {
+                &e.signed_by
+            };
             (
                 e.source.clone(),
                 e.digest.clone(),
                 e.insecure,
+                keys.clone(),
                 e.plugin_config(&settings),
             )
         })
@@ -106,19 +113,29 @@ pub async fn load_plugins(
                 config: settings.clone(),
                 ..PluginConfig::default()
             };
-            (p.clone(), None, false, plugin_config)
+            (p.clone(), None, false, Vec::new(), plugin_config)
         }));
     let cache_dir = data_dir.join("plugins");
-    for (source, digest, insecure, plugin_config) in files {
+    for (source, digest, insecure, keys, plugin_config) in files {
         let file = match source.to_str().filter(|s| s.starts_with(OCI_PREFIX)) {
             Some(reference) => {
-                let fetched = oci::fetch(reference, insecure, digest.as_deref(), &cache_dir)
-                    .await
-                    .with_context(|| format!("cannot load the plugin {reference}"))?;
+                let trusted = keys
+                    .iter()
+                    .map(|k| TrustedKey::load(k))
+                    .collect::<anyhow::Result<Vec<_>>>()
+                    .with_context(|| format!("the signing keys of {reference}"))?;
+                let fetched =
+                    oci::fetch(reference, insecure, digest.as_deref(), &trusted, &cache_dir)
+                        .await
+                        .inspect_err(|err| {
+                            tracing::error!(source = reference, "plugin refused: {err:#}");
+                        })
+                        .with_context(|| format!("cannot load the plugin {reference}"))?;
                 tracing::info!(
                     source = reference,
                     manifest = fetched.manifest_digest.as_deref().unwrap_or("(not asked)"),
                     digest = %fetched.component_digest,
+                    signed_by = fetched.signed_by.as_deref().unwrap_or("(no signature required)"),
                     "plugin resolved"
                 );
                 fetched.file

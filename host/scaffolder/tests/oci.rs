@@ -82,13 +82,19 @@ fn dry_run(work: &Path, data: &Path, config: &str) -> Output {
     ])
 }
 
+/// A fresh registry, and a directory with `templates/template.yaml` using the plugin.
+fn setup() -> (Registry, tempfile::TempDir) {
+    let registry = Registry::start();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("templates")).unwrap();
+    std::fs::write(work.path().join("templates/template.yaml"), TEMPLATE).unwrap();
+    (registry, work)
+}
+
 #[test]
 fn plugins_from_a_registry_are_pinned_cached_and_refused_when_changed() {
-    let mut registry = Registry::start();
-    let work = tempfile::tempdir().unwrap();
+    let (mut registry, work) = setup();
     let work = work.path();
-    std::fs::create_dir_all(work.join("templates")).unwrap();
-    std::fs::write(work.join("templates/template.yaml"), TEMPLATE).unwrap();
     let reference = format!("{}/plugins/friendly:1.0", registry.address);
     let (manifest, component) = publish(Path::new(FRIENDLY_GUEST), &reference);
     assert!(manifest.starts_with("sha256:") && component.starts_with("sha256:"));
@@ -253,4 +259,169 @@ fn publishing_mistakes_say_what_to_do() {
         "{}",
         text(&output.stderr)
     );
+}
+
+/// A configuration that trusts `keys` (public key files) for every OCI plugin, loading
+/// `source` (unpinned).
+fn signed_config(
+    dir: &Path,
+    name: &str,
+    source: &str,
+    keys: &[&str],
+    signed_by: &[&str],
+) -> String {
+    let file = dir.join(name);
+    let list = |keys: &[&str]| format!("[{}]", keys.join(", "));
+    let mut text = format!(
+        "scaffolder:\n  pluginSignatures:\n    keys: {}\n  plugins:\n    - source: {source}\n      insecure: true\n",
+        list(keys)
+    );
+    if !signed_by.is_empty() {
+        text.push_str(&format!("      signedBy: {}\n", list(signed_by)));
+    }
+    std::fs::write(&file, text).unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+/// Signatures in cosign's layout: a plugin required to be signed is refused unsigned or
+/// signed by an untrusted key, each with a message naming the keys, and loads once a
+/// trusted key signs it; `signedBy` narrows the keys per plugin; verified signatures are
+/// kept with the cache for a registry that is down.
+#[test]
+fn signatures_are_required_verified_and_cached() {
+    let (mut registry, work) = setup();
+    let work = work.path();
+    let data = work.join("data");
+    let path = |name: &str| work.join(name).to_str().unwrap().to_owned();
+    for name in ["team", "other"] {
+        let output = scaffolder(&[
+            "plugin",
+            "keygen",
+            "--key",
+            &path(&format!("{name}.key")),
+            "--pub",
+            &path(&format!("{name}.pub")),
+        ]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+    let again = scaffolder(&[
+        "plugin",
+        "keygen",
+        "--key",
+        &path("team.key"),
+        "--pub",
+        &path("new.pub"),
+    ]);
+    assert!(!again.status.success(), "keygen never overwrites a key");
+
+    let reference = format!("{}/plugins/signed:1.0", registry.address);
+    let (manifest, _) = publish(Path::new(FRIENDLY_GUEST), &reference);
+    let trusting_team = signed_config(
+        work,
+        "team.yaml",
+        &format!("oci://{reference}"),
+        &["team.pub"],
+        &[],
+    );
+
+    // Unsigned: refused, and the refusal is logged.
+    let output = dry_run(work, &data, &trusting_team);
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("it is not signed") && stderr.contains("scaffolder plugin sign"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("plugin refused"), "{stderr}");
+
+    // Signed by a key the configuration does not trust: refused.
+    let sign = |key: &str, reference: &str| {
+        let output = scaffolder(&[
+            "plugin",
+            "sign",
+            reference,
+            "--key",
+            &path(key),
+            "--insecure",
+        ]);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    };
+    sign("other.key", &reference);
+    let output = dry_run(work, &data, &trusting_team);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("none of its 1 signature(s) on manifest"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    // Signed by the trusted key too: it loads.
+    sign("team.key", &reference);
+    let output = dry_run(work, &data, &trusting_team);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+
+    // The signature image is where cosign looks for it.
+    let hex = manifest.strip_prefix("sha256:").unwrap();
+    let signature_manifest: Json = reqwest::blocking::Client::new()
+        .get(format!(
+            "http://{}/v2/plugins/signed/manifests/sha256-{hex}.sig",
+            registry.address
+        ))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let layers = signature_manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "both signatures are kept");
+    assert!(layers.iter().all(|l| {
+        l["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json"
+            && l["annotations"]["dev.cosignproject.cosign/signature"].is_string()
+    }));
+
+    // `signedBy` replaces the global keys for one plugin.
+    let only_other = signed_config(
+        work,
+        "other.yaml",
+        &format!("oci://{reference}"),
+        &["team.pub"],
+        &["other.pub"],
+    );
+    assert!(dry_run(work, &data, &only_other).status.success());
+
+    // publish --sign signs what it pushed.
+    let second = format!("{}/plugins/signed:2.0", registry.address);
+    let output = scaffolder(&[
+        "plugin",
+        "publish",
+        FRIENDLY_GUEST,
+        &second,
+        "--insecure",
+        "--sign",
+        &path("team.key"),
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("signed by: sha256:"));
+    let second_config = signed_config(
+        work,
+        "second.yaml",
+        &format!("oci://{second}"),
+        &["team.pub"],
+        &["other.pub"],
+    );
+    let output = dry_run(work, &data, &second_config);
+    assert!(!output.status.success(), "other.pub did not sign 2.0");
+    let by_digest = signed_config(
+        work,
+        "digest.yaml",
+        &format!("oci://{}/plugins/signed@{manifest}", registry.address),
+        &["team.pub"],
+        &[],
+    );
+    assert!(dry_run(work, &data, &by_digest).status.success());
+
+    // With the registry down, the cached signature is verified again and suffices.
+    registry.stop();
+    let output = dry_run(work, &data, &by_digest);
+    assert!(output.status.success(), "{}", text(&output.stderr));
 }

@@ -58,17 +58,24 @@ impl Registry {
 
     /// Starts it again after [`stop`](Self::stop), on the same address and storage.
     pub fn resume(&mut self) {
+        // It logs every 404 (a missing signature is one) at error level: keep that out of
+        // the test output, in a file shown if it fails to start.
+        let log = self.config.with_file_name("registry.log");
         let child = Command::new(BINARY)
             .arg("serve")
             .arg(&self.config)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(File::create(&log).unwrap())
             .spawn()
             .expect("starting docker-registry");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(&self.address).is_err() {
-            assert!(Instant::now() < deadline, "the registry did not start");
+            assert!(
+                Instant::now() < deadline,
+                "the registry did not start:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
