@@ -47,14 +47,15 @@ fn default_data_dir() -> PathBuf {
 
 /// The built-in plugins (with their default grants, or those of a `builtin:<name>`
 /// entry), then every configured plugin (a file or an OCI reference, pulled into the
-/// data directory's `plugins/` cache), then `--plugin` files.
+/// data directory's `plugins/` cache), then `--plugin` files. A configured plugin that
+/// provides every action of a built-in replaces it (a team's pinned build of a built-in).
 pub async fn load_plugins(
     runtime: &Runtime,
     config: &Config,
     data_dir: &Path,
     extra: &[PathBuf],
 ) -> anyhow::Result<Vec<Arc<Plugin>>> {
-    let mut plugins = Vec::new();
+    let mut builtins = Vec::new();
     let settings = plugin_settings(config);
     let entries = &config.scaffolder.plugins;
     let builtin_entry = |name: &str| {
@@ -89,8 +90,9 @@ pub async fn load_plugins(
             .await
             .with_context(|| format!("cannot load the built-in plugin {}", builtin.name))?;
         check_digest(&plugin, builtin.name, digest.as_deref())?;
-        plugins.push(Arc::new(plugin));
+        builtins.push(Arc::new(plugin));
     }
+    let mut configured = Vec::new();
     let files = entries
         .iter()
         .filter(|e| !e.source.to_string_lossy().starts_with(BUILTIN_PREFIX))
@@ -145,8 +147,10 @@ pub async fn load_plugins(
         let plugin = load_plugin(runtime, &file, digest.as_deref(), plugin_config)
             .await
             .with_context(|| format!("cannot load the plugin {}", source.display()))?;
-        plugins.push(Arc::new(plugin));
+        configured.push(Arc::new(plugin));
     }
+    let mut plugins = without_replaced_builtins(builtins, &configured)?;
+    plugins.extend(configured);
     for plugin in &plugins {
         tracing::info!(
             plugin = plugin.name(),
@@ -156,6 +160,61 @@ pub async fn load_plugins(
         );
     }
     Ok(plugins)
+}
+
+/// The built-ins that no configured plugin replaces. A configured plugin that provides
+/// some but not all of a built-in's actions is an error: half a built-in would be a
+/// surprise.
+fn without_replaced_builtins(
+    builtins: Vec<Arc<Plugin>>,
+    configured: &[Arc<Plugin>],
+) -> anyhow::Result<Vec<Arc<Plugin>>> {
+    let provider = |id: &str| {
+        configured
+            .iter()
+            .find(|p| p.info().actions.iter().any(|a| a.id == id))
+    };
+    let mut kept = Vec::new();
+    for builtin in builtins {
+        let ids: Vec<&str> = builtin
+            .info()
+            .actions
+            .iter()
+            .map(|a| a.id.as_str())
+            .collect();
+        let provided: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| provider(id).is_some())
+            .collect();
+        if provided.is_empty() {
+            kept.push(builtin);
+        } else if provided.len() == ids.len() {
+            let by: Vec<&str> = ids
+                .iter()
+                .filter_map(|id| provider(id))
+                .map(|p| p.name())
+                .collect();
+            tracing::info!(
+                builtin = builtin.name(),
+                "the built-in plugin is replaced by the configured {}",
+                by.first().copied().unwrap_or_default()
+            );
+        } else {
+            let missing: Vec<&str> = ids
+                .iter()
+                .copied()
+                .filter(|id| provider(id).is_none())
+                .collect();
+            bail!(
+                "a configured plugin provides {} of the built-in {}, but not {}; a plugin replaces a                  built-in only when it provides all of its actions",
+                provided.join(", "),
+                builtin.name(),
+                missing.join(", ")
+            );
+        }
+    }
+    Ok(kept)
 }
 
 /// What every plugin reads with `host.get-config` (the keys the WIT documents): the

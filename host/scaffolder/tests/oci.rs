@@ -1,7 +1,7 @@
 //! Plugins through a real OCI registry (Debian's `docker-registry` on loopback):
 //! `scaffolder plugin publish`, a server loading a plugin by tag with a digest pin and
 //! running a template with it, a changed build pushed under the same tag refused, pulls
-//! by manifest digest, and the cache standing in for a stopped registry.
+//! by manifest digest, the cache standing in for a stopped registry, and signatures.
 
 mod common;
 
@@ -91,19 +91,39 @@ fn setup() -> (Registry, tempfile::TempDir) {
     (registry, work)
 }
 
+const DEBUG_TEMPLATE: &str = "apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: debug-from-registry
+spec:
+  type: test
+  steps:
+    - id: say
+      name: Say something
+      action: debug:log
+      input: { message: logged by the published build }
+";
+
+/// The acceptance path: a built-in plugin pushed with the CLI, a server pointed at it by
+/// tag with a digest pin (it replaces the embedded build) runs a template with it; the
+/// same tag moved to a build with one byte changed is refused, naming both digests.
 #[test]
-fn plugins_from_a_registry_are_pinned_cached_and_refused_when_changed() {
-    let (mut registry, work) = setup();
+fn a_pinned_plugin_from_a_registry_runs_and_a_changed_build_is_refused() {
+    let (registry, work) = setup();
     let work = work.path();
-    let reference = format!("{}/plugins/friendly:1.0", registry.address);
-    let (manifest, component) = publish(Path::new(FRIENDLY_GUEST), &reference);
+    std::fs::write(work.join("templates/debug.yaml"), DEBUG_TEMPLATE).unwrap();
+    let debug = scaffolder_builtins::plugin("builtin-debug").unwrap();
+    let original = work.join("debug.wasm");
+    std::fs::write(&original, debug.bytes).unwrap();
+    let reference = format!("{}/plugins/debug:1.0", registry.address);
+    let (manifest, component) = publish(&original, &reference);
     assert!(manifest.starts_with("sha256:") && component.starts_with("sha256:"));
     assert_ne!(manifest, component);
 
     // The registry holds the community Wasm layout.
     let manifest_json: Json = reqwest::blocking::Client::new()
         .get(format!(
-            "http://{}/v2/plugins/friendly/manifests/1.0",
+            "http://{}/v2/plugins/debug/manifests/1.0",
             registry.address
         ))
         .header("Accept", "application/vnd.oci.image.manifest.v1+json")
@@ -117,15 +137,11 @@ fn plugins_from_a_registry_are_pinned_cached_and_refused_when_changed() {
     );
     assert_eq!(manifest_json["layers"][0]["mediaType"], "application/wasm");
     assert_eq!(manifest_json["layers"][0]["digest"], component.as_str());
-    let actions = manifest_json["annotations"]["dev.scaffolder.plugin.actions"]
-        .as_str()
-        .unwrap();
-    assert!(
-        actions.split(',').any(|a| a == "friendly:write-file"),
-        "{actions}"
+    assert_eq!(
+        manifest_json["annotations"]["dev.scaffolder.plugin.actions"],
+        "debug:log,debug:wait"
     );
 
-    // A server loads it by tag with the pin and runs a template with it.
     let data = work.join("data");
     let by_tag = config(
         work,
@@ -133,29 +149,27 @@ fn plugins_from_a_registry_are_pinned_cached_and_refused_when_changed() {
         &format!("oci://{reference}"),
         &component,
     );
-    let mut server = Server::spawn(
-        &data,
-        &[
-            "--config",
-            &by_tag,
-            "--templates",
-            work.join("templates").to_str().unwrap(),
-        ],
-        &[],
+    let templates = work.join("templates");
+    let serve_args = [
+        "--config",
+        by_tag.as_str(),
+        "--templates",
+        templates.to_str().unwrap(),
+    ];
+    let mut server = Server::spawn(&data, &serve_args, &[]);
+    let output = server.output();
+    assert!(
+        output.contains("plugin resolved") && output.contains(&manifest),
+        "{output}"
     );
     assert!(
-        server.output().contains("plugin resolved"),
-        "{}",
-        server.output()
-    );
-    assert!(
-        server.output().contains(&manifest),
-        "the resolved manifest is logged"
+        output.contains("the built-in plugin is replaced by the configured"),
+        "{output}"
     );
     let (status, created) = post(
         &server.base,
         "/v2/tasks",
-        json!({ "templateRef": "template:default/from-registry", "values": {} }),
+        json!({ "templateRef": "template:default/debug-from-registry", "values": {} }),
     );
     assert_eq!(status, 201, "{created}");
     let events = wait_for_event(&server.base, created["id"].as_str().unwrap(), |e| {
@@ -166,46 +180,29 @@ fn plugins_from_a_registry_are_pinned_cached_and_refused_when_changed() {
         "Run completed with status: completed",
         "{events:#?}"
     );
+    let logged = events.iter().any(|e| {
+        e["body"]["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("logged by the published build"))
+    });
+    assert!(logged, "{events:#?}");
     server.terminate();
 
-    // By manifest digest, with the registry stopped: the cache alone serves it.
-    let by_digest = config(
-        work,
-        "by-digest.yaml",
-        &format!("oci://{}/plugins/friendly@{manifest}", registry.address),
-        &component,
-    );
-    registry.stop();
-    let output = dry_run(work, &data, &by_digest);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    let body: Json = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(body["directoryContents"][0]["path"], "hello.txt");
-    // By tag, with the registry stopped: the pinned component from the cache, with a warning.
-    let output = dry_run(work, &data, &by_tag);
-    assert!(output.status.success(), "{}", text(&output.stderr));
-    assert!(text(&output.stderr).contains("using the cached component the pin names"));
-    registry.resume();
-
     // One byte changed, pushed under the same tag: the pinned server refuses it.
-    let mut changed = std::fs::read(FRIENDLY_GUEST).unwrap();
+    let mut changed = debug.bytes.to_vec();
+    let description = b"Writes a message into the log";
     let at = changed
-        .windows(13)
-        .position(|w| w == b"Does nothing.")
+        .windows(description.len())
+        .position(|w| w == description)
         .expect("the description is in the component");
-    changed[at + 12] = b'!';
+    changed[at] = b'w';
     let changed_file = work.join("changed.wasm");
     std::fs::write(&changed_file, &changed).unwrap();
     let (_, changed_component) = publish(&changed_file, &reference);
     assert_ne!(changed_component, component);
-    let refused = scaffolder(&[
-        "serve",
-        "--port",
-        "0",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--config",
-        &by_tag,
-    ]);
+    let mut args = vec!["serve", "--port", "0", "--data-dir", data.to_str().unwrap()];
+    args.extend(serve_args);
+    let refused = scaffolder(&args);
     assert!(!refused.status.success());
     let stderr = text(&refused.stderr);
     assert!(
@@ -214,6 +211,57 @@ fn plugins_from_a_registry_are_pinned_cached_and_refused_when_changed() {
         "{stderr}"
     );
     assert!(stderr.contains("nothing was compiled"), "{stderr}");
+}
+
+/// Pulled components are cached by digest: a digest reference loads with the registry
+/// stopped, and so does a pinned tag (with a warning).
+#[test]
+fn cached_plugins_need_no_registry() {
+    let (mut registry, work) = setup();
+    let work = work.path();
+    let data = work.join("data");
+    let reference = format!("{}/plugins/friendly:1.0", registry.address);
+    let (manifest, component) = publish(Path::new(FRIENDLY_GUEST), &reference);
+    let by_tag = config(
+        work,
+        "by-tag.yaml",
+        &format!("oci://{reference}"),
+        &component,
+    );
+    let by_digest = config(
+        work,
+        "by-digest.yaml",
+        &format!("oci://{}/plugins/friendly@{manifest}", registry.address),
+        &component,
+    );
+    for config in [&by_tag, &by_digest] {
+        let output = dry_run(work, &data, config);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+    }
+
+    registry.stop();
+    let output = dry_run(work, &data, &by_digest);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let body: Json = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(body["directoryContents"][0]["path"], "hello.txt");
+    let output = dry_run(work, &data, &by_tag);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stderr).contains("using the cached component the pin names"));
+
+    // An unpinned tag cannot be resolved without the registry: refused, saying why.
+    let unpinned = work.join("unpinned.yaml");
+    std::fs::write(
+        &unpinned,
+        format!("scaffolder:\n  plugins:\n    - source: oci://{reference}\n      insecure: true\n"),
+    )
+    .unwrap();
+    let output = dry_run(work, &data, unpinned.to_str().unwrap());
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("cannot read the manifest"),
+        "{}",
+        text(&output.stderr)
+    );
 }
 
 /// A registry speaking plain HTTP without `--insecure`, and a reference that is not one,
