@@ -66,6 +66,7 @@ pub fn router(state: ApiState) -> Router {
             get(routes::templates::parameter_schema),
         )
         .route("/v2/actions", get(routes::misc::actions))
+        .route("/v2/plugins", get(routes::misc::plugins))
         .route(
             "/v2/tasks",
             post(routes::tasks::create).get(routes::tasks::list),

@@ -15,6 +15,7 @@ on_both_databases!(
     parameter_schema_returns_the_pages,
     parameter_schema_errors,
     actions_are_listed_sorted_with_schemas,
+    plugins_are_listed_with_their_origins,
     create_answers_201_and_the_task_runs_to_completion,
     create_errors,
     task_events_follow_backstage_order_and_format,
@@ -100,6 +101,24 @@ async fn parameter_schema_errors(backend: Backend) {
         .get("/v2/templates/default/template/broken/parameter-schema")
         .await;
     assert_eq!(status, 404);
+    server.finish().await;
+}
+
+async fn plugins_are_listed_with_their_origins(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, body) = server.get("/v2/plugins").await;
+    assert_eq!(status, 200, "{body}");
+    let plugins = body["plugins"].as_array().unwrap();
+    let friendly = plugins
+        .iter()
+        .find(|p| p["actions"].as_array().unwrap().contains(&json!("friendly:write-file")))
+        .unwrap_or_else(|| panic!("{body}"));
+    assert!(friendly["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(friendly["witVersion"], "0.1.1");
+    assert!(friendly["manifestDigest"].is_null() && friendly["signedBy"].is_null());
+
+    let (status, body) = server.get("/v2/plugins?all=true").await;
+    assert_eq!(status, 400, "{body}");
     server.finish().await;
 }
 

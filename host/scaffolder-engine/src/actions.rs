@@ -12,11 +12,24 @@ pub struct RegisteredAction {
     pub info: ActionInfo,
 }
 
+/// Where a loaded plugin came from, for operators: what the configuration named and what
+/// it resolved to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginOrigin {
+    /// The configured source: `builtin:<name>`, a file, or `oci://...`.
+    pub source: String,
+    /// The OCI manifest the source resolved to.
+    pub manifest_digest: Option<String>,
+    /// The fingerprint of the trusted key whose signature was verified.
+    pub signed_by: Option<String>,
+}
+
 /// Actions by id. Built once from the loaded plugins; replaced as a whole when plugins
 /// change, so a running task keeps the registry it started with.
 #[derive(Clone, Default)]
 pub struct ActionRegistry {
     actions: BTreeMap<String, RegisteredAction>,
+    plugins: Vec<(Arc<Plugin>, PluginOrigin)>,
 }
 
 /// Two plugins provide the same action id.
@@ -33,8 +46,22 @@ pub struct DuplicateAction {
 impl ActionRegistry {
     /// Registers every action of the plugins; an id provided twice is an error.
     pub fn new(plugins: impl IntoIterator<Item = Arc<Plugin>>) -> Result<Self, DuplicateAction> {
+        Self::with_origins(plugins.into_iter().map(|plugin| {
+            let origin = PluginOrigin {
+                source: plugin.name().to_owned(),
+                ..PluginOrigin::default()
+            };
+            (plugin, origin)
+        }))
+    }
+
+    /// As [`new`](Self::new), keeping where each plugin came from.
+    pub fn with_origins(
+        plugins: impl IntoIterator<Item = (Arc<Plugin>, PluginOrigin)>,
+    ) -> Result<Self, DuplicateAction> {
+        let plugins: Vec<(Arc<Plugin>, PluginOrigin)> = plugins.into_iter().collect();
         let mut actions = BTreeMap::new();
-        for plugin in plugins {
+        for (plugin, _) in &plugins {
             for info in &plugin.info().actions {
                 if let Some(existing) = actions.get(&info.id) {
                     let existing: &RegisteredAction = existing;
@@ -53,7 +80,12 @@ impl ActionRegistry {
                 );
             }
         }
-        Ok(Self { actions })
+        Ok(Self { actions, plugins })
+    }
+
+    /// The plugins, in load order, with their origins.
+    pub fn plugins(&self) -> &[(Arc<Plugin>, PluginOrigin)] {
+        &self.plugins
     }
 
     pub fn get(&self, id: &str) -> Option<&RegisteredAction> {

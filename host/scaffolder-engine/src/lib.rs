@@ -30,7 +30,7 @@ use serde_json::{Map, Value as Json, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use actions::{ActionRegistry, DuplicateAction, RegisteredAction};
+pub use actions::{ActionRegistry, DuplicateAction, PluginOrigin, RegisteredAction};
 pub use dry_run::{
     DryRunFile, DryRunUpload, LocalRunRequest, LocalRunResult, LocalRunner, TemplateFiles,
 };

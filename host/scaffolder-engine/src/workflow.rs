@@ -225,8 +225,22 @@ impl Run {
                 return Ok(());
             }
         }
-        self.step_status(step, format!("Beginning step {}", step.name), "processing")
-            .await;
+        let mut beginning = log_body(
+            format!("Beginning step {}", step.name),
+            Some(&step.id),
+            Some("processing"),
+        );
+        // Which build runs the step: plugins can be replaced while tasks run, and a task
+        // keeps the ones it started with. (Not in dry runs, whose log matches Backstage's.)
+        if !self.dry_run
+            && let Some(action) = self.actions.get(&step.action)
+        {
+            beginning["plugin"] = json!({
+                "name": action.plugin.name(),
+                "digest": action.plugin.digest(),
+            });
+        }
+        self.journal.log(beginning).await;
 
         let log = StepLog::open(self.journal.clone(), &step.id, redactor.clone());
         let result = self

@@ -77,6 +77,11 @@ pub enum PluginCommand {
     /// Run a plugin's action in the real sandbox against a temporary workspace.
     #[command(after_help = PLUGIN_TEST_HELP)]
     Test(PluginTestArgs),
+    /// List the plugins a running server uses: source, resolved digests, signer, actions.
+    #[command(
+        after_help = "Examples:\n  scaffolder plugin list\n  scaffolder plugin list --server https://scaffolder.example.com --token $SCAFFOLDER_TOKEN --json"
+    )]
+    List(PluginListArgs),
     /// Show a plugin's actions, schemas, requested capabilities, WIT version and digest.
     #[command(
         after_help = "Example:\n  scaffolder plugin inspect target/wasm32-wasip2/release/my_plugin.wasm"
@@ -200,6 +205,19 @@ pub struct PluginSignArgs {
     /// Speak plain HTTP to the registry (a registry on loopback).
     #[arg(long)]
     pub insecure: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginListArgs {
+    /// The server's base URL (its `backend.baseUrl`).
+    #[arg(long, default_value = "http://127.0.0.1:7007", env = "SCAFFOLDER_URL")]
+    pub server: String,
+    /// A bearer token the server accepts.
+    #[arg(long, env = "SCAFFOLDER_TOKEN")]
+    pub token: Option<String>,
+    /// Print the server's JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

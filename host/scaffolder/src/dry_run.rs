@@ -145,7 +145,7 @@ impl LocalSession {
         let data_dir = setup::data_dir(data_dir, &config)?;
         let runtime = setup::runtime(&data_dir)?;
         let plugins = setup::load_plugins(&runtime, &config, &data_dir, extra_plugins).await?;
-        let actions = ActionRegistry::new(plugins)?;
+        let actions = ActionRegistry::with_origins(plugins)?;
         let working_directory = tempfile::Builder::new()
             .prefix("scaffolder-local-")
             .tempdir()

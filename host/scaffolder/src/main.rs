@@ -11,6 +11,7 @@ mod plugin_new;
 mod plugin_publish;
 mod plugin_test;
 mod progress;
+mod reload;
 mod serve;
 mod setup;
 mod signing;
@@ -51,6 +52,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
                 cli::PluginCommand::Keygen(args) => plugin_publish::keygen(args),
                 cli::PluginCommand::Test(args) => plugin_test::run(args).await,
                 cli::PluginCommand::Inspect(args) => plugin_inspect::run(args).await,
+                cli::PluginCommand::List(args) => plugin_inspect::list(args).await,
             },
         }
     })

@@ -1,12 +1,13 @@
 //! `scaffolder plugin inspect`: loads a plugin exactly as the server would (with no
-//! grants) and prints what it declares.
+//! grants) and prints what it declares; `scaffolder plugin list`: what a running server
+//! has loaded (`GET /api/scaffolder/v2/plugins`).
 
 use std::fmt::Write;
 
 use anyhow::Context;
 use scaffolder_runtime::{ActionInfo, Plugin, PluginConfig, Runtime, RuntimeConfig};
 
-use crate::cli::InspectArgs;
+use crate::cli::{InspectArgs, PluginListArgs};
 
 pub async fn run(args: InspectArgs) -> anyhow::Result<()> {
     let runtime = Runtime::new(&RuntimeConfig::default()).context("starting the wasm runtime")?;
@@ -94,4 +95,62 @@ fn write_indented(out: &mut String, value: &serde_json::Value) {
 
 fn yes_no(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
+}
+
+pub async fn list(args: PluginListArgs) -> anyhow::Result<()> {
+    let url = format!(
+        "{}{}/v2/plugins",
+        args.server.trim_end_matches('/'),
+        scaffolder_api::BASE_PATH
+    );
+    let mut request = reqwest::Client::new().get(&url);
+    if let Some(token) = &args.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.with_context(|| {
+        format!("cannot reach the server at {url}; is it running (--server URL)?")
+    })?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .with_context(|| format!("{url} did not answer with JSON; is --server a scaffolder?"))?;
+    if !status.is_success() {
+        let message = body
+            .pointer("/error/message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("no message");
+        anyhow::bail!(
+            "{url} answered {status}: {message} (a token goes in --token or SCAFFOLDER_TOKEN)"
+        );
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(());
+    }
+    let field = |plugin: &serde_json::Value, name: &str| {
+        plugin
+            .get(name)
+            .and_then(|v| v.as_str())
+            .unwrap_or("-")
+            .to_owned()
+    };
+    for plugin in body["plugins"].as_array().into_iter().flatten() {
+        let actions: Vec<&str> = plugin["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
+            .collect();
+        println!("{}", field(plugin, "source"));
+        println!("  digest:    {}", field(plugin, "digest"));
+        if plugin["manifestDigest"].is_string() {
+            println!("  manifest:  {}", field(plugin, "manifestDigest"));
+        }
+        if plugin["signedBy"].is_string() {
+            println!("  signed by: {}", field(plugin, "signedBy"));
+        }
+        println!("  actions:   {}", actions.join(", "));
+    }
+    Ok(())
 }

@@ -19,7 +19,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::cli::ServeArgs;
 use crate::config::{self, Config, ExternalAccess};
-use crate::setup;
+use crate::{reload, setup};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = config::load(&args.configs)?;
@@ -53,7 +53,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let runtime = setup::runtime(&data_dir)?;
     let plugins = setup::load_plugins(&runtime, &config, &data_dir, &args.plugins).await?;
-    let actions = ActionRegistry::new(plugins)?;
+    let actions = ActionRegistry::with_origins(plugins)?;
     tracing::info!(
         actions = actions.len(),
         "actions ready: {}",
@@ -98,6 +98,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
 
     tokio::spawn(wait_for_signal(shutdown.clone()));
+    tokio::spawn({
+        let watch = reload::PluginWatch {
+            engine: engine.clone(),
+            runtime: runtime.clone(),
+            configs: args.configs.clone(),
+            extra_plugins: args.plugins.clone(),
+            data_dir: data_dir.clone(),
+        };
+        let shutdown = shutdown.clone();
+        async move { watch.run(&config, shutdown).await }
+    });
     let workers = tokio::spawn({
         let engine = engine.clone();
         let shutdown = shutdown.clone();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use scaffolder_builtins::BACKSTAGE_BASE_URL;
-use scaffolder_engine::{EngineConfig, Environment};
+use scaffolder_engine::{EngineConfig, Environment, PluginOrigin};
 use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
 
 use crate::config::{BUILTIN_PREFIX, Config, OCI_PREFIX};
@@ -54,7 +54,7 @@ pub async fn load_plugins(
     config: &Config,
     data_dir: &Path,
     extra: &[PathBuf],
-) -> anyhow::Result<Vec<Arc<Plugin>>> {
+) -> anyhow::Result<Vec<(Arc<Plugin>, PluginOrigin)>> {
     let mut builtins = Vec::new();
     let settings = plugin_settings(config);
     let entries = &config.scaffolder.plugins;
@@ -90,7 +90,11 @@ pub async fn load_plugins(
             .await
             .with_context(|| format!("cannot load the built-in plugin {}", builtin.name))?;
         check_digest(&plugin, builtin.name, digest.as_deref())?;
-        builtins.push(Arc::new(plugin));
+        let origin = PluginOrigin {
+            source: format!("{BUILTIN_PREFIX}{}", builtin.name),
+            ..PluginOrigin::default()
+        };
+        builtins.push((Arc::new(plugin), origin));
     }
     let mut configured = Vec::new();
     let files = entries
@@ -119,6 +123,10 @@ pub async fn load_plugins(
         }));
     let cache_dir = data_dir.join("plugins");
     for (source, digest, insecure, keys, plugin_config) in files {
+        let mut origin = PluginOrigin {
+            source: source.display().to_string(),
+            ..PluginOrigin::default()
+        };
         let file = match source.to_str().filter(|s| s.starts_with(OCI_PREFIX)) {
             Some(reference) => {
                 let trusted = keys
@@ -140,6 +148,8 @@ pub async fn load_plugins(
                     signed_by = fetched.signed_by.as_deref().unwrap_or("(no signature required)"),
                     "plugin resolved"
                 );
+                origin.manifest_digest = fetched.manifest_digest;
+                origin.signed_by = fetched.signed_by;
                 fetched.file
             }
             None => source.clone(),
@@ -147,11 +157,11 @@ pub async fn load_plugins(
         let plugin = load_plugin(runtime, &file, digest.as_deref(), plugin_config)
             .await
             .with_context(|| format!("cannot load the plugin {}", source.display()))?;
-        configured.push(Arc::new(plugin));
+        configured.push((Arc::new(plugin), origin));
     }
     let mut plugins = without_replaced_builtins(builtins, &configured)?;
     plugins.extend(configured);
-    for plugin in &plugins {
+    for (plugin, _) in &plugins {
         tracing::info!(
             plugin = plugin.name(),
             digest = plugin.digest(),
@@ -166,16 +176,17 @@ pub async fn load_plugins(
 /// some but not all of a built-in's actions is an error: half a built-in would be a
 /// surprise.
 fn without_replaced_builtins(
-    builtins: Vec<Arc<Plugin>>,
-    configured: &[Arc<Plugin>],
-) -> anyhow::Result<Vec<Arc<Plugin>>> {
+    builtins: Vec<(Arc<Plugin>, PluginOrigin)>,
+    configured: &[(Arc<Plugin>, PluginOrigin)],
+) -> anyhow::Result<Vec<(Arc<Plugin>, PluginOrigin)>> {
     let provider = |id: &str| {
         configured
             .iter()
+            .map(|(p, _)| p)
             .find(|p| p.info().actions.iter().any(|a| a.id == id))
     };
     let mut kept = Vec::new();
-    for builtin in builtins {
+    for (builtin, origin) in builtins {
         let ids: Vec<&str> = builtin
             .info()
             .actions
@@ -188,7 +199,7 @@ fn without_replaced_builtins(
             .filter(|id| provider(id).is_some())
             .collect();
         if provided.is_empty() {
-            kept.push(builtin);
+            kept.push((builtin, origin));
         } else if provided.len() == ids.len() {
             let by: Vec<&str> = ids
                 .iter()

@@ -473,3 +473,165 @@ fn signatures_are_required_verified_and_cached() {
     let output = dry_run(work, &data, &by_digest);
     assert!(output.status.success(), "{}", text(&output.stderr));
 }
+
+const SLEEP_TEMPLATE: &str = "apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: sleepy
+spec:
+  type: test
+  steps:
+    - id: sleep
+      name: Sleep
+      action: friendly:sleep
+      input: { millis: 4000 }
+    - id: noop
+      name: Nothing
+      action: friendly:noop
+";
+
+/// The digests named by a task's `processing` events.
+fn step_plugins(events: &[Json]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["body"]["status"] == "processing")
+        .map(|e| {
+            e["body"]["plugin"]["digest"]
+                .as_str()
+                .unwrap_or("none")
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Waits until the server has printed `text` `times` times.
+fn wait_for_output(server: &Server, text: &str, times: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while server.output().matches(text).count() < times {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no '{text}' in:\n{}",
+            server.output()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A changed source and pin in the configuration loads the new build for tasks that start
+/// afterwards, without a restart; a task already running finishes on its build, and each
+/// step's `processing` event names the build that ran it. A reload that fails keeps the
+/// plugins loaded before. `plugin list` shows what a server runs.
+#[test]
+fn plugins_reload_when_the_configuration_changes() {
+    let (registry, work) = setup();
+    let work = work.path();
+    std::fs::write(work.join("templates/sleepy.yaml"), SLEEP_TEMPLATE).unwrap();
+    let first_ref = format!("{}/plugins/friendly:1.0", registry.address);
+    let (_, first) = publish(Path::new(FRIENDLY_GUEST), &first_ref);
+    let mut changed = std::fs::read(FRIENDLY_GUEST).unwrap();
+    let at = changed
+        .windows(13)
+        .position(|w| w == b"Does nothing.")
+        .unwrap();
+    changed[at + 12] = b'!';
+    std::fs::write(work.join("changed.wasm"), &changed).unwrap();
+    let second_ref = format!("{}/plugins/friendly:2.0", registry.address);
+    let (second_manifest, second) = publish(&work.join("changed.wasm"), &second_ref);
+
+    let config_file = config(
+        work,
+        "app-config.yaml",
+        &format!("oci://{first_ref}"),
+        &first,
+    );
+    let templates = work.join("templates");
+    let server = Server::spawn(
+        &work.join("data"),
+        &[
+            "--config",
+            &config_file,
+            "--templates",
+            templates.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let start = || {
+        let (status, created) = post(
+            &server.base,
+            "/v2/tasks",
+            json!({ "templateRef": "template:default/sleepy", "values": {} }),
+        );
+        assert_eq!(status, 201, "{created}");
+        created["id"].as_str().unwrap().to_owned()
+    };
+    let before = start();
+    wait_for_event(&server.base, &before, |e| {
+        e["body"]["stepId"] == "sleep" && e["body"]["status"] == "processing"
+    });
+
+    // Point the configuration at 2.0 while the first task sleeps.
+    config(
+        work,
+        "app-config.yaml",
+        &format!("oci://{second_ref}"),
+        &second,
+    );
+    wait_for_output(&server, "plugins reloaded", 1);
+    let (_, listed) = common::get(&server.base, "/v2/plugins");
+    let friendly = listed["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| {
+            p["actions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("friendly:noop"))
+        })
+        .unwrap()
+        .clone();
+    assert_eq!(friendly["digest"], second.as_str(), "{listed}");
+    assert_eq!(friendly["manifestDigest"], second_manifest.as_str());
+    assert_eq!(friendly["source"], format!("oci://{second_ref}").as_str());
+    let after = start();
+
+    let completed = |id: &str| {
+        let events = wait_for_event(&server.base, id, |e| e["type"] == "completion");
+        assert_eq!(
+            events.last().unwrap()["body"]["message"],
+            "Run completed with status: completed",
+            "{events:#?}"
+        );
+        events
+    };
+    assert_eq!(
+        step_plugins(&completed(&before)),
+        [first.clone(), first.clone()]
+    );
+    assert_eq!(
+        step_plugins(&completed(&after)),
+        [second.clone(), second.clone()]
+    );
+
+    // A configuration that cannot be loaded (a pin no build has) keeps 2.0.
+    config(
+        work,
+        "app-config.yaml",
+        &format!("oci://{second_ref}"),
+        &format!("sha256:{}", "0".repeat(64)),
+    );
+    wait_for_output(&server, "reloading the plugins failed", 1);
+    let (_, listed) = common::get(&server.base, "/v2/plugins");
+    assert!(listed.to_string().contains(&second), "{listed}");
+
+    let root = server.base.trim_end_matches("/api/scaffolder");
+    let output = scaffolder(&["plugin", "list", "--server", root]);
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(stdout.contains(&format!("oci://{second_ref}")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("manifest:  {second_manifest}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("builtin:builtin-fetch"), "{stdout}");
+}

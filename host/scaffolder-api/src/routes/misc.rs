@@ -1,5 +1,5 @@
 //! `GET /v2/actions`, `POST /v2/autocomplete/...` and `GET /v2/templating-extensions`
-//! (spec §1.4, §1.13, §1.14).
+//! (spec §1.4, §1.13, §1.14), and our `GET /v2/plugins`.
 
 use axum::Json as JsonResponse;
 use axum::body::Bytes;
@@ -10,6 +10,32 @@ use serde_json::{Map, Value as Json, json};
 use super::{body_object, json_body, no_query, required};
 use crate::ApiState;
 use crate::error::ApiError;
+
+/// `GET /v2/plugins` (ours; Backstage has no such route): the plugins tasks starting now
+/// use, with what the configuration named and what it resolved to.
+pub async fn plugins(
+    State(state): State<ApiState>,
+    uri: Uri,
+) -> Result<JsonResponse<Json>, ApiError> {
+    no_query(&uri)?;
+    let actions = state.engine.actions();
+    let list: Vec<Json> = actions
+        .plugins()
+        .iter()
+        .map(|(plugin, origin)| {
+            json!({
+                "name": plugin.name(),
+                "source": origin.source,
+                "digest": plugin.digest(),
+                "manifestDigest": origin.manifest_digest,
+                "signedBy": origin.signed_by,
+                "witVersion": plugin.wit_version().to_string(),
+                "actions": plugin.info().actions.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(JsonResponse(json!({ "plugins": list })))
+}
 
 /// Every loaded action, sorted by id, in Backstage's shape.
 pub async fn actions(
