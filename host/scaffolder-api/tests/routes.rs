@@ -111,7 +111,12 @@ async fn plugins_are_listed_with_their_origins(backend: Backend) {
     let plugins = body["plugins"].as_array().unwrap();
     let friendly = plugins
         .iter()
-        .find(|p| p["actions"].as_array().unwrap().contains(&json!("friendly:write-file")))
+        .find(|p| {
+            p["actions"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("friendly:write-file"))
+        })
         .unwrap_or_else(|| panic!("{body}"));
     assert!(friendly["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(friendly["witVersion"], "0.1.1");

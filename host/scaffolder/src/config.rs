@@ -405,13 +405,14 @@ impl Default for TaskRecovery {
 #[serde(rename_all = "camelCase", deny_unknown_fields, expecting = "a mapping")]
 pub struct PluginEntry {
     /// The `.wasm` component, resolved against the directory of the file that names it;
-    /// `builtin:<name>`; or an OCI reference, `oci://host/name:tag` or `...@sha256:<hex>`.
+    /// `builtin:<name>`; an OCI reference, `oci://host/name:tag` or `...@sha256:<hex>`; or
+    /// an `https://` URL.
     pub source: PathBuf,
     /// `sha256:<hex>`: the component must have this digest (checked before anything is
     /// compiled; for an OCI source, before it is downloaded).
     #[serde(default, deserialize_with = "digest")]
     pub digest: Option<String>,
-    /// Speak plain HTTP to the source's OCI registry (a registry on loopback).
+    /// Speak plain HTTP to the source's OCI registry or URL (a server on loopback).
     #[serde(default, deserialize_with = "boolean")]
     pub insecure: bool,
     /// Public keys (as in `scaffolder.pluginSignatures.keys`) of which one must have signed
@@ -670,6 +671,11 @@ pub const BUILTIN_PREFIX: &str = "builtin:";
 /// A plugin source in an OCI registry (`oci://host/name:tag`).
 pub const OCI_PREFIX: &str = "oci://";
 
+/// Whether a plugin source is a URL (`https://`, or `http://` on loopback), not a path.
+pub fn is_url_source(source: &str) -> bool {
+    source.starts_with("https://") || source.starts_with("http://")
+}
+
 /// Makes `scaffolder.plugins[].source` (except built-ins) and `scaffolder.templates[]`
 /// relative to `dir`.
 fn resolve_relative_paths(value: &mut Value, dir: &Path) {
@@ -682,6 +688,7 @@ fn resolve_relative_paths(value: &mut Value, dir: &Path) {
             if let Some(Value::String(source)) = plugin.get_mut("source")
                 && !source.starts_with(BUILTIN_PREFIX)
                 && !source.starts_with(OCI_PREFIX)
+                && !is_url_source(source)
             {
                 resolve(source);
             }

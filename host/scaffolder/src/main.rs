@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod download;
 mod dry_run;
 mod oci;
 mod plugin_build;

@@ -348,7 +348,7 @@ fn wasm_layer<'a>(
     }
 }
 
-fn check_pin(
+pub(crate) fn check_pin(
     source: &str,
     component_digest: &str,
     manifest_digest: Option<&str>,
@@ -371,12 +371,12 @@ fn check_pin(
 
 /// `<dir>/sha256-<hex>.wasm` for components, `<dir>/manifests/sha256-<hex>` holding the
 /// component digest of a manifest. Files are written whole, then renamed into place.
-struct Cache {
+pub(crate) struct Cache {
     dir: PathBuf,
 }
 
 impl Cache {
-    fn new(dir: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn new(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir.join("manifests"))
             .with_context(|| format!("cannot create the plugin cache {}", dir.display()))?;
         Ok(Self {
@@ -391,13 +391,13 @@ impl Cache {
     }
 
     /// The cached component with this digest, checked again on the way out.
-    fn component(&self, digest: &str) -> Option<PathBuf> {
+    pub(crate) fn component(&self, digest: &str) -> Option<PathBuf> {
         let file = self.dir.join(format!("{}.wasm", Self::name(digest)?));
         let bytes = std::fs::read(&file).ok()?;
         (sha256_digest(&bytes) == digest).then_some(file)
     }
 
-    fn store_component(&self, digest: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
+    pub(crate) fn store_component(&self, digest: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
         let name = Self::name(digest).context("not a sha256 digest")?;
         let file = self.dir.join(format!("{name}.wasm"));
         write_atomically(&file, bytes)?;

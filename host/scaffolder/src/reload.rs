@@ -13,7 +13,7 @@ use scaffolder_engine::{ActionRegistry, Engine};
 use scaffolder_runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, BUILTIN_PREFIX, Config, OCI_PREFIX};
+use crate::config::{self, BUILTIN_PREFIX, Config, OCI_PREFIX, is_url_source};
 use crate::setup;
 
 /// How often the watched files are looked at.
@@ -94,7 +94,9 @@ impl PluginWatch {
             .map(|entry| entry.source.clone())
             .filter(|source| {
                 let text = source.to_string_lossy();
-                !text.starts_with(BUILTIN_PREFIX) && !text.starts_with(OCI_PREFIX)
+                !text.starts_with(BUILTIN_PREFIX)
+                    && !text.starts_with(OCI_PREFIX)
+                    && !is_url_source(&text)
             });
         self.configs
             .iter()

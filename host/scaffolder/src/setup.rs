@@ -11,9 +11,9 @@ use scaffolder_builtins::BACKSTAGE_BASE_URL;
 use scaffolder_engine::{EngineConfig, Environment, PluginOrigin};
 use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
 
-use crate::config::{BUILTIN_PREFIX, Config, OCI_PREFIX};
-use crate::oci;
+use crate::config::{BUILTIN_PREFIX, Config, OCI_PREFIX, is_url_source};
 use crate::signing::TrustedKey;
+use crate::{download, oci};
 
 /// `--data-dir`, else `scaffolder.dataDirectory`, else the XDG data directory; created.
 pub fn data_dir(flag: Option<&Path>, config: &Config) -> anyhow::Result<PathBuf> {
@@ -127,8 +127,23 @@ pub async fn load_plugins(
             source: source.display().to_string(),
             ..PluginOrigin::default()
         };
-        let file = match source.to_str().filter(|s| s.starts_with(OCI_PREFIX)) {
-            Some(reference) => {
+        let text = source.to_string_lossy().into_owned();
+        let file = match text.as_str() {
+            url if is_url_source(url) => {
+                let fetched = download::fetch_url(
+                    url,
+                    insecure,
+                    digest.as_deref(),
+                    !keys.is_empty(),
+                    &cache_dir,
+                )
+                .await
+                .inspect_err(|err| tracing::error!(source = url, "plugin refused: {err:#}"))
+                .with_context(|| format!("cannot load the plugin {url}"))?;
+                tracing::info!(source = url, digest = %fetched.component_digest, "plugin resolved");
+                fetched.file
+            }
+            reference if reference.starts_with(OCI_PREFIX) => {
                 let trusted = keys
                     .iter()
                     .map(|k| TrustedKey::load(k))
@@ -152,7 +167,7 @@ pub async fn load_plugins(
                 origin.signed_by = fetched.signed_by;
                 fetched.file
             }
-            None => source.clone(),
+            _ => source.clone(),
         };
         let plugin = load_plugin(runtime, &file, digest.as_deref(), plugin_config)
             .await

@@ -635,3 +635,81 @@ fn plugins_reload_when_the_configuration_changes() {
     );
     assert!(stdout.contains("builtin:builtin-fetch"), "{stdout}");
 }
+
+/// `https://` sources (plain `http://` on loopback with `insecure: true`): pinned, cached
+/// by digest so a second start downloads nothing, refused on a wrong pin, over plain HTTP
+/// without `insecure`, and where signatures are required.
+#[test]
+fn plugins_from_a_url_are_pinned_and_cached() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    std::fs::create_dir_all(work.join("templates")).unwrap();
+    std::fs::write(work.join("templates/template.yaml"), TEMPLATE).unwrap();
+    let bytes = std::fs::read(FRIENDLY_GUEST).unwrap();
+    let digest = {
+        use sha2::Digest;
+        let hash = sha2::Sha256::digest(&bytes);
+        format!(
+            "sha256:{}",
+            hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    let (base, served) = scaffolder_test_artifacts::serve_bytes(bytes);
+    let url = format!("{base}/plugins/friendly.wasm");
+    let data = work.join("data");
+    let served = || served.load(std::sync::atomic::Ordering::SeqCst);
+
+    let pinned = config(work, "pinned.yaml", &url, &digest);
+    for expected_downloads in [1, 1] {
+        let output = dry_run(work, &data, &pinned);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        assert_eq!(
+            served(),
+            expected_downloads,
+            "the second run uses the cache"
+        );
+    }
+
+    let wrong = config(
+        work,
+        "wrong.yaml",
+        &url,
+        &format!("sha256:{}", "1".repeat(64)),
+    );
+    let output = dry_run(work, &data, &wrong);
+    assert!(!output.status.success());
+    assert!(text(&output.stderr).contains(&format!("its component digest is {digest}")));
+
+    let plain = work.join("plain.yaml");
+    std::fs::write(
+        &plain,
+        format!("scaffolder:\n  plugins:\n    - source: {url}\n"),
+    )
+    .unwrap();
+    let output = dry_run(work, &data, plain.to_str().unwrap());
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("is plain HTTP"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let key = work.join("team.pub");
+    let keygen = scaffolder(&[
+        "plugin",
+        "keygen",
+        "--key",
+        work.join("team.key").to_str().unwrap(),
+        "--pub",
+        key.to_str().unwrap(),
+    ]);
+    assert!(keygen.status.success());
+    let signed = signed_config(work, "signed.yaml", &url, &["team.pub"], &[]);
+    let output = dry_run(work, &data, &signed);
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("requires signed plugins"),
+        "{}",
+        text(&output.stderr)
+    );
+}

@@ -117,3 +117,20 @@ fn read_chunked(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
         body.extend_from_slice(&chunk[..size]);
     }
 }
+
+/// Serves `body` for every request on a fresh loopback port; returns `http://127.0.0.1:<port>`
+/// and a counter of the requests served.
+pub fn serve_bytes(body: Vec<u8>) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = served.clone();
+    serve(
+        listener,
+        Arc::new(move |_request| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            response("200 OK", &[("content-type", "application/wasm")], &body)
+        }),
+    );
+    (base, served)
+}
