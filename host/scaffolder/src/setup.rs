@@ -123,52 +123,8 @@ pub async fn load_plugins(
         }));
     let cache_dir = data_dir.join("plugins");
     for (source, digest, insecure, keys, plugin_config) in files {
-        let mut origin = PluginOrigin {
-            source: source.display().to_string(),
-            ..PluginOrigin::default()
-        };
-        let text = source.to_string_lossy().into_owned();
-        let file = match text.as_str() {
-            url if is_url_source(url) => {
-                let fetched = download::fetch_url(
-                    url,
-                    insecure,
-                    digest.as_deref(),
-                    !keys.is_empty(),
-                    &cache_dir,
-                )
-                .await
-                .inspect_err(|err| tracing::error!(source = url, "plugin refused: {err:#}"))
-                .with_context(|| format!("cannot load the plugin {url}"))?;
-                tracing::info!(source = url, digest = %fetched.component_digest, "plugin resolved");
-                fetched.file
-            }
-            reference if reference.starts_with(OCI_PREFIX) => {
-                let trusted = keys
-                    .iter()
-                    .map(|k| TrustedKey::load(k))
-                    .collect::<anyhow::Result<Vec<_>>>()
-                    .with_context(|| format!("the signing keys of {reference}"))?;
-                let fetched =
-                    oci::fetch(reference, insecure, digest.as_deref(), &trusted, &cache_dir)
-                        .await
-                        .inspect_err(|err| {
-                            tracing::error!(source = reference, "plugin refused: {err:#}");
-                        })
-                        .with_context(|| format!("cannot load the plugin {reference}"))?;
-                tracing::info!(
-                    source = reference,
-                    manifest = fetched.manifest_digest.as_deref().unwrap_or("(not asked)"),
-                    digest = %fetched.component_digest,
-                    signed_by = fetched.signed_by.as_deref().unwrap_or("(no signature required)"),
-                    "plugin resolved"
-                );
-                origin.manifest_digest = fetched.manifest_digest;
-                origin.signed_by = fetched.signed_by;
-                fetched.file
-            }
-            _ => source.clone(),
-        };
+        let (file, origin) =
+            fetch_source(&source, digest.as_deref(), insecure, &keys, &cache_dir).await?;
         let plugin = load_plugin(runtime, &file, digest.as_deref(), plugin_config)
             .await
             .with_context(|| format!("cannot load the plugin {}", source.display()))?;
@@ -185,6 +141,49 @@ pub async fn load_plugins(
         );
     }
     Ok(plugins)
+}
+
+/// The local file a configured source names, fetching a URL or OCI source into the cache
+/// (pin and signatures checked first), and where it came from. A refusal is logged.
+async fn fetch_source(
+    source: &Path,
+    digest: Option<&str>,
+    insecure: bool,
+    keys: &[String],
+    cache_dir: &Path,
+) -> anyhow::Result<(PathBuf, PluginOrigin)> {
+    let text = source.to_string_lossy().into_owned();
+    let mut origin = PluginOrigin {
+        source: text.clone(),
+        ..PluginOrigin::default()
+    };
+    let fetched = if is_url_source(&text) {
+        download::fetch_url(&text, insecure, digest, !keys.is_empty(), cache_dir).await
+    } else if text.starts_with(OCI_PREFIX) {
+        match keys
+            .iter()
+            .map(|k| TrustedKey::load(k))
+            .collect::<anyhow::Result<Vec<_>>>()
+        {
+            Ok(trusted) => oci::fetch(&text, insecure, digest, &trusted, cache_dir).await,
+            Err(err) => Err(err.context(format!("the signing keys of {text}"))),
+        }
+    } else {
+        return Ok((source.to_path_buf(), origin));
+    };
+    let fetched = fetched
+        .inspect_err(|err| tracing::error!(source = %text, "plugin refused: {err:#}"))
+        .with_context(|| format!("cannot load the plugin {text}"))?;
+    tracing::info!(
+        source = %text,
+        manifest = fetched.manifest_digest.as_deref().unwrap_or("(none)"),
+        digest = %fetched.component_digest,
+        signed_by = fetched.signed_by.as_deref().unwrap_or("(no signature required)"),
+        "plugin resolved"
+    );
+    origin.manifest_digest = fetched.manifest_digest;
+    origin.signed_by = fetched.signed_by;
+    Ok((fetched.file, origin))
 }
 
 /// The built-ins that no configured plugin replaces. A configured plugin that provides
