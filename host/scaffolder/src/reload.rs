@@ -30,33 +30,33 @@ pub struct PluginWatch {
 
 impl PluginWatch {
     /// Polls until `shutdown`; `config` is the configuration the server started with.
+    /// Each tick only looks at file metadata; the configuration is read again only when
+    /// a watched file changed.
     pub async fn run(self, config: &Config, shutdown: CancellationToken) {
-        let mut seen = self.fingerprint(config);
+        let mut watched = config.clone();
+        let mut seen = self.fingerprint(&watched);
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(INTERVAL) => {}
             }
-            let config = match config::load(&self.configs) {
-                Ok(config) => config,
-                Err(err) => {
-                    // Keep watching: the file may be half-written, or fixed in a moment.
-                    let now = self.fingerprint(&Config::default());
-                    if now != seen {
-                        tracing::error!(
-                            "the configuration changed but cannot be read; keeping the plugins loaded before: {err:#}"
-                        );
-                        seen = now;
-                    }
-                    continue;
-                }
-            };
-            let now = self.fingerprint(&config);
+            let now = self.fingerprint(&watched);
             if now == seen {
                 continue;
             }
             seen = now;
-            self.reload(&config).await;
+            match config::load(&self.configs) {
+                Ok(config) => {
+                    // The new configuration may name other plugin files: watch those.
+                    seen = self.fingerprint(&config);
+                    self.reload(&config).await;
+                    watched = config;
+                }
+                // Keep watching: the file may be half-written, or fixed in a moment.
+                Err(err) => tracing::error!(
+                    "the configuration changed but cannot be read; keeping the plugins loaded before: {err:#}"
+                ),
+            }
         }
     }
 
