@@ -84,11 +84,29 @@ fn dry_run(work: &Path, data: &Path, config: &str) -> Output {
 
 /// A fresh registry, and a directory with `templates/template.yaml` using the plugin.
 fn setup() -> (Registry, tempfile::TempDir) {
-    let registry = Registry::start();
+    (Registry::start(), work_dir())
+}
+
+/// A directory with `templates/template.yaml` using the friendly plugin.
+fn work_dir() -> tempfile::TempDir {
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(work.path().join("templates")).unwrap();
     std::fs::write(work.path().join("templates/template.yaml"), TEMPLATE).unwrap();
-    (registry, work)
+    work
+}
+
+/// `plugin keygen --key <dir>/<name>.key --pub <dir>/<name>.pub`.
+fn keygen(dir: &Path, name: &str, public: &str) -> Output {
+    let key = dir.join(format!("{name}.key"));
+    let public = dir.join(public);
+    scaffolder(&[
+        "plugin",
+        "keygen",
+        "--key",
+        key.to_str().unwrap(),
+        "--pub",
+        public.to_str().unwrap(),
+    ])
 }
 
 const DEBUG_TEMPLATE: &str = "apiVersion: scaffolder.backstage.io/v1beta3
@@ -342,24 +360,10 @@ fn signatures_are_required_verified_and_cached() {
     let data = work.join("data");
     let path = |name: &str| work.join(name).to_str().unwrap().to_owned();
     for name in ["team", "other"] {
-        let output = scaffolder(&[
-            "plugin",
-            "keygen",
-            "--key",
-            &path(&format!("{name}.key")),
-            "--pub",
-            &path(&format!("{name}.pub")),
-        ]);
+        let output = keygen(work, name, &format!("{name}.pub"));
         assert!(output.status.success(), "{}", text(&output.stderr));
     }
-    let again = scaffolder(&[
-        "plugin",
-        "keygen",
-        "--key",
-        &path("team.key"),
-        "--pub",
-        &path("new.pub"),
-    ]);
+    let again = keygen(work, "team", "new.pub");
     assert!(!again.status.success(), "keygen never overwrites a key");
 
     let reference = format!("{}/plugins/signed:1.0", registry.address);
@@ -641,10 +645,8 @@ fn plugins_reload_when_the_configuration_changes() {
 /// without `insecure`, and where signatures are required.
 #[test]
 fn plugins_from_a_url_are_pinned_and_cached() {
-    let work = tempfile::tempdir().unwrap();
+    let work = work_dir();
     let work = work.path();
-    std::fs::create_dir_all(work.join("templates")).unwrap();
-    std::fs::write(work.join("templates/template.yaml"), TEMPLATE).unwrap();
     let bytes = std::fs::read(FRIENDLY_GUEST).unwrap();
     let digest = {
         use sha2::Digest;
@@ -694,16 +696,7 @@ fn plugins_from_a_url_are_pinned_and_cached() {
         text(&output.stderr)
     );
 
-    let key = work.join("team.pub");
-    let keygen = scaffolder(&[
-        "plugin",
-        "keygen",
-        "--key",
-        work.join("team.key").to_str().unwrap(),
-        "--pub",
-        key.to_str().unwrap(),
-    ]);
-    assert!(keygen.status.success());
+    assert!(keygen(work, "team", "team.pub").status.success());
     let signed = signed_config(work, "signed.yaml", &url, &["team.pub"], &[]);
     let output = dry_run(work, &data, &signed);
     assert!(!output.status.success());
