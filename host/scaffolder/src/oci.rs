@@ -275,7 +275,8 @@ pub async fn fetch(
     let signed_by = if trusted.is_empty() {
         None
     } else {
-        let signatures = signing::signatures_of(&reference, &manifest_digest, insecure).await?;
+        let signatures =
+            signing::signatures_of(&client, &auth, &reference, &manifest_digest).await?;
         let key = signing::verify(text, &manifest_digest, signatures.as_deref(), trusted)?;
         cache.store_signatures(&manifest_digest, signatures.as_deref().unwrap_or_default())?;
         Some(key)

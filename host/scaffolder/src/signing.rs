@@ -11,10 +11,11 @@ use std::path::Path;
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use oci_client::Reference;
 use oci_client::client::{Config, ImageLayer};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciImageManifest;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{
@@ -181,7 +182,7 @@ pub async fn sign(
         signature: BASE64.encode(signature.to_der().as_bytes()),
     };
     let target = signature_reference(reference, &manifest_digest)?;
-    let mut all = fetch_signatures(&target, insecure)
+    let mut all = fetch_signatures(&client, &auth, &target)
         .await?
         .unwrap_or_default();
     if !all.contains(&new) {
@@ -213,14 +214,14 @@ pub async fn sign(
     Ok(manifest_digest)
 }
 
-/// The signatures stored for a manifest, or `None` when it has none.
+/// The signatures stored at `target` (a `.sig` tag), or `None` when it has none. Uses
+/// the caller's client, so a registry's token is fetched once.
 async fn fetch_signatures(
+    client: &Client,
+    auth: &RegistryAuth,
     target: &Reference,
-    insecure: bool,
 ) -> anyhow::Result<Option<Vec<StoredSignature>>> {
-    let client = oci::client(insecure);
-    let auth = oci::registry_auth(target.resolve_registry());
-    let manifest = match client.pull_image_manifest(target, &auth).await {
+    let manifest = match client.pull_image_manifest(target, auth).await {
         Ok((manifest, _)) => manifest,
         Err(err) if is_not_found(&err) => return Ok(None),
         Err(err) => {
@@ -269,11 +270,17 @@ fn is_not_found(err: &OciDistributionError) -> bool {
 
 /// The signatures of `manifest_digest` in `reference`'s repository (`None`: unsigned).
 pub async fn signatures_of(
+    client: &Client,
+    auth: &RegistryAuth,
     reference: &Reference,
     manifest_digest: &str,
-    insecure: bool,
 ) -> anyhow::Result<Option<Vec<StoredSignature>>> {
-    fetch_signatures(&signature_reference(reference, manifest_digest)?, insecure).await
+    fetch_signatures(
+        client,
+        auth,
+        &signature_reference(reference, manifest_digest)?,
+    )
+    .await
 }
 
 /// The fingerprint of the first trusted key that signed `manifest_digest`, or why none did.
