@@ -127,10 +127,10 @@ pub async fn run(args: PluginTestArgs) -> anyhow::Result<()> {
         }
         let problems = check(case, &ran);
         if problems.is_empty() {
-            println!("{} {name}", style_ok(&style));
+            println!("{} {name}", style.bold("ok    "));
         } else {
             failed += 1;
-            println!("{} {name}", style_failed(&style));
+            println!("{} {name}", style.bold("FAILED"));
             for problem in problems {
                 println!("    {}", problem.replace('\n', "\n    "));
             }
@@ -144,14 +144,6 @@ pub async fn run(args: PluginTestArgs) -> anyhow::Result<()> {
         bail!("{failed} of {} cases failed", cases.len());
     }
     Ok(())
-}
-
-fn style_ok(style: &Style) -> String {
-    style.bold("ok    ")
-}
-
-fn style_failed(style: &Style) -> String {
-    style.bold("FAILED")
 }
 
 /// `--input`: JSON or YAML text, or `@FILE`.
