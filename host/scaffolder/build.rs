@@ -1,5 +1,6 @@
 //! Embeds `examples/wasm-plugin/` (the template `scaffolder plugin new` runs) in the
-//! binary, so the command works wherever the binary is.
+//! binary, so the command works wherever the binary is; and on Linux with glibc, links
+//! the binary with packed relative relocations (see `link_args`).
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,18 @@ fn main() {
     out.push_str("];\n");
     let out_file = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("plugin_template.rs");
     std::fs::write(out_file, out).unwrap();
+    link_args();
+}
+
+/// The binary is position-independent, and its relocation table (one entry per pointer
+/// in its constant data, 1.6 MiB) is read at every start and stays resident. Packed
+/// relative relocations (`DT_RELR`: glibc 2.36, binutils 2.38) encode the same in a few
+/// KiB, which is a tenth of the server's idle memory.
+fn link_args() {
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {

@@ -234,17 +234,23 @@ impl Authenticator {
     }
 
     fn with_refetch_interval(config: AuthConfig, refetch_interval: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(JWKS_FETCH_TIMEOUT)
-            .build()
-            .expect(
-                "the HTTP client for JWKS builds (rustls with bundled roots needs no system state)",
-            );
-        let key_set = |url: String| KeySet {
+        // Built with the first key set: without one (static tokens, development mode) the
+        // server has no use for a TLS client.
+        let http = std::cell::OnceCell::new();
+        let key_set = |url: String| {
+            KeySet {
             url,
-            http: http.clone(),
+            http: http
+                .get_or_init(|| {
+                    reqwest::Client::builder()
+                        .timeout(JWKS_FETCH_TIMEOUT)
+                        .build()
+                        .expect("the HTTP client for JWKS builds (rustls with bundled roots needs no system state)")
+                })
+                .clone(),
             refetch_interval,
             cache: Mutex::new(KeyCache::default()),
+        }
         };
         let static_tokens = config
             .static_tokens

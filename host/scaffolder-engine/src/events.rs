@@ -1,7 +1,7 @@
 //! Where a run's events go: the task store (persisted first, then announced on the
 //! [`EventBus`] so open streams send them at once) or, in a dry run, memory.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value as Json, json};
 use tokio::sync::broadcast;
@@ -9,11 +9,21 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use scaffolder_store::{EventRecord, EventType, Store, TaskState};
 
-/// Announces "task X has new events" inside this process. Streams subscribe, then read
-/// the store; other replicas' events are found by the streams' periodic re-read.
+/// Announces "task X has new events" inside this process, with the events as they were
+/// stored when the announcer has them; streams send those without reading them back, and
+/// read the store otherwise (and now and then, for other replicas' events).
 #[derive(Debug, Clone)]
 pub struct EventBus {
-    sender: broadcast::Sender<String>,
+    sender: broadcast::Sender<Announcement>,
+}
+
+/// Events of one task were persisted (or removed, by a retry).
+#[derive(Debug, Clone)]
+pub struct Announcement {
+    pub task_id: Arc<str>,
+    /// The events just persisted, in id order, exactly as stored; empty when readers
+    /// should read the store instead (which events changed is not known here).
+    pub events: Arc<[EventRecord]>,
 }
 
 impl Default for EventBus {
@@ -28,15 +38,30 @@ impl EventBus {
         Self { sender }
     }
 
-    /// Receives the id of every task that gets an event from now on. A lagging receiver
-    /// sees `RecvError::Lagged` and should re-read the store.
-    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+    /// Receives every announcement from now on. A lagging receiver sees
+    /// `RecvError::Lagged` and should read the store.
+    pub fn subscribe(&self) -> broadcast::Receiver<Announcement> {
         self.sender.subscribe()
     }
 
+    /// Says the task's events changed; readers read the store.
     pub fn publish(&self, task_id: &str) {
+        self.send(task_id, Vec::new());
+    }
+
+    /// Announces events that were just persisted.
+    pub fn publish_events(&self, task_id: &str, events: Vec<EventRecord>) {
+        if !events.is_empty() {
+            self.send(task_id, events);
+        }
+    }
+
+    fn send(&self, task_id: &str, events: Vec<EventRecord>) {
         // No receivers is fine: nobody is streaming.
-        let _ = self.sender.send(task_id.to_owned());
+        let _ = self.sender.send(Announcement {
+            task_id: task_id.into(),
+            events: events.into(),
+        });
     }
 
     /// Persists an event, then announces it.
@@ -48,7 +73,7 @@ impl EventBus {
         body: &Json,
     ) -> scaffolder_store::Result<EventRecord> {
         let event = store.append_event(task_id, event_type, body).await?;
-        self.publish(task_id);
+        self.publish_events(task_id, vec![event.clone()]);
         Ok(event)
     }
 }
@@ -96,7 +121,7 @@ impl Journal for TaskJournal {
 
     async fn log_many(&self, bodies: Vec<Json>) {
         match self.store.append_log_events(&self.task_id, &bodies).await {
-            Ok(()) => self.bus.publish(&self.task_id),
+            Ok(events) => self.bus.publish_events(&self.task_id, events),
             Err(err) => {
                 tracing::error!(task_id = %self.task_id, "could not record {} events: {err}", bodies.len());
             }

@@ -5,7 +5,8 @@
 //! with events kept in memory.
 //!
 //! **Architecture Invariant:** every event is persisted before it is announced on the
-//! [`EventBus`]; streams read the store, never the bus's payload.
+//! [`EventBus`], and an announcement carries events only as the store returned them, so
+//! what a stream sends from an announcement is what a read of the store would give.
 //!
 //! This crate knows nothing of HTTP: the API crate turns requests into [`Engine`] calls.
 
@@ -34,7 +35,7 @@ pub use actions::{ActionRegistry, DuplicateAction, PluginOrigin, RegisteredActio
 pub use dry_run::{
     DryRunFile, DryRunUpload, LocalRunRequest, LocalRunResult, LocalRunner, TemplateFiles,
 };
-pub use events::EventBus;
+pub use events::{Announcement, EventBus};
 pub use failure::Failure;
 pub use redact::Redactor;
 pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser, recover_strategy};
@@ -184,8 +185,8 @@ impl Engine {
             "stepId": step_id,
             "status": "cancelled",
         });
-        store.cancel_task(task_id, &body).await?;
-        self.inner.bus.publish(task_id);
+        let event = store.cancel_task(task_id, &body).await?;
+        self.inner.bus.publish_events(task_id, vec![event]);
         if let Some(token) = self
             .inner
             .running
@@ -208,6 +209,7 @@ impl Engine {
             .store
             .retry_task(&task.id, secrets, recover_strategy(&task.spec))
             .await?;
+        // The retry removed events: readers read the store again.
         self.inner.bus.publish(&task.id);
         self.inner.wake.notify_one();
         Ok(())

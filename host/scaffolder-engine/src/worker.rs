@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scaffolder_store::{EventType, TaskRecord, TaskStatus};
-use serde_json::{Map, Value as Json, json};
+use scaffolder_store::{ClaimedTask, EventType, TaskStatus};
+use serde_json::{Value as Json, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -42,9 +42,9 @@ pub(crate) async fn run(engine: Engine, shutdown: CancellationToken) {
             () = shutdown.cancelled() => break,
         };
         match engine.store().claim_task().await {
-            Ok(Some((task, secrets))) => {
+            Ok(Some(claim)) => {
                 backoff = Duration::from_secs(1);
-                running.spawn(run_task(engine.clone(), task, secrets, permit));
+                running.spawn(run_task(engine.clone(), claim, permit));
             }
             Ok(None) => {
                 drop(permit);
@@ -112,14 +112,10 @@ async fn recovery_loop(engine: Engine, stale: Duration, shutdown: CancellationTo
     }
 }
 
-async fn run_task(
-    engine: Engine,
-    task: TaskRecord,
-    secrets: Map<String, Json>,
-    _slot: OwnedSemaphorePermit,
-) {
-    let span = tracing::info_span!("task", task_id = %task.id);
+async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermit) {
+    let span = tracing::info_span!("task", task_id = %claim.task.id);
     async move {
+        let task = &claim.task;
         tracing::info!("task claimed");
         let cancel = CancellationToken::new();
         engine.register_running(&task.id, cancel.clone());
@@ -128,7 +124,7 @@ async fn run_task(
             task.id.clone(),
             cancel.clone(),
         ));
-        let result = execute(&engine, &task, secrets, cancel).await;
+        let result = execute(&engine, &claim, cancel).await;
         heartbeat.abort();
         engine.unregister_running(&task.id);
 
@@ -143,7 +139,7 @@ async fn run_task(
             ),
         };
         match engine.store().complete_task(&task.id, status, &body).await {
-            Ok(_) => engine.bus().publish(&task.id),
+            Ok(event) => engine.bus().publish_events(&task.id, vec![event]),
             Err(err) => tracing::error!("could not complete the task: {err}"),
         }
         if status == TaskStatus::Completed && !engine.config().keep_workspaces {
@@ -164,24 +160,17 @@ async fn run_task(
 /// after its completed steps.
 async fn execute(
     engine: &Engine,
-    task: &TaskRecord,
-    secrets: Map<String, Json>,
+    claim: &ClaimedTask,
     cancel: CancellationToken,
 ) -> Result<Json, Failure> {
+    let task = &claim.task;
     let spec: TaskSpec = serde_json::from_value(task.spec.clone())
         .map_err(|e| Failure::error(format!("the stored task spec is not valid: {e}")))?;
     let store = engine.store();
-    if store
-        .has_event(&task.id, EventType::Cancelled)
-        .await
-        .unwrap_or(false)
-    {
+    if claim.cancelled {
         cancel.cancel();
     }
-    let saved = store
-        .task_state(&task.id)
-        .await
-        .map_err(|e| Failure::error(format!("could not read the task's saved state: {e}")))?;
+    let saved = claim.state.clone();
     let workspace = engine.config().working_directory.join(&task.id);
     std::fs::create_dir_all(&workspace).map_err(|e| {
         Failure::error(format!(
@@ -207,7 +196,7 @@ async fn execute(
         actions: engine.actions(),
         renderer: engine.renderer(),
         environment: engine.config().environment.clone(),
-        secrets,
+        secrets: claim.secrets.clone(),
         spec,
     }
     .execute()
@@ -217,7 +206,10 @@ async fn execute(
 /// Every heartbeat interval: record that the task is alive, and cancel it when a
 /// `cancelled` event was written (by this or another replica).
 async fn heartbeat_loop(engine: Engine, task_id: String, cancel: CancellationToken) {
-    let mut ticker = tokio::time::interval(engine.config().heartbeat_interval);
+    // Claiming the task recorded the first heartbeat and `execute` checked for a
+    // cancellation, so the first tick is one interval away.
+    let every = engine.config().heartbeat_interval;
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;

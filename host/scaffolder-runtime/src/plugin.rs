@@ -1,8 +1,9 @@
 //! A loaded plugin: its digest, its actions' metadata, and a pre-instantiated component
-//! ready for a fresh store per step.
+//! ready for a fresh store per step (linked at load, or at the first step when the
+//! plugin was described from the compile cache).
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,11 +13,12 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::{ActionPre, wit};
+use crate::cache::{self, Description};
 use crate::capability::{Capabilities, EffectiveGrants, Grants};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::runtime::RuntimeInner;
-use crate::step::{self, StepFailure, StepHost, StepRequest, StepState};
+use crate::step::{self, StepFailure, StepFailureKind, StepHost, StepRequest, StepState};
 use crate::{COMPATIBLE_WIT_VERSIONS, WIT_VERSION};
 
 /// How long `describe` may take at load time.
@@ -89,7 +91,10 @@ struct PluginInner {
     settings: Arc<BTreeMap<String, String>>,
     /// Request ∩ grant of each action, computed once at load.
     grants: HashMap<String, Arc<EffectiveGrants>>,
-    pre: ActionPre<StepState>,
+    /// The linked component, ready to instantiate; set at load, or at the first step
+    /// from `cached_code` when the plugin was described from the cache.
+    pre: tokio::sync::OnceCell<ActionPre<StepState>>,
+    cached_code: Option<PathBuf>,
 }
 
 impl Plugin {
@@ -102,30 +107,78 @@ impl Plugin {
         config: PluginConfig,
     ) -> Result<Self> {
         let wit_version = exported_wit_version(&runtime, name, &component)?;
-        let instance_pre = runtime
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|err| unsupported_import(name, &err))?;
-        let pre = ActionPre::new(instance_pre).map_err(|err| Error::Instantiate {
-            name: name.into(),
-            message: format!("{err:#}"),
-        })?;
+        let pre = link(&runtime, name, &component)?;
         let info = describe(&runtime, name, &pre).await?;
-        let grants = validate(name, &info, &config)?;
+        let description = Description { wit_version, info };
+        Self::new(
+            runtime,
+            name,
+            digest,
+            description,
+            cache_hit,
+            config,
+            Some(pre),
+            None,
+        )
+    }
+
+    /// A plugin that loaded before with this host: its metadata from the cache, its code
+    /// mapped from `cached_code` when a step first needs it.
+    pub(crate) fn described(
+        runtime: Arc<RuntimeInner>,
+        name: &str,
+        digest: String,
+        description: Description,
+        cached_code: PathBuf,
+        config: PluginConfig,
+    ) -> Result<Self> {
+        Self::new(
+            runtime,
+            name,
+            digest,
+            description,
+            true,
+            config,
+            None,
+            Some(cached_code),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        runtime: Arc<RuntimeInner>,
+        name: &str,
+        digest: String,
+        description: Description,
+        cache_hit: bool,
+        config: PluginConfig,
+        pre: Option<ActionPre<StepState>>,
+        cached_code: Option<PathBuf>,
+    ) -> Result<Self> {
+        let grants = validate(name, &description.info, &config)?;
         Ok(Self {
             inner: Arc::new(PluginInner {
                 runtime,
                 name: name.into(),
                 digest,
-                wit_version,
+                wit_version: description.wit_version,
                 cache_hit,
                 grants,
-                info,
+                info: description.info,
                 settings: Arc::new(config.config.clone()),
                 config,
-                pre,
+                pre: tokio::sync::OnceCell::new_with(pre),
+                cached_code,
             }),
         })
+    }
+
+    /// What the compile cache keeps about this plugin.
+    pub(crate) fn description(&self) -> Description {
+        Description {
+            wit_version: self.inner.wit_version.clone(),
+            info: self.inner.info.clone(),
+        }
     }
 
     /// The name it was loaded under (its file name, or the configured name).
@@ -191,8 +244,39 @@ impl Plugin {
         &self.inner.runtime.engine
     }
 
-    pub(crate) fn pre(&self) -> &ActionPre<StepState> {
-        &self.inner.pre
+    /// The linked component; links it from the compile cache on the first call when the
+    /// plugin was described from there.
+    pub(crate) async fn pre(&self) -> Result<&ActionPre<StepState>, StepFailure> {
+        self.inner
+            .pre
+            .get_or_try_init(|| async {
+                let inner = &self.inner;
+                let path = inner.cached_code.as_deref().ok_or_else(|| {
+                    StepFailure::new(StepFailureKind::Host, format!("{} has no code", inner.name))
+                })?;
+                let started = std::time::Instant::now();
+                let linked = match cache::deserialize(&inner.runtime.engine, path) {
+                    Ok(component) => {
+                        link(&inner.runtime, &inner.name, &component).map_err(|e| e.to_string())
+                    }
+                    Err(err) => Err(format!("{err:#}")),
+                };
+                match linked {
+                    Ok(pre) => {
+                        tracing::debug!(plugin = %inner.name, elapsed = ?started.elapsed(), "plugin code mapped from the compile cache");
+                        Ok(pre)
+                    }
+                    Err(err) => Err(StepFailure::new(
+                        StepFailureKind::Host,
+                        format!(
+                            "the compiled code of {} at {} could not be loaded ({err}); remove the file and restart the server to compile the plugin again",
+                            inner.name,
+                            path.display()
+                        ),
+                    )),
+                }
+            })
+            .await
     }
 
     pub(crate) fn sentinel_dir(&self) -> &Path {
@@ -226,6 +310,18 @@ fn exported_wit_version(
     Err(Error::MissingExport {
         name: name.into(),
         supported: WIT_VERSION,
+    })
+}
+
+/// Links the component against the host's interfaces.
+fn link(runtime: &RuntimeInner, name: &str, component: &Component) -> Result<ActionPre<StepState>> {
+    let instance_pre = runtime
+        .linker()?
+        .instantiate_pre(component)
+        .map_err(|err| unsupported_import(name, &err))?;
+    ActionPre::new(instance_pre).map_err(|err| Error::Instantiate {
+        name: name.into(),
+        message: format!("{err:#}"),
     })
 }
 

@@ -1,7 +1,7 @@
 //! The engine, linker and compile cache shared by every plugin and step.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -54,7 +54,9 @@ pub struct Runtime {
 
 pub(crate) struct RuntimeInner {
     pub(crate) engine: Engine,
-    pub(crate) linker: Linker<StepState>,
+    /// The host's interfaces, defined when the first component is linked: a server whose
+    /// plugins all come from the compile cache links none until a step runs.
+    linker: OnceLock<Result<Linker<StepState>, String>>,
     pub(crate) cache: Option<ComponentCache>,
     /// The empty directory preopened as `/` in every step (see `capability::filesystem`).
     pub(crate) sentinel: tempfile::TempDir,
@@ -81,7 +83,6 @@ impl Runtime {
         };
         tracing::debug!(pooling, "wasm engine ready");
 
-        let linker = linker(&engine)?;
         let cache = config
             .cache_dir
             .as_deref()
@@ -98,7 +99,7 @@ impl Runtime {
         Ok(Self {
             inner: Arc::new(RuntimeInner {
                 engine,
-                linker,
+                linker: OnceLock::new(),
                 cache,
                 sentinel,
                 pooling,
@@ -125,7 +126,8 @@ impl Runtime {
     }
 
     /// Loads a plugin: checks it is a component of our WIT world, compiles it (or loads
-    /// the cached compilation), pre-instantiates it and reads its metadata.
+    /// the cached compilation), pre-instantiates it and reads its metadata. A plugin this
+    /// host loaded before is described from the cache and its code mapped at first use.
     pub async fn load(&self, name: &str, bytes: &[u8], config: PluginConfig) -> Result<Plugin> {
         let digest_hex = hex::encode(Sha256::digest(bytes));
         self.load_with_digest(name, bytes, &digest_hex, config)
@@ -149,6 +151,13 @@ impl Runtime {
                 Error::NotWasm { name: name.into() }
             });
         }
+        let digest = format!("sha256:{digest_hex}");
+        if let Some(cache) = &self.inner.cache
+            && let Some(description) = cache.description(digest_hex)
+        {
+            let code = cache.code_path(digest_hex);
+            return Plugin::described(self.inner.clone(), name, digest, description, code, config);
+        }
         let engine = &self.inner.engine;
         let (component, cache_hit) = match self
             .inner
@@ -169,15 +178,30 @@ impl Runtime {
                 (component, false)
             }
         };
-        Plugin::prepare(
+        let plugin = Plugin::prepare(
             self.inner.clone(),
             name,
-            format!("sha256:{digest_hex}"),
+            digest,
             component,
             cache_hit,
             config,
         )
-        .await
+        .await?;
+        if let Some(cache) = &self.inner.cache {
+            cache.store_description(digest_hex, &plugin.description());
+        }
+        Ok(plugin)
+    }
+}
+
+impl RuntimeInner {
+    pub(crate) fn linker(&self) -> Result<&Linker<StepState>> {
+        match self.linker.get_or_init(|| linker(&self.engine)) {
+            Ok(linker) => Ok(linker),
+            Err(message) => Err(Error::Engine {
+                message: message.clone(),
+            }),
+        }
     }
 }
 
@@ -208,10 +232,8 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
     c
 }
 
-fn linker(engine: &Engine) -> Result<Linker<StepState>> {
-    let setup = |err: wasmtime::Error| Error::Engine {
-        message: format!("linking host interfaces: {err:#}"),
-    };
+fn linker(engine: &Engine) -> Result<Linker<StepState>, String> {
+    let setup = |err: wasmtime::Error| format!("linking host interfaces: {err:#}");
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(setup)?;
     // Replace wasmtime-wasi's filesystem with the guarded one.

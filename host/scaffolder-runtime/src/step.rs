@@ -369,6 +369,7 @@ pub(crate) async fn execute(
         directories,
         cancel: request.cancel.clone(),
     };
+    let pre = plugin.pre().await?;
     let mut store = Store::new(plugin.engine(), state);
     store.limiter(|state| state.limiter());
     store.set_epoch_deadline(1);
@@ -379,7 +380,7 @@ pub(crate) async fn execute(
     let deadline = Duration::from_secs(limits.timeout_secs);
     let ended = {
         let call = async {
-            let instance = plugin.pre().instantiate_async(&mut store).await?;
+            let instance = pre.instantiate_async(&mut store).await?;
             instance
                 .scaffolder_action_plugin()
                 .call_execute(&mut store, &request.action_id, &input, &context)

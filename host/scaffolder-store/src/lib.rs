@@ -12,7 +12,7 @@ pub mod testing;
 
 pub use error::{Result, StoreError};
 pub use records::{
-    Direction, EventRecord, EventType, NewTask, OrderField, TaskFilter, TaskRecord, TaskState,
-    TaskStatus,
+    ClaimedTask, Direction, EventRecord, EventType, NewTask, OrderField, TaskFilter, TaskRecord,
+    TaskState, TaskStatus,
 };
 pub use store::{Backend, Store};

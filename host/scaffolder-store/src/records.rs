@@ -109,6 +109,17 @@ pub struct EventRecord {
     pub created_at: i64,
 }
 
+/// A task a worker has just claimed, with what the worker needs to run it.
+#[derive(Debug, Clone)]
+pub struct ClaimedTask {
+    pub task: TaskRecord,
+    pub secrets: Map<String, Json>,
+    /// What earlier runs of the task completed (for a retried or recovered task).
+    pub state: TaskState,
+    /// Whether the task was cancelled before this claim.
+    pub cancelled: bool,
+}
+
 /// Saved progress of a task: outputs of completed steps and checkpoints, so a retried or
 /// recovered task skips work it already did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

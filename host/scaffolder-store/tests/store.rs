@@ -3,10 +3,10 @@
 
 use scaffolder_store::testing::TestDatabase;
 use scaffolder_store::{
-    Backend, Direction, EventType, NewTask, OrderField, Store, StoreError, TaskFilter, TaskState,
-    TaskStatus,
+    Backend, ClaimedTask, Direction, EventType, NewTask, OrderField, Store, StoreError, TaskFilter,
+    TaskState, TaskStatus,
 };
-use serde_json::{Map, Value as Json, json};
+use serde_json::{Map, json};
 
 /// A store on a fresh database, dropped afterwards.
 struct TestDb {
@@ -63,6 +63,7 @@ on_both_databases!(
     create_and_get,
     list_filters_orders_and_pages,
     claim_takes_each_open_task_once,
+    a_claim_carries_saved_progress_and_cancellation,
     events_are_monotonic_and_listed_after,
     log_events_append_in_one_batch_in_order,
     completion_is_always_listed,
@@ -162,7 +163,7 @@ async fn claim_takes_each_open_task_once(store: &Store) {
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     store.create_task(new_task("second", None)).await.unwrap();
     let claims = futures_join(store).await;
-    let mut claimed: Vec<String> = claims.into_iter().flatten().map(|(t, _)| t.id).collect();
+    let mut claimed: Vec<String> = claims.into_iter().flatten().map(|c| c.task.id).collect();
     claimed.sort();
     assert_eq!(
         claimed,
@@ -176,9 +177,7 @@ async fn claim_takes_each_open_task_once(store: &Store) {
 }
 
 /// Four concurrent claims for two tasks.
-async fn futures_join(
-    store: &Store,
-) -> Vec<Option<(scaffolder_store::TaskRecord, Map<String, Json>)>> {
+async fn futures_join(store: &Store) -> Vec<Option<ClaimedTask>> {
     let (a, b, c, d) = tokio::join!(
         store.claim_task(),
         store.claim_task(),
@@ -186,13 +185,15 @@ async fn futures_join(
         store.claim_task()
     );
     let all = vec![a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap()];
-    for (task, secrets) in all.iter().flatten() {
+    for claim in all.iter().flatten() {
         assert_eq!(
-            secrets.get("token"),
+            claim.secrets.get("token"),
             Some(&json!("s3cr3t")),
             "secrets come with the claim of {}",
-            task.id
+            claim.task.id
         );
+        assert_eq!(claim.state, TaskState::default());
+        assert!(!claim.cancelled);
     }
     all
 }
@@ -230,9 +231,10 @@ async fn log_events_append_in_one_batch_in_order(store: &Store) {
     let lines: Vec<_> = (0..5)
         .map(|i| json!({ "message": format!("line {i}"), "stepId": "s" }))
         .collect();
-    store.append_log_events("t", &lines).await.unwrap();
-    store.append_log_events("t", &[]).await.unwrap();
+    let appended = store.append_log_events("t", &lines).await.unwrap();
+    assert!(store.append_log_events("t", &[]).await.unwrap().is_empty());
     let events = store.list_events("t", Some(first.id)).await.unwrap();
+    assert_eq!(appended, events, "the records returned are the ones stored");
     assert_eq!(
         events.iter().map(|e| e.body.clone()).collect::<Vec<_>>(),
         lines
@@ -367,6 +369,36 @@ async fn retry_reopens_only_ended_tasks(store: &Store) {
         store.secrets("t").await.unwrap().get("fresh"),
         Some(&json!("again"))
     );
+}
+
+async fn a_claim_carries_saved_progress_and_cancellation(store: &Store) {
+    store.create_task(new_task("t", None)).await.unwrap();
+    store.claim_task().await.unwrap();
+    let mut state = TaskState::default();
+    state.complete_step("fetch", &json!({ "files": 2 }));
+    store.write_state("t", &state).await.unwrap();
+    store
+        .complete_task("t", TaskStatus::Failed, &json!({ "message": "failed" }))
+        .await
+        .unwrap();
+    store.retry_task("t", Map::new(), "none").await.unwrap();
+    let claim = store.claim_task().await.unwrap().expect("the retried task");
+    assert_eq!(claim.state, state, "the retry resumes after the saved step");
+    assert!(!claim.cancelled);
+
+    // Cancelled while open (Backstage leaves the status to the worker).
+    store.create_task(new_task("u", None)).await.unwrap();
+    store
+        .cancel_task("u", &json!({ "message": "stop" }))
+        .await
+        .unwrap();
+    let claim = store
+        .claim_task()
+        .await
+        .unwrap()
+        .expect("the cancelled task");
+    assert_eq!(claim.task.id, "u");
+    assert!(claim.cancelled);
 }
 
 async fn start_over_recovery_trims_events(store: &Store) {

@@ -1,8 +1,11 @@
 //! A task's events: `GET .../eventstream` (Server-Sent Events) and `GET .../events` (long
-//! polling) (spec §1.10, §1.11). Both read the store; the engine's event bus only says
-//! when to read again, so an event reaches open streams as soon as it is persisted.
-//! Events written by other replicas are found by a re-read every second.
+//! polling) (spec §1.10, §1.11). Streams read the store once, then send the events the
+//! engine's event bus announces as they were stored (persisted first, so an event reaches
+//! open streams as soon as it is persisted, without reading it back); announcements
+//! without events (a retry removed some), a lagging subscription, and a re-read every
+//! second (events written by other replicas) make them read the store again.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -11,9 +14,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
+use scaffolder_engine::Announcement;
 use scaffolder_store::{EventRecord, EventType};
 use serde_json::Value as Json;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -47,45 +54,41 @@ pub async fn eventstream(
     let (sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     let mut announcements = state.engine.bus().subscribe();
     tokio::spawn(async move {
-        let mut after = after;
-        let mut sent_completion = None;
+        let mut stream = StreamState {
+            read_cursor: after,
+            sent_since_read: HashSet::new(),
+            sent_completion: None,
+            recoverable,
+        };
+        let mut wake = Wake::Read;
         loop {
-            let events = match state.engine.store().list_events(&task_id, after).await {
-                Ok(events) => events,
-                Err(err) => {
-                    tracing::error!(task_id = %task_id, "event stream stopped: {err}");
-                    return;
-                }
-            };
-            let mut frames = String::new();
-            let mut finished = false;
-            for event in &events {
-                if event.event_type == EventType::Completion {
-                    if sent_completion == Some(event.id) {
-                        continue;
+            let frames = match wake {
+                Wake::Read => match state
+                    .engine
+                    .store()
+                    .list_events(&task_id, stream.read_cursor)
+                    .await
+                {
+                    Ok(events) => stream.read(&events),
+                    Err(err) => {
+                        tracing::error!(task_id = %task_id, "event stream stopped: {err}");
+                        return;
                     }
-                    sent_completion = Some(event.id);
-                    finished = !recoverable;
-                }
-                frames.push_str(&format!(
-                    "event: {}\ndata: {}\n\n",
-                    event.event_type.as_str(),
-                    wire::event(event, recoverable)
-                ));
-                after = Some(after.map_or(event.id, |a| a.max(event.id)));
-            }
-            if !frames.is_empty() && sender.send(Ok(Bytes::from(frames))).await.is_err() {
+                },
+                Wake::Events(events) => stream.announced(&events),
+            };
+            if !frames.text.is_empty() && sender.send(Ok(Bytes::from(frames.text))).await.is_err() {
                 return; // The client went away.
             }
-            if finished {
+            if frames.finished {
                 return;
             }
-            tokio::select! {
-                () = wait_for(&mut announcements, &task_id) => {}
-                () = tokio::time::sleep(REREAD) => {}
+            wake = tokio::select! {
+                wake = wait_for(&mut announcements, &task_id) => wake,
+                () = tokio::time::sleep(REREAD) => Wake::Read,
                 () = sender.closed() => return,
                 () = state.shutdown.cancelled() => return,
-            }
+            };
         }
     });
 
@@ -100,6 +103,74 @@ pub async fn eventstream(
     // Tell buffering proxies (nginx) to pass events through at once.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// What one event stream has sent, so that reads and announcements, which may overlap,
+/// send each event once.
+struct StreamState {
+    /// Every event up to this id was in a read of the store.
+    read_cursor: Option<i64>,
+    /// Events sent from announcements that no read has covered yet.
+    sent_since_read: HashSet<i64>,
+    /// The completion event sent, if any (a read lists it whatever `read_cursor` says).
+    sent_completion: Option<i64>,
+    recoverable: bool,
+}
+
+struct Frames {
+    text: String,
+    /// The stream is over: the task completed and cannot be retried.
+    finished: bool,
+}
+
+impl StreamState {
+    /// Frames for the events of a read of the store after `read_cursor`.
+    fn read(&mut self, events: &[EventRecord]) -> Frames {
+        let unsent: Vec<&EventRecord> = events
+            .iter()
+            .filter(|e| !self.sent_since_read.contains(&e.id))
+            .collect();
+        let frames = self.frames(unsent.into_iter());
+        if let Some(last) = events.iter().map(|e| e.id).max() {
+            let cursor = self.read_cursor.map_or(last, |c| c.max(last));
+            self.read_cursor = Some(cursor);
+            self.sent_since_read.retain(|id| *id > cursor);
+        }
+        frames
+    }
+
+    /// Frames for announced events no read has covered.
+    fn announced(&mut self, events: &[EventRecord]) -> Frames {
+        let fresh: Vec<&EventRecord> = events
+            .iter()
+            .filter(|e| self.read_cursor.is_none_or(|c| e.id > c))
+            .filter(|e| !self.sent_since_read.contains(&e.id))
+            .collect();
+        self.sent_since_read.extend(fresh.iter().map(|e| e.id));
+        self.frames(fresh.into_iter())
+    }
+
+    fn frames<'a>(&mut self, events: impl Iterator<Item = &'a EventRecord>) -> Frames {
+        let mut frames = Frames {
+            text: String::new(),
+            finished: false,
+        };
+        for event in events {
+            if event.event_type == EventType::Completion {
+                if self.sent_completion == Some(event.id) {
+                    continue;
+                }
+                self.sent_completion = Some(event.id);
+                frames.finished = !self.recoverable;
+            }
+            frames.text.push_str(&format!(
+                "event: {}\ndata: {}\n\n",
+                event.event_type.as_str(),
+                wire::event(event, self.recoverable)
+            ));
+        }
+        frames
+    }
 }
 
 /// `GET /v2/tasks/:taskId/events`: the first non-empty batch after `after`, or `[]`
@@ -123,25 +194,130 @@ pub async fn events(
             ));
         }
         tokio::select! {
-            () = wait_for(&mut announcements, &task_id) => {}
+            // Announced or not, the answer is what the store has after `after`.
+            _ = wait_for(&mut announcements, &task_id) => {}
             () = tokio::time::sleep(REREAD) => {}
             () = tokio::time::sleep_until(deadline) => return Ok(JsonResponse(Vec::new())),
         }
     }
 }
 
-/// Returns when an event of `task_id` is announced (or announcements were missed),
-/// having taken every announcement already queued: one re-read of the store covers them.
-async fn wait_for(announcements: &mut broadcast::Receiver<String>, task_id: &str) {
-    loop {
+/// What woke a stream: announced events to send as they are, or a reason to read the
+/// store (an announcement without events, a `recovered` event, whose start-over trims
+/// what is listed, or missed announcements).
+enum Wake {
+    Read,
+    Events(Vec<EventRecord>),
+}
+
+/// Returns when an event of `task_id` is announced, having taken every announcement
+/// already queued, so one wake covers a burst.
+async fn wait_for(announcements: &mut broadcast::Receiver<Announcement>, task_id: &str) -> Wake {
+    let first = loop {
         match announcements.recv().await {
-            Ok(id) if id == task_id => {
-                while announcements.try_recv().is_ok() {}
-                return;
-            }
+            Ok(announcement) if *announcement.task_id == *task_id => break announcement,
             Ok(_) => continue,
-            Err(RecvError::Lagged(_)) => return,
+            Err(RecvError::Lagged(_)) => return Wake::Read,
             Err(RecvError::Closed) => std::future::pending().await,
         }
+    };
+    let mut read = first.events.is_empty();
+    let mut events = first.events.to_vec();
+    loop {
+        match announcements.try_recv() {
+            Ok(announcement) if *announcement.task_id == *task_id => {
+                read |= announcement.events.is_empty();
+                events.extend(announcement.events.iter().cloned());
+            }
+            Ok(_) => {}
+            Err(TryRecvError::Lagged(_)) => read = true,
+            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+        }
+    }
+    if read || events.iter().any(|e| e.event_type == EventType::Recovered) {
+        Wake::Read
+    } else {
+        Wake::Events(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(id: i64, event_type: EventType) -> EventRecord {
+        EventRecord {
+            id,
+            task_id: "t".into(),
+            event_type,
+            body: json!({ "message": format!("event {id}") }),
+            created_at: 0,
+        }
+    }
+
+    fn logs(ids: &[i64]) -> Vec<EventRecord> {
+        ids.iter().map(|id| event(*id, EventType::Log)).collect()
+    }
+
+    fn new_stream(recoverable: bool) -> StreamState {
+        StreamState {
+            read_cursor: None,
+            sent_since_read: HashSet::new(),
+            sent_completion: None,
+            recoverable,
+        }
+    }
+
+    /// The ids in the frames, in order.
+    fn ids(frames: &Frames) -> Vec<i64> {
+        frames
+            .text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .map(|data| {
+                serde_json::from_str::<Json>(data).unwrap()["id"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn announced_events_a_read_covered_are_not_sent_again() {
+        let mut stream = new_stream(false);
+        assert_eq!(ids(&stream.read(&logs(&[1, 2, 3]))), [1, 2, 3]);
+        assert_eq!(ids(&stream.announced(&logs(&[3, 4]))), [4]);
+        assert_eq!(ids(&stream.announced(&logs(&[4]))), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn a_read_sends_only_what_announcements_missed() {
+        let mut stream = new_stream(false);
+        assert_eq!(ids(&stream.read(&logs(&[1]))), [1]);
+        assert_eq!(ids(&stream.announced(&logs(&[3]))), [3]);
+        // Event 2 was persisted before 3 but its announcement never came (another
+        // replica wrote it): the next read sends it, and not 3 again.
+        assert_eq!(ids(&stream.read(&logs(&[2, 3]))), [2]);
+        assert_eq!(stream.read_cursor, Some(3));
+        assert!(stream.sent_since_read.is_empty());
+        assert_eq!(ids(&stream.read(&logs(&[4]))), [4]);
+    }
+
+    #[test]
+    fn the_completion_is_sent_once_and_ends_a_stream_that_cannot_be_retried() {
+        let mut stream = new_stream(false);
+        stream.read(&logs(&[1]));
+        let frames = stream.announced(&[event(2, EventType::Completion)]);
+        assert_eq!(ids(&frames), [2]);
+        assert!(frames.text.starts_with("event: completion\n"));
+        assert!(frames.finished);
+
+        let mut recoverable = new_stream(true);
+        let frames = recoverable.announced(&[event(2, EventType::Completion)]);
+        assert!(!frames.finished, "a recoverable task's stream stays open");
+        // A read lists the completion whatever the cursor; it was sent already.
+        let frames = recoverable.read(&[event(2, EventType::Completion)]);
+        assert_eq!(ids(&frames), Vec::<i64>::new());
     }
 }
