@@ -47,6 +47,10 @@ impl ApiError {
         Self::standard(StatusCode::UNAUTHORIZED, "AuthenticationError", message)
     }
 
+    pub fn not_allowed(message: impl Into<String>) -> Self {
+        Self::standard(StatusCode::FORBIDDEN, "NotAllowedError", message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::standard(StatusCode::NOT_FOUND, "NotFoundError", message)
     }

@@ -8,6 +8,7 @@
 pub mod auth;
 mod error;
 mod query;
+pub mod registry;
 mod routes;
 pub mod templates;
 mod wire;

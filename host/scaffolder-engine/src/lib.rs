@@ -14,6 +14,7 @@ mod actions;
 mod dry_run;
 mod events;
 mod failure;
+mod invoke;
 mod redact;
 mod spec;
 mod step_log;
@@ -37,6 +38,7 @@ pub use dry_run::{
 };
 pub use events::{Announcement, EventBus};
 pub use failure::Failure;
+pub use invoke::{Invocation, InvokeError};
 pub use redact::Redactor;
 pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser, recover_strategy};
 pub use workflow::Environment;

@@ -324,6 +324,38 @@ pub struct ScaffolderConfig {
     pub templates: Vec<PathBuf>,
     /// `scaffolder.dataDirectory` (ours): the SQLite file and the component cache.
     pub data_directory: Option<PathBuf>,
+    /// `scaffolder.actionsRegistry` (ours): serve the actions to a Backstage backend
+    /// through its actions registry.
+    pub actions_registry: Option<ActionsRegistryConfig>,
+}
+
+/// `scaffolder.actionsRegistry`: the server answers as the Backstage plugin `pluginId`
+/// (`/api/<pluginId>/.backstage/actions/...`), to the plugins of the Backstage backend
+/// at `backstage.baseUrl` named in `allowedCallers`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    default,
+    deny_unknown_fields,
+    expecting = "a mapping"
+)]
+pub struct ActionsRegistryConfig {
+    /// The plugin id Backstage knows this server by, default `wasm-actions`.
+    pub plugin_id: String,
+    /// Plugin ids whose tokens are accepted, default `[scaffolder]`.
+    pub allowed_callers: Vec<String>,
+    /// Glob patterns of the action ids exposed (`postgres:*`); none exposes every action.
+    pub actions: Vec<String>,
+}
+
+impl Default for ActionsRegistryConfig {
+    fn default() -> Self {
+        Self {
+            plugin_id: "wasm-actions".into(),
+            allowed_callers: vec!["scaffolder".into()],
+            actions: Vec::new(),
+        }
+    }
 }
 
 impl Default for ScaffolderConfig {
@@ -340,6 +372,7 @@ impl Default for ScaffolderConfig {
             plugin_signatures: PluginSignatures::default(),
             templates: Vec::new(),
             data_directory: None,
+            actions_registry: None,
         }
     }
 }
@@ -2089,6 +2122,25 @@ scaffolder:
             "{err}"
         );
         assert!(!err.contains("12345678"), "{err}");
+    }
+
+    #[test]
+    fn actions_registry_has_safe_defaults_and_rejects_unknown_keys() {
+        let config = from_value(json!({"scaffolder": {"actionsRegistry": {}}})).unwrap();
+        assert_eq!(
+            config.scaffolder.actions_registry,
+            Some(ActionsRegistryConfig {
+                plugin_id: "wasm-actions".into(),
+                allowed_callers: vec!["scaffolder".into()],
+                actions: Vec::new(),
+            })
+        );
+        assert_eq!(load(&[]).unwrap().scaffolder.actions_registry, None);
+        let err = error(json!({"scaffolder": {"actionsRegistry": {"callers": ["x"]}}}));
+        assert!(
+            err.starts_with("scaffolder.actionsRegistry.callers: unknown field `callers`"),
+            "{err}"
+        );
     }
 
     #[test]

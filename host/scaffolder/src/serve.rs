@@ -8,7 +8,11 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use axum::http::{HeaderValue, Method};
 use axum::serve::ListenerExt;
-use scaffolder_api::auth::{AuthConfig, Authenticator, JwksAccess, StaticToken};
+use scaffolder_api::auth::{
+    AuthConfig, Authenticator, JwksAccess, PluginTokenConfig, PluginTokenVerifier, StaticToken,
+    is_plugin_id,
+};
+use scaffolder_api::registry::{self, RegistryState};
 use scaffolder_api::{
     ApiState, CatalogTemplates, DirectoryTemplates, TemplateSource, TemplateSources,
 };
@@ -18,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::cli::ServeArgs;
-use crate::config::{self, Config, ExternalAccess};
+use crate::config::{self, ActionsRegistryConfig, Config, ExternalAccess};
 use crate::{reload, setup};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -78,7 +82,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         auth,
         shutdown: shutdown.clone(),
     };
-    let app = scaffolder_api::app(state, cors_layer(&config)?);
+    let mut app = scaffolder_api::app(state, cors_layer(&config)?);
+    if let Some(registry) = &config.scaffolder.actions_registry {
+        let (base_path, routes) = actions_registry(&config, registry, &engine)?;
+        app = app.nest(&base_path, routes);
+    }
 
     let address = listen_address(&config)?;
     let listener = tokio::net::TcpListener::bind(address)
@@ -173,6 +181,55 @@ fn template_sources(config: &Config, dirs: &[PathBuf]) -> Arc<dyn TemplateSource
         )));
     }
     Arc::new(TemplateSources(sources))
+}
+
+/// The actions registry routes and where they are mounted (`/api/<pluginId>`).
+fn actions_registry(
+    config: &Config,
+    registry: &ActionsRegistryConfig,
+    engine: &Engine,
+) -> anyhow::Result<(String, axum::Router)> {
+    let plugin_id = &registry.plugin_id;
+    if !is_plugin_id(plugin_id) || plugin_id == "scaffolder" {
+        bail!(
+            "scaffolder.actionsRegistry.pluginId: '{plugin_id}' must be a Backstage plugin id \
+             (letters, digits, '-', '_') other than 'scaffolder'"
+        );
+    }
+    if let Some(caller) = registry.allowed_callers.iter().find(|c| !is_plugin_id(c)) {
+        bail!("scaffolder.actionsRegistry.allowedCallers: '{caller}' is not a Backstage plugin id");
+    }
+    let Some(base_url) = &config.backstage.base_url else {
+        bail!(
+            "scaffolder.actionsRegistry needs backstage.baseUrl: the tokens of Backstage's \
+             plugins are verified against the keys that backend publishes"
+        );
+    };
+    let exposed = if registry.actions.is_empty() {
+        None
+    } else {
+        Some(Arc::new(
+            registry::exposed_actions(&registry.actions)
+                .context("scaffolder.actionsRegistry.actions")?,
+        ))
+    };
+    let verifier = PluginTokenVerifier::new(PluginTokenConfig {
+        plugin_id: plugin_id.clone(),
+        backstage_base_url: base_url.clone(),
+        allowed_callers: registry.allowed_callers.clone(),
+    });
+    let base_path = format!("/api/{plugin_id}");
+    tracing::info!(
+        callers = %registry.allowed_callers.join(", "),
+        "serving the actions registry of plugin '{plugin_id}' at {base_path}/.backstage/actions/v1/actions for {base_url}"
+    );
+    let state = RegistryState {
+        engine: engine.clone(),
+        plugin_id: plugin_id.clone(),
+        verifier,
+        exposed,
+    };
+    Ok((base_path, registry::router(state)))
 }
 
 /// Tokens are required unless nothing is configured and the server binds to loopback.

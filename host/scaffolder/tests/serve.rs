@@ -210,6 +210,43 @@ fn refuses_to_serve_a_public_address_without_authentication() {
     );
 }
 
+/// `scaffolder serve --config <config>`, which must refuse to start; its stderr.
+fn refused_start(config: &Path, data_dir: &Path) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_scaffolder"))
+        .args(["serve", "--port", "0", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "the server started");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_actions_registry_needs_the_backstage_it_serves() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("app-config.yaml");
+    for (yaml, expected) in [
+        (
+            "scaffolder:\n  actionsRegistry: {}\n",
+            "scaffolder.actionsRegistry needs backstage.baseUrl",
+        ),
+        (
+            "backstage:\n  baseUrl: http://127.0.0.1:1\nscaffolder:\n  actionsRegistry:\n    pluginId: Wasm Actions\n",
+            "'Wasm Actions' must be a Backstage plugin id",
+        ),
+        (
+            "backstage:\n  baseUrl: http://127.0.0.1:1\nscaffolder:\n  actionsRegistry:\n    actions: ['postgres:[']\n",
+            "'postgres:[' is not a valid action pattern",
+        ),
+    ] {
+        std::fs::write(&config, yaml).unwrap();
+        let stderr = refused_start(&config, data.path());
+        assert!(stderr.contains(expected), "{yaml}: {stderr}");
+    }
+}
+
 #[test]
 fn a_wrong_digest_pin_refuses_to_start() {
     let data = tempfile::tempdir().unwrap();
@@ -223,15 +260,7 @@ fn a_wrong_digest_pin_refuses_to_start() {
         ),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_scaffolder"))
-        .args(["serve", "--port", "0", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(data.path())
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused_start(&config, data.path());
     assert!(
         stderr.contains(&pin) && stderr.contains("its digest is sha256:"),
         "{stderr}"

@@ -25,13 +25,30 @@ impl Backstage {
     /// `token` as its static external-access token, installing it with `npm ci` first
     /// when needed; returns once it answers.
     pub fn start(catalog_file: Option<&Path>, token: &str) -> Self {
+        Self::start_with(catalog_file, token, free_port(), None, &[])
+    }
+
+    /// As [`Self::start`], on `port`, with the fixture's `app-config.yaml` followed by
+    /// `extra_config` (Backstage merges them in order) and `env` set for `${VAR}`s.
+    pub fn start_with(
+        catalog_file: Option<&Path>,
+        token: &str,
+        port: u16,
+        extra_config: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = fixture_dir();
         install(&dir);
-        let port = free_port();
         let mut command = Command::new("node");
+        command.arg("backend.mjs");
+        if let Some(extra) = extra_config {
+            command
+                .args(["--config", "app-config.yaml", "--config"])
+                .arg(extra);
+        }
         command
-            .arg("backend.mjs")
             .current_dir(&dir)
+            .envs(env.iter().copied())
             .env("BACKSTAGE_PORT", port.to_string())
             .env("BACKSTAGE_TOKEN", token)
             .env("BACKSTAGE_LOG_LEVEL", "warn")
