@@ -400,8 +400,20 @@ async fn tokens_are_checked_as_a_backstage_plugin_checks_them() {
         PLUGIN_ID,
         Some(&limited),
     );
-    let (status, body) = setup.get(list, Some(&on_behalf)).await;
+    let whoami = "/.backstage/actions/v1/actions/wasm-actions%3Afriendly%3Awhoami/invoke";
+    let (status, body) = setup.post(whoami, Some(&on_behalf), json!({})).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["output"]["userRef"], "user:default/jane",
+        "the user the plugin acts for is the step's user"
+    );
+    let (status, without_user) = setup.post(whoami, Some(&setup.token()), json!({})).await;
+    assert_eq!(status, 200, "{without_user}");
+    assert_eq!(without_user["output"]["userRef"], Json::Null);
+    assert_ne!(
+        body["output"]["taskId"], without_user["output"]["taskId"],
+        "each invocation is a run of its own"
+    );
     let forged_obo = sign(
         &key(9, "user-key"),
         "vnd.backstage.limited-user",

@@ -384,7 +384,37 @@ impl Action for Chmod {
     }
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WhoamiOutput {
+    task_id: String,
+    step_id: String,
+    user_ref: Option<String>,
+}
+
+/// Returns the run's task, step and user as the host gave them.
+pub struct Whoami;
+
+impl Action for Whoami {
+    const ID: &'static str = "friendly:whoami";
+    type Input = serde_json::Value;
+    type Output = WhoamiOutput;
+
+    fn info() -> ActionInfo {
+        ActionInfo::new("Returns the task, step and user of the run.").read_only()
+    }
+
+    fn run(ctx: &Context, _input: serde_json::Value) -> Result<WhoamiOutput> {
+        Ok(WhoamiOutput {
+            task_id: ctx.task_id().to_owned(),
+            step_id: ctx.step_id().to_owned(),
+            user_ref: ctx.user_ref().map(str::to_owned),
+        })
+    }
+}
+
 plugin!(
+    Whoami,
     Noop,
     ReadTemplate,
     WriteFile,
