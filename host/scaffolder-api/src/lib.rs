@@ -98,11 +98,7 @@ pub fn router(state: ApiState) -> Router {
 
 /// Checks the bearer token and stores the [`auth::Principal`] for the handlers.
 async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = authorization(&request);
     match state.auth.authenticate(header.as_deref()).await {
         Ok(principal) => {
             request.extensions_mut().insert(Arc::new(principal));
@@ -110,4 +106,13 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
         }
         Err(err) => ApiError::authentication(err.message).into_response(),
     }
+}
+
+/// The request's `Authorization` header value, if it is text.
+pub(crate) fn authorization(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
-use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -114,23 +113,19 @@ async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = crate::authorization(&request);
     match state.verifier.authenticate(header.as_deref()).await {
         Ok(caller) => {
             request.extensions_mut().insert(Arc::new(caller));
             next.run(request).await
         }
-        Err(PluginAuthError::Unauthenticated(message)) => {
-            tracing::info!(target: "scaffolder::audit", path = %request.uri().path(), "registry request refused: {message}");
-            ApiError::authentication(message).into_response()
-        }
-        Err(PluginAuthError::NotAllowed(message)) => {
-            tracing::info!(target: "scaffolder::audit", path = %request.uri().path(), "registry request refused: {message}");
-            ApiError::not_allowed(message).into_response()
+        Err(refusal) => {
+            tracing::info!(target: "scaffolder::audit", path = %request.uri().path(), "registry request refused: {refusal}");
+            match refusal {
+                PluginAuthError::Unauthenticated(message) => ApiError::authentication(message),
+                PluginAuthError::NotAllowed(message) => ApiError::not_allowed(message),
+            }
+            .into_response()
         }
     }
 }
