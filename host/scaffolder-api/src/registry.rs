@@ -97,13 +97,15 @@ impl RegistryState {
             .is_none_or(|set| set.is_match(action_id))
     }
 
-    /// Our action id for a registry id `<pluginId>:<action>`, when we expose it.
-    fn action_for(&self, registry_id: &str) -> Option<String> {
+    /// Our action for a registry id `<pluginId>:<action>`, when we expose it.
+    fn action_for(&self, registry_id: &str) -> Option<ActionInfo> {
         let name = registry_id
             .strip_prefix(&self.plugin_id)?
             .strip_prefix(':')?;
-        let actions = self.engine.actions();
-        (actions.get(name).is_some() && self.is_exposed(name)).then(|| name.to_owned())
+        if !self.is_exposed(name) {
+            return None;
+        }
+        Some(self.engine.actions().get(name)?.info.clone())
     }
 }
 
@@ -221,17 +223,17 @@ async fn invoke(
     secrets: Map<String, Json>,
 ) -> Result<JsonResponse<Json>, ApiError> {
     let not_found = || ApiError::not_found(format!("Action \"{registry_id}\" not found"));
-    let action_id = state.action_for(registry_id).ok_or_else(not_found)?;
+    let action = state.action_for(registry_id).ok_or_else(not_found)?;
     let invalid_input = || ApiError::input(format!("Invalid input to action \"{registry_id}\""));
     if !input.is_object() {
         return Err(invalid_input().with_cause("InputError", "the input must be an object"));
     }
-    check_secrets(state, &action_id, &secrets).map_err(|message| {
+    check_secrets(&action, &secrets).map_err(|message| {
         ApiError::input(format!("Invalid secrets for action \"{registry_id}\""))
             .with_cause("InputError", message)
     })?;
     let invocation = Invocation {
-        action_id,
+        action_id: action.id,
         input,
         secrets,
         caller: format!("plugin:{}", caller.plugin),
@@ -253,19 +255,11 @@ async fn invoke(
 
 /// As Backstage: secrets only for an action that declares them, strings, and only the
 /// declared names.
-fn check_secrets(
-    state: &RegistryState,
-    action_id: &str,
-    secrets: &Map<String, Json>,
-) -> Result<(), String> {
+fn check_secrets(action: &ActionInfo, secrets: &Map<String, Json>) -> Result<(), String> {
     if secrets.is_empty() {
         return Ok(());
     }
-    let actions = state.engine.actions();
-    let declared = actions
-        .get(action_id)
-        .map(|a| a.info.capabilities.secrets.clone())
-        .unwrap_or_default();
+    let declared = &action.capabilities.secrets;
     if declared.is_empty() {
         return Err("the action declares no secrets".into());
     }

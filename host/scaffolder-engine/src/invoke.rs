@@ -18,6 +18,7 @@ use tracing::Instrument;
 
 use crate::Engine;
 use crate::redact::Redactor;
+use crate::workflow::describe_errors;
 
 /// A request to run one action.
 #[derive(Debug, Clone)]
@@ -95,25 +96,17 @@ impl Engine {
     ) -> Result<Json, InvokeError> {
         let action_id = &invocation.action_id;
         if let Err(errors) = validate_input(&action.info.input_schema, &invocation.input) {
-            let problems: Vec<&str> = errors.iter().map(|e| e.stack.as_str()).collect();
             return Err(InvokeError::InvalidInput(format!(
                 "Invalid input to action \"{action_id}\": {}",
-                problems.join(", ")
+                describe_errors(&errors)
             )));
         }
-        let mut secrets: BTreeMap<String, String> = invocation
+        let sent = invocation
             .secrets
             .iter()
             .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
             .collect();
-        // The operator's secrets for plugins, under names the caller did not use, as in tasks.
-        for (name, value) in &self.config().environment.secrets {
-            if let Some(value) = value.as_str() {
-                secrets
-                    .entry(name.clone())
-                    .or_insert_with(|| value.to_owned());
-            }
-        }
+        let secrets = self.config().environment.secrets_for_step(sent);
         let redactor = Arc::new(Redactor::new(secrets.values().map(String::as_str)));
         let workspace = tempfile::Builder::new()
             .prefix("invoke-")
@@ -155,10 +148,9 @@ impl Engine {
         if let Some(schema) = &action.info.output_schema
             && let Err(errors) = validate_input(schema, &output)
         {
-            let problems: Vec<&str> = errors.iter().map(|e| e.stack.as_str()).collect();
             return Err(InvokeError::InvalidOutput(format!(
                 "Invalid output from action \"{action_id}\": {}",
-                problems.join(", ")
+                describe_errors(&errors)
             )));
         }
         Ok(output)

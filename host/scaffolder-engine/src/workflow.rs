@@ -27,6 +27,26 @@ pub struct Environment {
     pub secrets: Map<String, Json>,
 }
 
+impl Environment {
+    /// What an action may read with `host.get-secret` (each only when granted to its
+    /// plugin): the run's `secrets`, and the operator's secrets under names the run does
+    /// not use, so the operator can hand a plugin credentials (an admin connection, a git
+    /// token) that templates and callers never see.
+    pub(crate) fn secrets_for_step(
+        &self,
+        mut secrets: BTreeMap<String, String>,
+    ) -> BTreeMap<String, String> {
+        for (name, value) in &self.secrets {
+            if let Some(value) = value.as_str() {
+                secrets
+                    .entry(name.clone())
+                    .or_insert_with(|| value.to_owned());
+            }
+        }
+        secrets
+    }
+}
+
 /// One run of a task's steps.
 pub(crate) struct Run {
     pub task_id: String,
@@ -172,18 +192,11 @@ impl Run {
             .await;
     }
 
-    /// What an action may read with `host.get-secret` (each only when granted to its
-    /// plugin): the task's secrets, and the operator's `scaffolder.defaultEnvironment.secrets`
-    /// under names the task does not use, so the operator can hand a plugin credentials
-    /// (an admin connection, a git token) that templates never see.
+    /// The task's secrets as they are now, with the operator's (see
+    /// [`Environment::secrets_for_step`]).
     fn step_secrets(&self, secrets: &Mutex<BTreeMap<String, String>>) -> BTreeMap<String, String> {
-        let mut all = secrets.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for (name, value) in &self.environment.secrets {
-            if let Some(value) = value.as_str() {
-                all.entry(name.clone()).or_insert_with(|| value.to_owned());
-            }
-        }
-        all
+        let task = secrets.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.environment.secrets_for_step(task)
     }
 
     fn saved_output(&self, step_id: &str) -> Option<Json> {
@@ -549,7 +562,7 @@ fn js_to_string(value: &Json) -> String {
 }
 
 /// jsonschema's `errors.join(', ')`: `<property> <message>` each.
-fn describe_errors(errors: &[ParameterError]) -> String {
+pub(crate) fn describe_errors(errors: &[ParameterError]) -> String {
     errors
         .iter()
         .map(|e| e.stack.as_str())
