@@ -12,7 +12,9 @@
 //!   granted the plugin and what the action requested ([`capability::EffectiveGrants`]);
 //! - no environment variables, arguments or stdin; stdout and stderr become log lines;
 //!   the operator's configuration for the plugin comes through `host.get-config`;
-//! - a memory cap, a wall-clock deadline, and caps on log and output size ([`Limits`]).
+//! - a memory cap, a wall-clock deadline, and caps on everything the host stores or holds
+//!   for it: log lines, output, added secrets, checkpoints, refused operations, open
+//!   handles and workspace files ([`Limits`]).
 //!
 //! Whatever a guest does (trap, loop, exhaust memory, probe the sandbox), the outcome is a
 //! [`StepFailure`] that names the cause; the host keeps running.
@@ -21,6 +23,7 @@
 //! out, and calls back into a [`StepHost`] for logging, secrets and checkpoints.
 
 mod bindings;
+mod budget;
 mod cache;
 pub mod capability;
 mod error;
@@ -32,7 +35,7 @@ mod step;
 
 pub use capability::{Capabilities, Grants};
 pub use error::{Error, Result};
-pub use limits::Limits;
+pub use limits::{LOG_LINE_OVERHEAD_BYTES, Limits};
 pub use plugin::{ActionInfo, Attributes, Example, Plugin, PluginConfig, PluginInfo};
 pub use runtime::{Runtime, RuntimeConfig};
 pub use step::{

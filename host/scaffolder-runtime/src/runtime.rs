@@ -12,6 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::bindings::Action;
 use crate::cache::ComponentCache;
 use crate::capability::filesystem::SandboxedFilesystem;
+use crate::capability::name_lookup::SandboxedNameLookup;
 use crate::error::{Error, Result};
 use crate::plugin::{Plugin, PluginConfig};
 use crate::step::StepState;
@@ -236,7 +237,7 @@ fn linker(engine: &Engine) -> Result<Linker<StepState>, String> {
     let setup = |err: wasmtime::Error| format!("linking host interfaces: {err:#}");
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(setup)?;
-    // Replace wasmtime-wasi's filesystem with the guarded one.
+    // Replace wasmtime-wasi's filesystem and name lookups with the guarded ones.
     linker.allow_shadowing(true);
     wasmtime_wasi::p2::bindings::filesystem::types::add_to_linker::<_, SandboxedFilesystem>(
         &mut linker,
@@ -246,6 +247,11 @@ fn linker(engine: &Engine) -> Result<Linker<StepState>, String> {
     wasmtime_wasi::p2::bindings::filesystem::preopens::add_to_linker::<_, SandboxedFilesystem>(
         &mut linker,
         StepState::filesystem,
+    )
+    .map_err(setup)?;
+    wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::add_to_linker::<_, SandboxedNameLookup>(
+        &mut linker,
+        StepState::name_lookup,
     )
     .map_err(setup)?;
     linker.allow_shadowing(false);

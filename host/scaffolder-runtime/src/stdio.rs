@@ -1,60 +1,48 @@
-//! The step's log: the WIT `host.log` import and the guest's stdout and stderr, under one
-//! byte budget.
+//! The step's log: the WIT `host.log` import and the guest's stdout and stderr, charged to
+//! the step's budget (bytes plus a per-line overhead, and lines), with control characters
+//! removed so a line cannot forge another line or colour the operator's terminal.
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use crate::budget::{LimitExceeded, Meter, StepBudget};
+use crate::limits::LOG_LINE_OVERHEAD_BYTES;
 use crate::step::{LogLevel, StepHost};
 
 /// Lines kept from stderr to explain a crash (a Rust panic message, say).
 const STDERR_TAIL_BYTES: usize = 2048;
 
-/// Forwards log lines to the [`StepHost`] until the budget is spent.
+/// Forwards log lines to the [`StepHost`] while the step's budget allows.
 pub(crate) struct LogSink {
     host: Arc<dyn StepHost>,
-    remaining: AtomicU64,
-    exceeded: AtomicBool,
+    budget: Arc<StepBudget>,
     stderr_tail: Mutex<String>,
 }
 
-/// The budget is spent; the step must stop.
-#[derive(Debug)]
-pub(crate) struct LogLimitExceeded;
-
 impl LogSink {
-    pub(crate) fn new(host: Arc<dyn StepHost>, max_bytes: u64) -> Arc<Self> {
+    pub(crate) fn new(host: Arc<dyn StepHost>, budget: Arc<StepBudget>) -> Arc<Self> {
         Arc::new(Self {
             host,
-            remaining: AtomicU64::new(max_bytes),
-            exceeded: AtomicBool::new(false),
+            budget,
             stderr_tail: Mutex::new(String::new()),
         })
     }
 
-    /// Logs one line, charging its length to the budget.
-    pub(crate) fn line(&self, level: LogLevel, message: &str) -> Result<(), LogLimitExceeded> {
-        let cost = message.len() as u64;
-        let charged = self
-            .remaining
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-                left.checked_sub(cost)
-            });
-        if charged.is_err() {
-            self.exceeded.store(true, Ordering::SeqCst);
-            return Err(LogLimitExceeded);
-        }
-        self.host.log(level, message);
+    /// Logs one line without its control characters, charging it to the budget.
+    pub(crate) fn line(&self, level: LogLevel, message: &str) -> Result<(), LimitExceeded> {
+        let message = without_control_characters(message);
+        self.budget.charge(Meter::LogLines, 1)?;
+        self.budget.charge(
+            Meter::LogBytes,
+            message.len() as u64 + LOG_LINE_OVERHEAD_BYTES,
+        )?;
+        self.host.log(level, &message);
         Ok(())
-    }
-
-    pub(crate) fn exceeded(&self) -> bool {
-        self.exceeded.load(Ordering::SeqCst)
     }
 
     /// The end of what the guest wrote to stderr.
@@ -129,7 +117,7 @@ impl LineWriter {
             sink.remember_stderr(text);
         }
         sink.line(level, text)
-            .map_err(|LogLimitExceeded| io::Error::other("log limit exceeded"))
+            .map_err(|LimitExceeded| io::Error::other("log limit exceeded"))
     }
 }
 
@@ -177,5 +165,36 @@ impl Drop for LineWriter {
             let line = std::mem::take(&mut self.pending);
             let _ = self.emit(&line);
         }
+    }
+}
+
+/// The line with control characters (C0 but tab, DEL, C1) removed: a guest's line stays
+/// one line of plain text in events, logs and terminals.
+pub(crate) fn without_control_characters(line: &str) -> std::borrow::Cow<'_, str> {
+    if line.chars().any(is_removed) {
+        std::borrow::Cow::Owned(line.chars().filter(|c| !is_removed(*c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(line)
+    }
+}
+
+fn is_removed(c: char) -> bool {
+    c.is_control() && c != '\t'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_removed_and_tabs_kept() {
+        assert_eq!(
+            without_control_characters("a\u{1b}[31mred\u{1b}[0m\nforged: line\r\tend\u{9b}"),
+            "a[31mred[0mforged: line\tend"
+        );
+        assert!(matches!(
+            without_control_characters("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
     }
 }

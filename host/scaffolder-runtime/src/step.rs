@@ -14,17 +14,20 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{self, wit};
+use crate::budget::{LimitExceeded, Meter, StepBudget, limit_message};
 use crate::capability::file_modes::GuestDirectories;
 use crate::capability::filesystem::{
     FsGuard, SENTINEL_GUEST_PATH, SandboxedFilesystemView, TEMPLATE_GUEST_PATH,
     WORKSPACE_GUEST_PATH,
 };
 use crate::capability::http::HttpSandbox;
+use crate::capability::name_lookup::{NameLookupGuard, NameLookupView, ResolvedPeers};
+use crate::capability::workspace_quota::WorkspaceQuota;
 use crate::capability::{Denials, EffectiveGrants, sockets};
 use crate::limits::{StepLimiter, human_bytes};
 use crate::plugin::Plugin;
 use crate::runtime::MAX_WASM_STACK;
-use crate::stdio::{GuestOutput, LogLimitExceeded, LogSink};
+use crate::stdio::{GuestOutput, LogSink};
 
 /// Severity of a step log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,10 +150,13 @@ pub(crate) struct StepState {
     table: ResourceTable,
     fs_guard: FsGuard,
     limiter: StepLimiter,
+    budget: Arc<StepBudget>,
     log: Arc<LogSink>,
     host: Arc<dyn StepHost>,
     grants: Arc<EffectiveGrants>,
     denials: Denials,
+    name_lookup: NameLookupGuard,
+    peers: ResolvedPeers,
     secrets: BTreeMap<String, String>,
     config: Arc<BTreeMap<String, String>>,
     directories: GuestDirectories,
@@ -161,19 +167,26 @@ impl StepState {
     /// State for calling `describe`: nothing granted, nothing logged.
     pub(crate) fn inert() -> Self {
         let host: Arc<dyn StepHost> = Arc::new(InertHost);
-        let denials = Denials::default();
+        let budget = Arc::new(StepBudget::new(&crate::Limits {
+            max_log_bytes: 0,
+            ..crate::Limits::default()
+        }));
+        let denials = Denials::new(budget.clone());
         let grants = Arc::new(EffectiveGrants::default());
         Self {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
             http_hooks: HttpSandbox::new(grants.clone(), denials.clone()),
             table: ResourceTable::new(),
-            fs_guard: FsGuard::new(denials.clone()),
+            fs_guard: FsGuard::new(denials.clone(), None),
             limiter: StepLimiter::new(&crate::Limits::default()),
-            log: LogSink::new(host.clone(), 0),
+            log: LogSink::new(host.clone(), budget.clone()),
+            budget,
             host,
             grants,
             denials,
+            name_lookup: NameLookupGuard::default(),
+            peers: ResolvedPeers::default(),
             secrets: BTreeMap::new(),
             config: Arc::default(),
             directories: GuestDirectories::default(),
@@ -183,6 +196,19 @@ impl StepState {
 
     pub(crate) fn limiter(&mut self) -> &mut StepLimiter {
         &mut self.limiter
+    }
+
+    pub(crate) fn name_lookup(&mut self) -> NameLookupView<'_> {
+        NameLookupView {
+            inner: wasmtime_wasi::sockets::WasiSocketsCtxView {
+                ctx: self.wasi.sockets(),
+                table: &mut self.table,
+            },
+            guard: &mut self.name_lookup,
+            grants: &self.grants,
+            denials: &self.denials,
+            peers: &self.peers,
+        }
     }
 
     pub(crate) fn filesystem(&mut self) -> SandboxedFilesystemView<'_> {
@@ -244,7 +270,7 @@ impl bindings::scaffolder::action::host::Host for StepState {
         };
         self.log
             .line(level, &message)
-            .map_err(|LogLimitExceeded| wasmtime::format_err!("log limit exceeded"))
+            .map_err(|LimitExceeded| wasmtime::format_err!("log limit exceeded"))
     }
 
     async fn get_secret(&mut self, name: String) -> wasmtime::Result<Option<String>> {
@@ -258,6 +284,13 @@ impl bindings::scaffolder::action::host::Host for StepState {
     }
 
     async fn add_secret(&mut self, name: String, value: String) -> wasmtime::Result<()> {
+        self.budget
+            .charge(Meter::Secrets, 1)
+            .and_then(|()| {
+                self.budget
+                    .charge(Meter::SecretBytes, (name.len() + value.len()) as u64)
+            })
+            .map_err(|LimitExceeded| wasmtime::format_err!("secret limit exceeded"))?;
         self.host
             .add_secret(&name, &value)
             .await
@@ -283,6 +316,17 @@ impl bindings::scaffolder::action::host::Host for StepState {
         key: String,
         value: wit::Checkpoint,
     ) -> wasmtime::Result<()> {
+        let size = match &value {
+            wit::Checkpoint::Success(json) => json.len(),
+            wit::Checkpoint::Failed(reason) => reason.len(),
+        };
+        self.budget
+            .charge(Meter::Checkpoints, 1)
+            .and_then(|()| {
+                self.budget
+                    .charge(Meter::CheckpointBytes, (key.len() + size) as u64)
+            })
+            .map_err(|LimitExceeded| wasmtime::format_err!("checkpoint limit exceeded"))?;
         let value = match value {
             wit::Checkpoint::Success(json) => Checkpoint::Success {
                 value: serde_json::from_str(&json).map_err(|err| {
@@ -342,10 +386,12 @@ pub(crate) async fn execute(
         )
     })?;
     let limits = plugin.config().limits.clone();
-    let denials = Denials::default();
-    let log = LogSink::new(host.clone(), limits.max_log_bytes);
+    let budget = Arc::new(StepBudget::new(&limits));
+    let denials = Denials::new(budget.clone());
+    let log = LogSink::new(host.clone(), budget.clone());
 
-    let wasi = build_wasi(plugin, &request, &grants, &denials, &log)?;
+    let peers = ResolvedPeers::default();
+    let wasi = build_wasi(plugin, &request, &grants, &denials, &peers, &log)?;
     let directories = GuestDirectories::new(
         request.workspace.clone(),
         request
@@ -353,17 +399,28 @@ pub(crate) async fn execute(
             .clone()
             .filter(|_| grants.allows_template_directory()),
     );
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(usize::try_from(limits.max_open_handles).unwrap_or(usize::MAX));
     let state = StepState {
         wasi,
         http: WasiHttpCtx::new(),
         http_hooks: HttpSandbox::new(grants.clone(), denials.clone()),
-        table: ResourceTable::new(),
-        fs_guard: FsGuard::new(denials.clone()),
+        table,
+        fs_guard: FsGuard::new(
+            denials.clone(),
+            Some(Arc::new(WorkspaceQuota::new(
+                request.workspace.clone(),
+                budget.clone(),
+            ))),
+        ),
         limiter: StepLimiter::new(&limits),
+        budget: budget.clone(),
         log: log.clone(),
         host,
         grants,
         denials: denials.clone(),
+        name_lookup: NameLookupGuard::default(),
+        peers,
         secrets: request.secrets.clone(),
         config: plugin.settings(),
         directories,
@@ -373,7 +430,11 @@ pub(crate) async fn execute(
     let mut store = Store::new(plugin.engine(), state);
     store.limiter(|state| state.limiter());
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
+    // Every tick: a guest past one of its limits is stopped here, whatever it does next.
+    store.epoch_deadline_callback(|store| match store.data().budget.exceeded() {
+        Some(_) => Err(wasmtime::format_err!("step limit exceeded")),
+        None => Ok(UpdateDeadline::Yield(1)),
+    });
 
     let input = request.input.to_string();
     let context = wit_context(&request, store.data().grants.allows_template_directory());
@@ -398,7 +459,7 @@ pub(crate) async fn execute(
 
     let memory_exceeded = store.data().limiter.memory_exceeded;
     drop(store);
-    classify(ended, &limits, memory_exceeded, &log, &denials.all())
+    classify(ended, &budget, memory_exceeded, &log, &denials.all())
 }
 
 fn build_wasi(
@@ -406,6 +467,7 @@ fn build_wasi(
     request: &StepRequest,
     grants: &Arc<EffectiveGrants>,
     denials: &Denials,
+    peers: &ResolvedPeers,
     log: &Arc<LogSink>,
 ) -> Result<WasiCtx, StepFailure> {
     let host_error = |what: &str, err: wasmtime::Error| {
@@ -449,11 +511,16 @@ fn build_wasi(
             })?;
     }
     // TCP sockets are always available so that every connect reaches the address check
-    // and a refused one is named; name lookups (a channel out) only when TCP is granted.
+    // and a refused one is named; name lookups (a channel out) only when TCP is granted,
+    // and then only of granted names (`capability::name_lookup`).
     wasi.allow_tcp(true)
         .allow_ip_name_lookup(grants.allows_any_tcp())
         .allow_udp(false)
-        .socket_addr_check(sockets::address_check(grants.clone(), denials.clone()));
+        .socket_addr_check(sockets::address_check(
+            grants.clone(),
+            denials.clone(),
+            peers.clone(),
+        ));
     Ok(wasi.build())
 }
 
@@ -487,20 +554,24 @@ fn wit_context(request: &StepRequest, template_granted: bool) -> wit::StepContex
 /// usually reports only the symptom.
 fn classify(
     ended: Ended,
-    limits: &crate::Limits,
+    budget: &StepBudget,
     memory_exceeded: bool,
     log: &LogSink,
     denials: &[String],
 ) -> Result<serde_json::Value, StepFailure> {
     use StepFailureKind as K;
+    let limits = budget.limits();
     let fail = |kind, message: String| Err(StepFailure::new(kind, message));
     let denial = denials.first();
+    let exceeded = budget.exceeded();
     match ended {
+        Ended::Cancelled => fail(K::Cancelled, "the task was cancelled".to_owned()),
+        // A limit the host saw exceeded is the cause, whatever the guest did after it.
+        _ if exceeded.is_some() => fail(K::LimitExceeded, exceeded.unwrap_or_default().to_owned()),
         Ended::TimedOut => fail(
             K::Timeout,
             format!("deadline of {}s exceeded", limits.timeout_secs),
         ),
-        Ended::Cancelled => fail(K::Cancelled, "the task was cancelled".to_owned()),
         Ended::Trapped(_) if memory_exceeded => fail(
             K::OutOfMemory,
             format!(
@@ -508,13 +579,22 @@ fn classify(
                 human_bytes(limits.memory_mib << 20)
             ),
         ),
-        Ended::Trapped(_) if log.exceeded() => fail(
+        Ended::Trapped(err) if table_was_full(&err) => fail(
             K::LimitExceeded,
-            format!(
-                "log limit of {} exceeded",
-                human_bytes(limits.max_log_bytes)
+            limit_message(
+                &format!("open handle limit of {}", limits.max_open_handles),
+                "maxOpenHandles",
             ),
         ),
+        Ended::Trapped(err) if exit_status(&err).is_some() => {
+            let status = exit_status(&err).unwrap_or_default();
+            fail(
+                K::Failed,
+                format!(
+                    "the plugin exited with status {status} instead of returning from the action (exit() ends the whole plugin; return an error or an output instead)"
+                ),
+            )
+        }
         Ended::Trapped(err) => {
             let message = match err.downcast_ref::<Trap>() {
                 Some(Trap::StackOverflow) => format!(
@@ -579,4 +659,24 @@ fn classify(
             Ok(value)
         }
     }
+}
+
+/// Whether a trap came from the step's resource table being full (`maxOpenHandles`).
+fn table_was_full(err: &wasmtime::Error) -> bool {
+    use wasmtime::component::ResourceTableError;
+    matches!(
+        find_cause::<ResourceTableError>(err),
+        Some(ResourceTableError::Full)
+    )
+}
+
+/// The status a guest passed to `exit`, when that is how it ended.
+fn exit_status(err: &wasmtime::Error) -> Option<i32> {
+    find_cause::<wasmtime_wasi::I32Exit>(err).map(|exit| exit.0)
+}
+
+/// The error of type `E` in `err` or among its causes.
+fn find_cause<E: std::error::Error + Send + Sync + 'static>(err: &wasmtime::Error) -> Option<&E> {
+    err.downcast_ref::<E>()
+        .or_else(|| err.chain().find_map(|cause| cause.downcast_ref::<E>()))
 }

@@ -20,7 +20,11 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 
+use std::sync::Arc;
+
 use super::Denials;
+use super::workspace_quota::{QuotaStream, WorkspaceQuota};
+use crate::budget::LimitExceeded;
 
 /// Guest path of the sentinel preopen.
 pub const SENTINEL_GUEST_PATH: &str = "/";
@@ -33,14 +37,30 @@ pub const TEMPLATE_GUEST_PATH: &str = "/template";
 #[derive(Debug, Default)]
 pub struct FsGuard {
     denials: Denials,
-    sentinel: Option<u32>,
+    /// Guest handles of the sentinel directory (`/`): the preopen, and any the guest
+    /// asked for again.
+    sentinels: Vec<u32>,
+    /// Charged for every write and creation; none while describing a plugin.
+    quota: Option<Arc<WorkspaceQuota>>,
 }
 
 impl FsGuard {
-    pub fn new(denials: Denials) -> Self {
+    pub(crate) fn new(denials: Denials, quota: Option<Arc<WorkspaceQuota>>) -> Self {
         Self {
             denials,
-            sentinel: None,
+            sentinels: Vec::new(),
+            quota,
+        }
+    }
+
+    /// Charges a write or a creation to the workspace quota; the step stops when it is
+    /// spent.
+    fn charge(&self, bytes: u64, files: u64) -> FsResult<()> {
+        match &self.quota {
+            Some(quota) => quota.charge(bytes, files).map_err(|LimitExceeded| {
+                FsError::trap(wasmtime::format_err!("workspace limit exceeded"))
+            }),
+            None => Ok(()),
         }
     }
 }
@@ -61,7 +81,7 @@ pub struct SandboxedFilesystemView<'a> {
 impl SandboxedFilesystemView<'_> {
     /// Refuses any use of the sentinel directory.
     fn check(&self, fd: &Resource<Descriptor>, path: &str) -> FsResult<()> {
-        if Some(fd.rep()) == self.guard.sentinel {
+        if self.guard.sentinels.contains(&fd.rep()) {
             let shown = format!("/{}", path.trim_start_matches('/'));
             self.guard
                 .denials
@@ -92,6 +112,20 @@ impl SandboxedFilesystemView<'_> {
     }
 }
 
+impl SandboxedFilesystemView<'_> {
+    /// Puts a file's output stream back in the table behind one that charges its writes.
+    fn charged_stream(
+        &mut self,
+        stream: Resource<DynOutputStream>,
+    ) -> FsResult<Resource<DynOutputStream>> {
+        let Some(quota) = self.guard.quota.clone() else {
+            return Ok(stream);
+        };
+        let inner = self.inner.table.delete(stream)?;
+        Ok(self.inner.table.push(QuotaStream::wrap(inner, quota))?)
+    }
+}
+
 /// Runs a path operation on `fd`: sentinel check, delegation, naming of refusals.
 macro_rules! guarded {
     ($self:ident, $fd:expr, $path:expr, $call:expr) => {{
@@ -106,10 +140,12 @@ macro_rules! guarded {
 impl preopens::Host for SandboxedFilesystemView<'_> {
     fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<Descriptor>, String)>> {
         let dirs = preopens::Host::get_directories(&mut self.inner)?;
-        self.guard.sentinel = dirs
-            .iter()
-            .find(|(_, path)| path == SENTINEL_GUEST_PATH)
-            .map(|(fd, _)| fd.rep());
+        // Each call hands out new handles; every one of them is the sentinel.
+        self.guard.sentinels.extend(
+            dirs.iter()
+                .filter(|(_, path)| path == SENTINEL_GUEST_PATH)
+                .map(|(fd, _)| fd.rep()),
+        );
         Ok(dirs)
     }
 }
@@ -151,6 +187,8 @@ impl HostDescriptor for SandboxedFilesystemView<'_> {
     }
 
     async fn set_size(&mut self, fd: Resource<Descriptor>, size: types::Filesize) -> FsResult<()> {
+        // Charged whole: what the file may grow to (a sparse file counts whole).
+        self.guard.charge(size, 0)?;
         HostDescriptor::set_size(&mut self.inner, fd, size).await
     }
 
@@ -178,6 +216,7 @@ impl HostDescriptor for SandboxedFilesystemView<'_> {
         buf: Vec<u8>,
         offset: types::Filesize,
     ) -> FsResult<types::Filesize> {
+        self.guard.charge(buf.len() as u64, 0)?;
         HostDescriptor::write(&mut self.inner, fd, buf, offset).await
     }
 
@@ -198,6 +237,7 @@ impl HostDescriptor for SandboxedFilesystemView<'_> {
         fd: Resource<Descriptor>,
         path: String,
     ) -> FsResult<()> {
+        self.guard.charge(0, 1)?;
         guarded!(
             self,
             fd,
@@ -249,6 +289,8 @@ impl HostDescriptor for SandboxedFilesystemView<'_> {
         new_path: String,
     ) -> FsResult<()> {
         self.check(&new_descriptor, &new_path)?;
+        // A hard link adds a name, not bytes; the walk counts the bytes once per name.
+        self.guard.charge(0, 1)?;
         guarded!(
             self,
             fd,
@@ -273,6 +315,9 @@ impl HostDescriptor for SandboxedFilesystemView<'_> {
         oflags: types::OpenFlags,
         flags: types::DescriptorFlags,
     ) -> FsResult<Resource<Descriptor>> {
+        if oflags.contains(types::OpenFlags::CREATE) {
+            self.guard.charge(0, 1)?;
+        }
         guarded!(
             self,
             fd,
@@ -329,6 +374,7 @@ impl HostDescriptor for SandboxedFilesystemView<'_> {
         src_path: String,
         dest_path: String,
     ) -> FsResult<()> {
+        self.guard.charge(0, 1)?;
         guarded!(
             self,
             fd,
@@ -359,14 +405,16 @@ impl HostDescriptor for SandboxedFilesystemView<'_> {
         fd: Resource<Descriptor>,
         offset: types::Filesize,
     ) -> FsResult<Resource<DynOutputStream>> {
-        HostDescriptor::write_via_stream(&mut self.inner, fd, offset)
+        let stream = HostDescriptor::write_via_stream(&mut self.inner, fd, offset)?;
+        self.charged_stream(stream)
     }
 
     fn append_via_stream(
         &mut self,
         fd: Resource<Descriptor>,
     ) -> FsResult<Resource<DynOutputStream>> {
-        HostDescriptor::append_via_stream(&mut self.inner, fd)
+        let stream = HostDescriptor::append_via_stream(&mut self.inner, fd)?;
+        self.charged_stream(stream)
     }
 
     async fn is_same_object(

@@ -56,9 +56,20 @@ impl WasiHttpHooks for HttpSandbox {
         Box::new(async move {
             let target = checked_target(&grants, request.uri())
                 .await
-                .map_err(|message| {
-                    denials.record(message);
-                    Error::HttpRequestDenied
+                .map_err(|refusal| match refusal {
+                    Refusal::Denied(message) => {
+                        denials.record(message);
+                        Error::HttpRequestDenied
+                    }
+                    // A granted name that does not resolve is the network's fault, not
+                    // the plugin's: the guest gets a DNS error carrying the reason.
+                    Refusal::Unresolved(message) => {
+                        tracing::debug!(target: "scaffolder::sandbox", "{message}");
+                        Error::DnsError {
+                            rcode: Some(message),
+                            info_code: None,
+                        }
+                    }
                 })?;
             let connect_timeout = options
                 .and_then(|o| o.connect_timeout)
@@ -71,6 +82,20 @@ impl WasiHttpHooks for HttpSandbox {
     }
 }
 
+/// Why a request was not sent.
+enum Refusal {
+    /// The sandbox does not allow it.
+    Denied(String),
+    /// It was allowed, but its host name did not resolve.
+    Unresolved(String),
+}
+
+impl From<String> for Refusal {
+    fn from(message: String) -> Self {
+        Refusal::Denied(message)
+    }
+}
+
 /// Where a checked request goes.
 struct Target {
     addr: SocketAddr,
@@ -78,12 +103,16 @@ struct Target {
     tls: bool,
 }
 
-async fn checked_target(grants: &EffectiveGrants, uri: &http::Uri) -> Result<Target, String> {
+async fn checked_target(grants: &EffectiveGrants, uri: &http::Uri) -> Result<Target, Refusal> {
     let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
     let tls = match scheme.as_str() {
         "http" => false,
         "https" => true,
-        other => return Err(format!("outbound HTTP with scheme '{other}' denied")),
+        other => {
+            return Err(Refusal::Denied(format!(
+                "outbound HTTP with scheme '{other}' denied"
+            )));
+        }
     };
     let host = uri
         .host()
@@ -99,7 +128,9 @@ async fn checked_target(grants: &EffectiveGrants, uri: &http::Uri) -> Result<Tar
         Err(_) => tokio::net::lookup_host((bare, port))
             .await
             .map_err(|err| {
-                format!("outbound HTTP to {origin} failed: {host} did not resolve: {err}")
+                Refusal::Unresolved(format!(
+                    "outbound HTTP to {origin} failed: {host} did not resolve: {err}"
+                ))
             })?
             .collect(),
     };
@@ -108,9 +139,11 @@ async fn checked_target(grants: &EffectiveGrants, uri: &http::Uri) -> Result<Tar
             grants.check_resolved(&origin, addr.ip())?;
         }
     }
-    let addr = *addrs
-        .first()
-        .ok_or_else(|| format!("outbound HTTP to {origin} failed: {host} has no address"))?;
+    let addr = *addrs.first().ok_or_else(|| {
+        Refusal::Unresolved(format!(
+            "outbound HTTP to {origin} failed: {host} has no address"
+        ))
+    })?;
     Ok(Target {
         addr,
         host: bare.to_owned(),

@@ -8,10 +8,13 @@
 pub mod file_modes;
 pub mod filesystem;
 pub mod http;
+pub(crate) mod name_lookup;
 mod network;
 mod pattern;
 pub mod sockets;
+pub(crate) mod workspace_quota;
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use network::{IpNet, is_internal_address};
 pub use pattern::{OriginPattern, PeerPattern};
 
+use crate::budget::{Meter, StepBudget};
 use crate::error::{Error, Result};
 
 /// What an action asks for (the WIT `capabilities` record).
@@ -110,6 +114,29 @@ impl EffectiveGrants {
             && self.granted_tcp.iter().any(|p| p.matches(addr))
     }
 
+    /// The ports a step may reach at the addresses of `name`, when both the action and the
+    /// operator name it in a TCP peer pattern (`name:port`); `None` when the step may not
+    /// even look it up. `None` in the list: any port.
+    pub fn name_lookup_ports(&self, name: &str) -> Option<Vec<Option<u16>>> {
+        let mut ports = Vec::new();
+        for requested in self.requested_tcp.iter().filter_map(|p| p.names(name)) {
+            for granted in self.granted_tcp.iter().filter_map(|p| p.names(name)) {
+                match (requested, granted) {
+                    (None, port) | (port, None) => ports.push(port),
+                    (Some(a), Some(b)) if a == b => ports.push(Some(a)),
+                    _ => {}
+                }
+            }
+        }
+        (!ports.is_empty()).then_some(ports)
+    }
+
+    /// Whether an address a granted name resolved to may be used: internal addresses
+    /// only through the operator's `internalNetworks`, as for HTTP.
+    pub fn allows_resolved(&self, ip: IpAddr) -> bool {
+        !is_internal_address(ip) || self.internal_networks.iter().any(|n| n.contains(ip))
+    }
+
     /// Checks an HTTP origin before any lookup: `Ok` with whether the grant names the
     /// host as an IP literal, `Err` with the reason it is denied.
     pub fn check_origin(&self, scheme: &str, host: &str, port: u16) -> Result<bool, String> {
@@ -151,27 +178,55 @@ fn parse_all<T>(items: &[String], parse: impl Fn(&str) -> Result<T>) -> Result<V
     items.iter().map(|s| parse(s)).collect()
 }
 
-/// Sandbox denials seen during one step, shared by every capability of that step.
-#[derive(Debug, Clone, Default)]
+/// Sandbox denials seen during one step, shared by every capability of that step. Each
+/// refusal is charged to the step's budget (`maxDenials`); each distinct one is logged
+/// once, so a guest probing in a loop costs neither the host's log nor its time.
+#[derive(Debug, Clone)]
 pub struct Denials {
-    inner: Arc<Mutex<Vec<String>>>,
+    inner: Arc<Mutex<DenialLog>>,
+    budget: Arc<StepBudget>,
+}
+
+#[derive(Debug, Default)]
+struct DenialLog {
+    /// Distinct messages, first first.
+    messages: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Default for Denials {
+    fn default() -> Self {
+        Self::new(Arc::new(StepBudget::new(&crate::Limits::default())))
+    }
 }
 
 impl Denials {
-    /// Records a denial; the message names what was refused.
-    pub fn record(&self, message: String) {
-        tracing::warn!(target: "scaffolder::sandbox", "{message}");
-        let mut all = self.inner.lock().expect("denials lock is never poisoned");
-        if !all.contains(&message) {
-            all.push(message);
+    pub(crate) fn new(budget: Arc<StepBudget>) -> Self {
+        Self {
+            inner: Arc::default(),
+            budget,
         }
     }
 
-    /// The denials so far, first first.
+    /// Records a denial; the message names what was refused.
+    pub fn record(&self, message: String) {
+        if self.budget.charge(Meter::Denials, 1).is_err() {
+            // The step is being stopped; what it tries meanwhile is not worth a line.
+            return;
+        }
+        let mut log = self.inner.lock().expect("denials lock is never poisoned");
+        if log.seen.insert(message.clone()) {
+            tracing::warn!(target: "scaffolder::sandbox", "{message}");
+            log.messages.push(message);
+        }
+    }
+
+    /// The distinct denials so far, first first.
     pub fn all(&self) -> Vec<String> {
         self.inner
             .lock()
             .expect("denials lock is never poisoned")
+            .messages
             .clone()
     }
 }
@@ -276,6 +331,29 @@ mod tests {
         assert!(g.allows_tcp("127.0.0.1:5432".parse().unwrap()));
         assert!(!g.allows_tcp("127.0.0.1:22".parse().unwrap()));
         assert!(!g.allows_tcp("10.0.0.1:5432".parse().unwrap()));
+    }
+
+    #[test]
+    fn name_lookups_need_the_name_on_both_sides() {
+        let g = EffectiveGrants::new(
+            &request(&[], &["db.internal:*", "*:5432"]),
+            &grants(&[], &["DB.internal:5432", "*:*"]),
+        )
+        .unwrap();
+        assert_eq!(g.name_lookup_ports("db.internal"), Some(vec![Some(5432)]));
+        assert_eq!(
+            g.name_lookup_ports("exfil.example"),
+            None,
+            "* grants no lookup"
+        );
+        let only_granted = EffectiveGrants::new(
+            &request(&[], &["*:5432"]),
+            &grants(&[], &["db.internal:5432"]),
+        )
+        .unwrap();
+        assert_eq!(only_granted.name_lookup_ports("db.internal"), None);
+        assert!(!g.allows_resolved("10.0.0.5".parse().unwrap()));
+        assert!(g.allows_resolved("93.184.216.34".parse().unwrap()));
     }
 
     #[test]

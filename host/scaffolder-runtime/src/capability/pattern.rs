@@ -94,11 +94,21 @@ impl OriginPattern {
     }
 }
 
-/// `ip:port`, `ip/prefix:port` or `*:port`, with `*` for any port. IPv6 in brackets.
+/// `ip:port`, `ip/prefix:port`, `*:port` or `name:port`, with `*` for any port. IPv6 in
+/// brackets. Only a pattern naming a host name lets the guest look that name up (`*`
+/// does not: a lookup of any name would be a channel out).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerPattern {
-    network: Option<IpNet>,
+    host: PeerHost,
     port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PeerHost {
+    Any,
+    Network(IpNet),
+    /// A DNS name, lower case, without a trailing dot.
+    Name(String),
 }
 
 impl PeerPattern {
@@ -109,7 +119,7 @@ impl PeerPattern {
             message: message.to_owned(),
         };
         let (host, port) = split_host_port(pattern)
-            .ok_or_else(|| invalid("expected ip:port, ip/prefix:port or *:port"))?;
+            .ok_or_else(|| invalid("expected ip:port, ip/prefix:port, name:port or *:port"))?;
         let port = match port {
             Some("*") => None,
             Some(p) => Some(
@@ -118,20 +128,54 @@ impl PeerPattern {
             ),
             None => return Err(invalid("a port (or *) is required")),
         };
-        let network = if host == "*" {
-            None
+        let host = if host == "*" {
+            PeerHost::Any
+        } else if is_dns_name(host) && host.parse::<IpNet>().is_err() {
+            PeerHost::Name(normalize_name(host))
         } else {
             let host = host.trim_start_matches('[').trim_end_matches(']');
-            Some(host.parse::<IpNet>().map_err(|m| invalid(&m))?)
+            PeerHost::Network(host.parse::<IpNet>().map_err(|m| invalid(&m))?)
         };
-        Ok(Self { network, port })
+        Ok(Self { host, port })
     }
 
-    /// Whether a connection to `addr` matches.
+    /// Whether a connection to `addr` matches (a name pattern matches no address: the
+    /// addresses its name resolved to during the step are allowed instead).
     pub fn matches(&self, addr: SocketAddr) -> bool {
         self.port.is_none_or(|p| p == addr.port())
-            && self.network.as_ref().is_none_or(|n| n.contains(addr.ip()))
+            && match &self.host {
+                PeerHost::Any => true,
+                PeerHost::Network(network) => network.contains(addr.ip()),
+                PeerHost::Name(_) => false,
+            }
     }
+
+    /// Whether the pattern names the host name `name`; then the port it allows (`None`:
+    /// any).
+    pub fn names(&self, name: &str) -> Option<Option<u16>> {
+        match &self.host {
+            PeerHost::Name(n) if *n == normalize_name(name) => Some(self.port),
+            _ => None,
+        }
+    }
+}
+
+/// Letters, digits, `-` and `.`, with at least one letter: a host name, not a number.
+fn is_dns_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && host.chars().any(|c| c.is_ascii_alphabetic())
+        && host
+            .trim_end_matches('.')
+            .split('.')
+            .all(|label| !label.is_empty())
+}
+
+fn normalize_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Splits `host[:port]`, where an IPv6 host is in brackets (`[::1]:80`).
@@ -211,7 +255,23 @@ mod tests {
         assert!(any_host.matches("[::1]:5432".parse().unwrap()));
         let v6 = PeerPattern::parse("[::1]:22").unwrap();
         assert!(v6.matches("[::1]:22".parse().unwrap()));
-        for bad in ["127.0.0.1", "x:1", "1.2.3.4:http", "::1"] {
+        let name = PeerPattern::parse("DB.internal:5432").unwrap();
+        assert_eq!(name.names("db.internal."), Some(Some(5432)));
+        assert_eq!(name.names("other.internal"), None);
+        assert!(!name.matches("10.0.0.5:5432".parse().unwrap()));
+        assert_eq!(
+            any_host.names("db.internal"),
+            None,
+            "* grants no name lookup"
+        );
+        for bad in [
+            "127.0.0.1",
+            "x y:1",
+            "a..b:1",
+            "1.2.3.4:http",
+            "::1",
+            "db_1:5",
+        ] {
             assert!(PeerPattern::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 
+use super::name_lookup::ResolvedPeers;
 use super::{Denials, EffectiveGrants};
 
-/// The check wasmtime-wasi runs before every bind, listen, connect and UDP use.
+/// The check wasmtime-wasi runs before every bind, listen, connect and UDP use. A peer
+/// is granted by an address pattern, or by a name pattern whose name resolved to it.
 ///
 /// Connecting a TCP socket first binds it implicitly to the wildcard address with port
 /// 0; that bind is allowed so a granted connect can proceed. Explicit binds, listening
@@ -17,6 +19,7 @@ use super::{Denials, EffectiveGrants};
 pub fn address_check(
     grants: Arc<EffectiveGrants>,
     denials: Denials,
+    peers: ResolvedPeers,
 ) -> impl Fn(SocketAddr, SocketAddrUse) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>>
 + Send
 + Sync
@@ -25,7 +28,7 @@ pub fn address_check(
         let allowed = match usage {
             SocketAddrUse::TcpBind if addr.ip().is_unspecified() && addr.port() == 0 => true,
             SocketAddrUse::TcpConnect => {
-                let allowed = grants.allows_tcp(addr);
+                let allowed = grants.allows_tcp(addr) || peers.allows(addr);
                 if !allowed {
                     denials.record(format!(
                         "TCP connection to {addr} denied: it is not granted to this plugin"

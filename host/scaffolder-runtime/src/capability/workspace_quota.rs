@@ -1,0 +1,240 @@
+//! The task workspace's size and file count against the step's limits
+//! (`maxWorkspaceBytes`, `maxWorkspaceFiles`).
+//!
+//! Every write and every creation through `wasi:filesystem` is charged before it happens.
+//! Charges are an upper bound of the growth (a rewrite is charged like an append), so the
+//! workspace is only measured (a walk that follows no link) when the charges since the
+//! last measurement no longer fit; then the real usage decides. A step that writes little
+//! costs one walk of the workspace at its first write.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, StreamResult};
+
+use crate::budget::{LimitExceeded, StepBudget, limit_message};
+use crate::limits::human_bytes;
+
+/// The quota of one step's workspace.
+#[derive(Debug)]
+pub(crate) struct WorkspaceQuota {
+    root: PathBuf,
+    max_bytes: u64,
+    max_files: u64,
+    budget: Arc<StepBudget>,
+    usage: Mutex<Usage>,
+}
+
+#[derive(Debug, Default)]
+struct Usage {
+    /// What the last walk found, once there was one.
+    measured: Option<Measured>,
+    /// Charged since that walk.
+    bytes_since: u64,
+    files_since: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Measured {
+    bytes: u64,
+    files: u64,
+}
+
+impl WorkspaceQuota {
+    pub(crate) fn new(root: PathBuf, budget: Arc<StepBudget>) -> Self {
+        let limits = budget.limits();
+        Self {
+            root,
+            max_bytes: limits.max_workspace_bytes,
+            max_files: limits.max_workspace_files,
+            budget,
+            usage: Mutex::default(),
+        }
+    }
+
+    /// Charges `bytes` about to be written and `files` about to be created.
+    pub(crate) fn charge(&self, bytes: u64, files: u64) -> Result<(), LimitExceeded> {
+        let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        let base = match usage.measured {
+            Some(measured) => measured,
+            None => *usage.measured.insert(self.measure()),
+        };
+        let fits = |base: Measured, bytes_since: u64, files_since: u64| {
+            base.bytes.saturating_add(bytes_since).saturating_add(bytes) <= self.max_bytes
+                && base.files.saturating_add(files_since).saturating_add(files) <= self.max_files
+        };
+        if fits(base, usage.bytes_since, usage.files_since) {
+            usage.bytes_since += bytes;
+            usage.files_since += files;
+            return Ok(());
+        }
+        let measured = self.measure();
+        *usage = Usage {
+            measured: Some(measured),
+            bytes_since: bytes,
+            files_since: files,
+        };
+        if measured.bytes.saturating_add(bytes) > self.max_bytes {
+            self.budget.exceed(limit_message(
+                &format!("workspace size limit of {}", human_bytes(self.max_bytes)),
+                "maxWorkspaceBytes",
+            ));
+            return Err(LimitExceeded);
+        }
+        if measured.files.saturating_add(files) > self.max_files {
+            self.budget.exceed(limit_message(
+                &format!("workspace file limit of {} files", self.max_files),
+                "maxWorkspaceFiles",
+            ));
+            return Err(LimitExceeded);
+        }
+        Ok(())
+    }
+
+    /// Walks the workspace; stops counting once both limits are passed.
+    fn measure(&self) -> Measured {
+        let mut measured = Measured::default();
+        let mut pending = vec![self.root.clone()];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                // `DirEntry::metadata` does not follow a link.
+                let Ok(metadata) = entry.metadata() else {
+                    continue;
+                };
+                measured.files += 1;
+                if metadata.is_file() {
+                    measured.bytes = measured.bytes.saturating_add(metadata.len());
+                } else if metadata.is_dir() {
+                    pending.push(entry.path());
+                }
+                if measured.bytes > self.max_bytes && measured.files > self.max_files {
+                    return measured;
+                }
+            }
+        }
+        measured
+    }
+}
+
+/// A file's output stream whose writes are charged to the workspace quota.
+pub(crate) struct QuotaStream {
+    inner: DynOutputStream,
+    quota: Arc<WorkspaceQuota>,
+}
+
+impl QuotaStream {
+    pub(crate) fn wrap(inner: DynOutputStream, quota: Arc<WorkspaceQuota>) -> DynOutputStream {
+        Box::new(Self { inner, quota })
+    }
+
+    fn charge(&self, bytes: usize) -> StreamResult<()> {
+        self.quota
+            .charge(bytes as u64, 0)
+            .map_err(|LimitExceeded| StreamError::trap("workspace limit exceeded"))
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for QuotaStream {
+    async fn ready(&mut self) {
+        self.inner.ready().await
+    }
+}
+
+#[async_trait::async_trait]
+impl OutputStream for QuotaStream {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.charge(bytes.len())?;
+        self.inner.write(bytes)
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        self.inner.flush()
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        self.inner.check_write()
+    }
+
+    fn write_zeroes(&mut self, nelem: usize) -> StreamResult<()> {
+        self.charge(nelem)?;
+        self.inner.write_zeroes(nelem)
+    }
+
+    async fn cancel(&mut self) {
+        self.inner.cancel().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Limits;
+    use std::path::Path;
+
+    fn quota(dir: &Path, max_bytes: u64, max_files: u64) -> (WorkspaceQuota, Arc<StepBudget>) {
+        let budget = Arc::new(StepBudget::new(&Limits {
+            max_workspace_bytes: max_bytes,
+            max_workspace_files: max_files,
+            ..Limits::default()
+        }));
+        (WorkspaceQuota::new(dir.to_owned(), budget.clone()), budget)
+    }
+
+    #[test]
+    fn charges_fit_until_the_measured_usage_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), vec![0; 600]).unwrap();
+        let (quota, budget) = quota(dir.path(), 1000, 10);
+        assert_eq!(quota.charge(300, 1), Ok(()));
+        // 600 on disk + 300 charged + 200 > 1000: measured again (still 600), so it fits.
+        assert_eq!(quota.charge(200, 0), Ok(()));
+        // The 200 bytes land on disk, with 100 more: 900 measured + 300 > 1000.
+        std::fs::write(dir.path().join("b"), vec![0; 300]).unwrap();
+        assert_eq!(quota.charge(300, 0), Err(LimitExceeded));
+        assert!(
+            budget
+                .exceeded()
+                .unwrap()
+                .starts_with("workspace size limit of 1000 bytes exceeded")
+        );
+    }
+
+    #[test]
+    fn sparse_files_count_whole_and_links_are_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("big"), vec![0; 4096]).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).unwrap();
+        let sparse = std::fs::File::create(dir.path().join("sparse")).unwrap();
+        sparse.set_len(1 << 20).unwrap();
+        let (quota, _) = quota(dir.path(), u64::MAX, u64::MAX);
+        assert_eq!(
+            quota.measure(),
+            Measured {
+                bytes: 1 << 20,
+                files: 2
+            }
+        );
+    }
+
+    #[test]
+    fn files_are_counted_against_their_own_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a", "b", "c"] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        let (quota, budget) = quota(dir.path(), u64::MAX, 3);
+        assert_eq!(quota.charge(0, 1), Err(LimitExceeded));
+        assert!(
+            budget
+                .exceeded()
+                .unwrap()
+                .starts_with("workspace file limit of 3 files exceeded")
+        );
+    }
+}
