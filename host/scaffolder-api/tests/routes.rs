@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use common::{TestServer, messages, step_statuses};
+use scaffolder_engine::DryRunLimits;
 use scaffolder_store::Backend;
 use serde_json::{Value as Json, json};
 
@@ -34,6 +35,7 @@ on_both_databases!(
     invalid_action_input_fails_the_step,
     dry_run_returns_log_files_output_and_steps,
     dry_run_errors,
+    dry_run_over_a_cap_fails_naming_the_cap,
     autocomplete_has_no_providers,
     templating_extensions_and_openapi,
     unknown_routes_are_404_with_an_empty_body,
@@ -932,6 +934,38 @@ async fn dry_run_errors(backend: Backend) {
             .as_str()
             .unwrap()
             .starts_with("Template action with ID 'nope:missing' is not registered.")
+    );
+    server.finish().await;
+}
+
+/// A dry run whose files exceed `scaffolder.dryRun.maxBytes` fails like a failed step,
+/// with the cap, its value and its key in the message.
+async fn dry_run_over_a_cap_fails_naming_the_cap(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        common::Options {
+            dry_run_limits: DryRunLimits {
+                max_bytes: 4,
+                ..DryRunLimits::default()
+            },
+            ..common::Options::default()
+        },
+    )
+    .await;
+    let (status, body) = server
+        .post(
+            "/v2/dry-run",
+            json!({ "template": dry_run_template(), "values": { "name": "svc" }, "directoryContents": [
+                { "path": "skeleton/README.md", "base64Content": "" }
+            ] }),
+        )
+        .await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["error"]["name"], "Error");
+    assert_eq!(
+        body["error"]["message"],
+        "the dry run's files hold more than 4 bytes, the limit set by scaffolder.dryRun.maxBytes; \
+         raise it in the server configuration or write less"
     );
     server.finish().await;
 }

@@ -2,7 +2,8 @@
 //! template's directory, the runner runs with `isDryRun`, actions without dry-run support
 //! are skipped with example outputs, and the workspace comes back as files) and the
 //! command line's `scaffolder dry-run` (a template file on disk, optionally `--execute`d
-//! for real). Nothing is persisted.
+//! for real). Nothing is persisted. The workspace is read back by `collect`: links
+//! listed as links and never followed, within `scaffolder.dryRun` caps.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -13,19 +14,25 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::actions::ActionRegistry;
+use crate::collect::{DryRunLimits, collect_files};
 use crate::events::MemoryJournal;
 use crate::failure::Failure;
 use crate::spec::{TaskSpec, TaskUser};
 use crate::workflow::{Environment, Run};
 use crate::{Engine, EngineConfig};
 
-/// A file produced by a local run.
+/// A file produced by a local run: a regular file, or a link (never what it points at).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DryRunFile {
     /// Relative, `/`-separated.
     pub path: String,
     pub executable: bool,
+    /// A file's bytes, or a link's target as written in the link.
     pub content: Vec<u8>,
+    /// A link, whose `content` is its target. Backstage's dry run marks links so and its
+    /// response drops the mark; ours too (`response_body`), and `scaffolder dry-run
+    /// --output` uses it to write a link as a link.
+    pub symlink: bool,
 }
 
 /// A file of the template's directory uploaded with a dry run. It has no mode: Backstage
@@ -84,6 +91,7 @@ pub struct LocalRunner {
     renderer: Arc<Renderer>,
     working_directory: PathBuf,
     environment: Environment,
+    limits: DryRunLimits,
 }
 
 impl Engine {
@@ -95,6 +103,7 @@ impl Engine {
             renderer: self.renderer(),
             working_directory: config.working_directory.clone(),
             environment: config.environment.clone(),
+            limits: config.dry_run_limits,
         }
         .run(request)
         .await
@@ -112,6 +121,7 @@ impl LocalRunner {
             })),
             working_directory: config.working_directory.clone(),
             environment: config.environment.clone(),
+            limits: config.dry_run_limits,
         }
     }
 
@@ -216,10 +226,7 @@ impl LocalRunner {
         .execute()
         .await;
         let output = result?;
-        let mut directory_contents = Vec::new();
-        collect_files(workspace, workspace, &mut directory_contents)
-            .map_err(|e| io("read", workspace, e))?;
-        directory_contents.sort_by(|a, b| a.path.cmp(&b.path));
+        let directory_contents = collect_files(workspace, &self.limits)?;
         let log = journal
             .take_events()
             .into_iter()
@@ -255,54 +262,6 @@ fn safe_relative_path(path: &str) -> Result<PathBuf, Failure> {
         ));
     }
     Ok(clean)
-}
-
-/// Every file under `dir` except `.git`, symlinks followed (a broken one is an empty file).
-fn collect_files(root: &Path, dir: &Path, out: &mut Vec<DryRunFile>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        if entry.file_name() == ".git" {
-            continue;
-        }
-        let metadata = match std::fs::metadata(&path) {
-            Ok(metadata) => metadata,
-            Err(_) => std::fs::symlink_metadata(&path)?,
-        };
-        if metadata.is_dir() {
-            collect_files(root, &path, out)?;
-            continue;
-        }
-        let relative = path
-            .strip_prefix(root)
-            .unwrap_or(&path)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
-        let content = if metadata.is_file() {
-            std::fs::read(&path)?
-        } else {
-            Vec::new()
-        };
-        out.push(DryRunFile {
-            path: relative,
-            executable: is_executable(&metadata),
-            content,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn is_executable(metadata: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    metadata.is_file() && metadata.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_metadata: &std::fs::Metadata) -> bool {
-    false
 }
 
 #[cfg(test)]

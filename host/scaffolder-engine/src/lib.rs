@@ -11,6 +11,7 @@
 //! This crate knows nothing of HTTP: the API crate turns requests into [`Engine`] calls.
 
 mod actions;
+mod collect;
 mod dry_run;
 mod events;
 mod failure;
@@ -33,6 +34,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use actions::{ActionRegistry, DuplicateAction, PluginOrigin, RegisteredAction};
+pub use collect::DryRunLimits;
 pub use dry_run::{
     DryRunFile, DryRunUpload, LocalRunRequest, LocalRunResult, LocalRunner, TemplateFiles,
 };
@@ -61,6 +63,8 @@ pub struct EngineConfig {
     /// Keep the workspace of completed tasks too (for debugging and tests); failed
     /// tasks always keep theirs, so a retry can resume.
     pub keep_workspaces: bool,
+    /// `scaffolder.dryRun`: what a dry run may return.
+    pub dry_run_limits: DryRunLimits,
 }
 
 impl EngineConfig {
@@ -75,6 +79,7 @@ impl EngineConfig {
             heartbeat_interval: Duration::from_secs(1),
             graceful_shutdown_timeout: Duration::from_secs(30),
             keep_workspaces: false,
+            dry_run_limits: DryRunLimits::default(),
         }
     }
 }

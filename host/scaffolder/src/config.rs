@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use scaffolder_engine::DryRunLimits;
 use scaffolder_runtime::{Grants, Limits, PluginConfig};
 use scaffolder_template::yaml::{child_index, child_key, parse_documents};
 use scaffolder_template::{ScmIntegration, ScmKind};
@@ -327,6 +328,45 @@ pub struct ScaffolderConfig {
     /// `scaffolder.actionsRegistry` (ours): serve the actions to a Backstage backend
     /// through its actions registry.
     pub actions_registry: Option<ActionsRegistryConfig>,
+    /// `scaffolder.dryRun` (ours): what a dry run may return.
+    pub dry_run: DryRunConfig,
+}
+
+/// `scaffolder.dryRun`: caps on the files a dry run returns (`POST /v2/dry-run` and
+/// `scaffolder dry-run`); a run over either fails with the key named.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    default,
+    deny_unknown_fields,
+    expecting = "a mapping"
+)]
+pub struct DryRunConfig {
+    /// Files and links, default 10,000.
+    #[serde(deserialize_with = "number")]
+    pub max_files: usize,
+    /// Bytes of content (a sparse file at its apparent size), default 64 MiB.
+    #[serde(deserialize_with = "number")]
+    pub max_bytes: u64,
+}
+
+impl Default for DryRunConfig {
+    fn default() -> Self {
+        let limits = DryRunLimits::default();
+        Self {
+            max_files: limits.max_files,
+            max_bytes: limits.max_bytes,
+        }
+    }
+}
+
+impl DryRunConfig {
+    pub fn limits(&self) -> DryRunLimits {
+        DryRunLimits {
+            max_files: self.max_files,
+            max_bytes: self.max_bytes,
+        }
+    }
 }
 
 /// `scaffolder.actionsRegistry`: the server answers as the Backstage plugin `pluginId`
@@ -373,6 +413,7 @@ impl Default for ScaffolderConfig {
             templates: Vec::new(),
             data_directory: None,
             actions_registry: None,
+            dry_run: DryRunConfig::default(),
         }
     }
 }
@@ -1585,6 +1626,8 @@ mod tests {
         assert_eq!(s.task_recovery.stale_timeout, Duration::from_secs(30));
         assert_eq!(s.task_timeout, Duration::from_secs(86_400));
         assert_eq!(s.graceful_shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(s.dry_run.max_files, 10_000);
+        assert_eq!(s.dry_run.max_bytes, 64 << 20);
         assert!(s.plugins.is_empty() && s.templates.is_empty());
         assert_eq!(
             config.integrations.scm_integrations(),
@@ -1844,6 +1887,29 @@ scaffolder:
         }
         let err = error(json!({"scaffolder": {"taskTimeout": {"years": 1}}}));
         assert!(err.contains("unknown field `years`"), "{err}");
+    }
+
+    #[test]
+    fn dry_run_caps_are_read() {
+        let config = from_value(json!({"scaffolder": {
+            "dryRun": {"maxFiles": 50, "maxBytes": "1048576"},
+        }}))
+        .unwrap();
+        let s = &config.scaffolder;
+        assert_eq!(
+            s.dry_run.limits(),
+            DryRunLimits {
+                max_files: 50,
+                max_bytes: 1 << 20
+            }
+        );
+        let err = error(json!({"scaffolder": {"dryRun": {"maxBytes": "64MiB"}}}));
+        assert!(
+            err.starts_with("scaffolder.dryRun.maxBytes: ") && err.contains("a whole number"),
+            "{err}"
+        );
+        let err = error(json!({"scaffolder": {"dryRun": {"maxFile": 1}}}));
+        assert!(err.contains("unknown field `maxFile`"), "{err}");
     }
 
     #[test]

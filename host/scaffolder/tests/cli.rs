@@ -412,3 +412,112 @@ fn a_new_plugin_builds_passes_its_tests_and_runs_in_a_template() {
     let files = contents(&result);
     assert_eq!(files["GREETING.txt"].0, b"Hello, World!\n");
 }
+
+/// Text only a file outside the workspace holds.
+const MARKER: &str = "marker-outside-the-workspace-9c2b";
+
+/// Issue 17: a template whose skeleton plants links climbing out of the workspace (to a
+/// file holding [`MARKER`] and to a directory) and one staying inside. `--json` lists each
+/// link with its target text and nothing read through it; `--output` writes the inside
+/// link as a link and skips the others with a warning, so nothing in the output directory
+/// holds the marker or points outside it. Over `scaffolder.dryRun.maxFiles` the command
+/// fails naming the key.
+#[test]
+fn dry_run_never_follows_planted_links_and_writes_only_links_that_stay_inside() {
+    let work = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), MARKER).unwrap();
+    let climb = |to: &str| {
+        format!(
+            "{}{}/{to}",
+            "../".repeat(24),
+            outside.path().display().to_string().trim_start_matches('/')
+        )
+    };
+    let skeleton = work.path().join("skeleton");
+    std::fs::create_dir_all(&skeleton).unwrap();
+    std::fs::write(skeleton.join("README.md"), "hello").unwrap();
+    std::os::unix::fs::symlink(climb("secret.txt"), skeleton.join("passwd")).unwrap();
+    std::os::unix::fs::symlink(climb(""), skeleton.join("outside")).unwrap();
+    std::os::unix::fs::symlink("README.md", skeleton.join("readme")).unwrap();
+    std::fs::write(
+        work.path().join("template.yaml"),
+        "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata: { name: planted }\n\
+         spec:\n  type: service\n  steps:\n    - id: fetch\n      action: fetch:template\n      \
+         input: { url: ./skeleton, targetPath: a }\n",
+    )
+    .unwrap();
+
+    let body: Json = serde_json::from_str(&succeeds(
+        work.path(),
+        &["dry-run", "template.yaml", "--json"],
+    ))
+    .unwrap();
+    let listed: Vec<(String, String)> = contents(&body)
+        .into_iter()
+        .map(|(path, (content, _))| (path, text(&content)))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("a/README.md".to_owned(), "hello".to_owned()),
+            ("a/outside".to_owned(), climb("")),
+            ("a/passwd".to_owned(), climb("secret.txt")),
+            ("a/readme".to_owned(), "README.md".to_owned()),
+        ]
+    );
+
+    let output = scaffolder(
+        work.path(),
+        &["dry-run", "template.yaml", "--output", "out"],
+    );
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    for (link, target) in [("a/passwd", climb("secret.txt")), ("a/outside", climb(""))] {
+        assert!(
+            stderr.contains(&format!(
+                "warning: skipped link {link} -> {target}: it points outside the output directory"
+            )),
+            "{stderr}"
+        );
+    }
+    let out = work.path().join("out");
+    let mut entries = Vec::new();
+    let mut pending = vec![out.clone()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let kind = entry.file_type().unwrap();
+            let relative = path.strip_prefix(&out).unwrap().display().to_string();
+            if kind.is_dir() {
+                pending.push(path);
+            } else if kind.is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                entries.push(format!("{relative} -> {}", target.display()));
+            } else {
+                let content = std::fs::read(&path).unwrap();
+                assert!(!text(&content).contains(MARKER), "{relative}");
+                entries.push(relative);
+            }
+        }
+    }
+    entries.sort();
+    assert_eq!(entries, ["a/README.md", "a/readme -> README.md"]);
+
+    // Over a cap: a failure that names the key, and a non-zero exit.
+    std::fs::write(
+        work.path().join("app-config.yaml"),
+        "scaffolder:\n  dryRun: { maxFiles: 3 }\n",
+    )
+    .unwrap();
+    let output = scaffolder(
+        work.path(),
+        &["dry-run", "template.yaml", "--config", "app-config.yaml"],
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("more than 3 files, the limit set by scaffolder.dryRun.maxFiles"),
+        "{stderr}"
+    );
+}

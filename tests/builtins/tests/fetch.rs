@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use scaffolder_builtins_tests::{Harness, TaskRun, files, log_messages, template};
-use scaffolder_engine::TaskSpec;
+use scaffolder_engine::{LocalRunRequest, TaskSpec, TemplateFiles};
 use scaffolder_runtime::Grants;
 use scaffolder_store::EventType;
 use serde_json::{Value as Json, json};
@@ -751,5 +751,129 @@ async fn http_is_denied_without_a_grant() {
         assert_eq!(error_name(&run), "NotAllowedError");
         assert!(!run.workspace.join("a.txt").exists());
     }
+    harness.finish().await;
+}
+
+/// Text only a file outside every workspace holds.
+const MARKER: &str = "marker-outside-the-workspace-5d1e";
+
+/// A template directory whose skeleton holds what a hostile template plants: a link
+/// climbing out of the workspace to a file holding [`MARKER`], a link climbing out to a
+/// directory (holding it too), and a link to a fifo outside. All relative, since the
+/// sandbox refuses to read an absolute link target.
+fn planted_skeleton() -> (tempfile::TempDir, tempfile::TempDir) {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), MARKER).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(outside.path().join("pipe"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let climb = |to: &str| {
+        format!(
+            "{}{}/{to}",
+            "../".repeat(24),
+            outside.path().display().to_string().trim_start_matches('/')
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let skeleton = dir.path().join("skeleton");
+    std::fs::create_dir_all(&skeleton).unwrap();
+    std::fs::write(dir.path().join("template.yaml"), "kind: Template").unwrap();
+    std::fs::write(skeleton.join("README.md"), "${{ values.name }}").unwrap();
+    std::os::unix::fs::symlink(climb("secret.txt"), skeleton.join("passwd")).unwrap();
+    std::os::unix::fs::symlink(climb(""), skeleton.join("outside")).unwrap();
+    std::os::unix::fs::symlink(climb("pipe"), skeleton.join("pipe")).unwrap();
+    (dir, outside)
+}
+
+/// Issue 17: a dry run reads the workspace without following links. Links planted by a
+/// template come back as links (their target text as content), nothing is read through
+/// them, and a fifo in the workspace is left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_returns_planted_links_as_links_and_nothing_from_outside() {
+    let harness = Harness::new().await;
+    let (dir, _outside) = planted_skeleton();
+    let steps = json!([
+        { "id": "t", "action": "fetch:template", "input": { "url": "./skeleton", "targetPath": "a", "values": { "name": "svc" } } }
+    ]);
+    let request = |steps: &Json, execute: bool| LocalRunRequest {
+        template: template(steps.clone()),
+        values: json!({}),
+        secrets: Default::default(),
+        files: TemplateFiles::File(dir.path().join("template.yaml")),
+        user: None,
+        execute,
+        events: None,
+        cancel: Default::default(),
+    };
+    let result = harness
+        .engine
+        .dry_run(request(&steps, false))
+        .await
+        .unwrap();
+    let listed: Vec<(&str, String, bool)> = result
+        .directory_contents
+        .iter()
+        .map(|f| {
+            (
+                f.path.as_str(),
+                String::from_utf8_lossy(&f.content).into_owned(),
+                f.symlink,
+            )
+        })
+        .collect();
+    let target = |name: &str| {
+        std::fs::read_link(dir.path().join("skeleton").join(name))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    assert_eq!(
+        listed,
+        [
+            ("a/README.md", "svc".to_owned(), false),
+            ("a/outside", target("outside"), true),
+            ("a/passwd", target("passwd"), true),
+            ("a/pipe", target("pipe"), true),
+        ]
+    );
+    assert!(!format!("{listed:?}").contains(MARKER));
+
+    // A fifo in the workspace itself (no action makes one; the test does, while a step
+    // waits) is left out too.
+    let mut steps = steps;
+    steps
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "id": "w", "action": "debug:wait", "input": { "milliseconds": 1500 } }));
+    let run = tokio::spawn({
+        let engine = harness.engine.clone();
+        let request = request(&steps, true);
+        async move { engine.dry_run(request).await }
+    });
+    let readme = loop {
+        let found = std::fs::read_dir(harness.workdir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("a/README.md"))
+            .find(|p| p.exists());
+        if let Some(found) = found {
+            break found;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let status = std::process::Command::new("mkfifo")
+        .arg(readme.with_file_name("fifo"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let result = run.await.unwrap().unwrap();
+    let paths: Vec<&str> = result
+        .directory_contents
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(paths, ["a/README.md", "a/outside", "a/passwd", "a/pipe"]);
     harness.finish().await;
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use scaffolder_api::auth::{AuthConfig, Authenticator};
 use scaffolder_api::{ApiState, DirectoryTemplates};
-use scaffolder_engine::{ActionRegistry, Engine, EngineConfig};
+use scaffolder_engine::{ActionRegistry, DryRunLimits, Engine, EngineConfig};
 use scaffolder_runtime::{Grants, Plugin, PluginConfig, Runtime, RuntimeConfig};
 use scaffolder_store::testing::TestDatabase;
 use scaffolder_store::{Backend, Store};
@@ -82,6 +82,8 @@ pub struct Options {
     pub builtins: bool,
     /// What the built-ins read with `host.get-config` (e.g. `backstage.baseUrl`).
     pub settings: BTreeMap<String, String>,
+    /// `scaffolder.dryRun`.
+    pub dry_run_limits: DryRunLimits,
 }
 
 impl Default for Options {
@@ -95,6 +97,7 @@ impl Default for Options {
             templates: fixtures(),
             builtins: false,
             settings: BTreeMap::new(),
+            dry_run_limits: DryRunLimits::default(),
         }
     }
 }
@@ -119,7 +122,9 @@ impl TestServer {
 
     pub async fn start_with(backend: Backend, options: Options) -> Self {
         let database = TestDatabase::new(backend).await;
-        let store = Store::connect(&database.url).await.expect("connecting");
+        // With the database's task secrets key, as a server is configured (required on
+        // PostgreSQL).
+        let store = database.connect().await.expect("connecting");
         let mut plugins = vec![Arc::new(friendly_plugin().await)];
         if options.builtins {
             plugins.extend(builtin_plugins(&options.settings).await);
@@ -129,6 +134,7 @@ impl TestServer {
         let config = EngineConfig {
             concurrent_tasks_limit: options.concurrent_tasks_limit,
             keep_workspaces: true,
+            dry_run_limits: options.dry_run_limits,
             ..EngineConfig::new(workdir.path().to_path_buf())
         };
         let engine = Engine::new(store.clone(), actions, config);
