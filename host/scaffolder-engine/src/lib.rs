@@ -17,6 +17,7 @@ mod events;
 mod failure;
 mod invoke;
 mod redact;
+mod retention;
 mod spec;
 mod step_log;
 mod worker;
@@ -61,8 +62,11 @@ pub struct EngineConfig {
     /// How long shutdown waits for running tasks; the rest resume on the next start.
     pub graceful_shutdown_timeout: Duration,
     /// Keep the workspace of completed tasks too (for debugging and tests); failed
-    /// tasks always keep theirs, so a retry can resume.
+    /// tasks keep theirs, so a retry can resume, for `workspace_retention`.
     pub keep_workspaces: bool,
+    /// `scaffolder.workspaceRetention`: the workspace of a task that has ended is removed
+    /// once it has not been modified for this long (looked at on start and hourly).
+    pub workspace_retention: Duration,
     /// `scaffolder.dryRun`: what a dry run may return.
     pub dry_run_limits: DryRunLimits,
 }
@@ -79,6 +83,7 @@ impl EngineConfig {
             heartbeat_interval: Duration::from_secs(1),
             graceful_shutdown_timeout: Duration::from_secs(30),
             keep_workspaces: false,
+            workspace_retention: Duration::from_secs(7 * 24 * 60 * 60),
             dry_run_limits: DryRunLimits::default(),
         }
     }

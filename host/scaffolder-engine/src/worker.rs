@@ -1,6 +1,7 @@
 //! The worker loop: claim `open` tasks up to the concurrency limit, run each with a
-//! heartbeat and a cancellation watch, complete it; and the recovery loop that re-opens
-//! tasks whose worker died.
+//! heartbeat and a cancellation watch, complete it; the recovery loop that re-opens
+//! tasks whose worker died; and the retention loop that removes old workspaces of ended
+//! tasks (`retention.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use tracing::Instrument;
 use crate::Engine;
 use crate::events::TaskJournal;
 use crate::failure::Failure;
+use crate::retention;
 use crate::spec::TaskSpec;
 use crate::workflow::Run;
 
@@ -27,6 +29,7 @@ pub(crate) async fn run(engine: Engine, shutdown: CancellationToken) {
     let recovery = config
         .recovery_stale_timeout
         .map(|stale| tokio::spawn(recovery_loop(engine.clone(), stale, shutdown.clone())));
+    let retention = tokio::spawn(retention::retention_loop(engine.clone(), shutdown.clone()));
     if config.concurrent_tasks_limit == 0 {
         tracing::warn!("scaffolder.concurrentTasksLimit is 0: this process runs no tasks");
         shutdown.cancelled().await;
@@ -82,6 +85,7 @@ pub(crate) async fn run(engine: Engine, shutdown: CancellationToken) {
     if let Some(recovery) = recovery {
         recovery.abort();
     }
+    retention.abort();
 }
 
 /// Re-opens tasks whose heartbeat stopped (their worker crashed or was killed), now and
@@ -142,13 +146,16 @@ async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermi
             Ok(event) => engine.bus().publish_events(&task.id, vec![event]),
             Err(err) => tracing::error!("could not complete the task: {err}"),
         }
+        let workspace = engine.config().working_directory.join(&task.id);
         if status == TaskStatus::Completed && !engine.config().keep_workspaces {
-            let workspace = engine.config().working_directory.join(&task.id);
             if let Err(err) = std::fs::remove_dir_all(&workspace)
                 && err.kind() != std::io::ErrorKind::NotFound
             {
                 tracing::warn!("could not remove the workspace {}: {err}", workspace.display());
             }
+        } else {
+            // Kept for a retry; its retention counts from now.
+            retention::touch(&workspace);
         }
         tracing::info!(status = status.as_str(), "task finished");
     }
@@ -157,7 +164,7 @@ async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermi
 }
 
 /// Runs the task's steps. A failed task keeps its workspace so a retry can resume
-/// after its completed steps.
+/// after its completed steps (until `scaffolder.workspaceRetention` has passed).
 async fn execute(
     engine: &Engine,
     claim: &ClaimedTask,

@@ -328,6 +328,11 @@ pub struct ScaffolderConfig {
     /// `scaffolder.actionsRegistry` (ours): serve the actions to a Backstage backend
     /// through its actions registry.
     pub actions_registry: Option<ActionsRegistryConfig>,
+    /// `scaffolder.workspaceRetention` (ours): the workspace of a task that has ended
+    /// (a failed task keeps its own for a retry) is removed once unchanged this long,
+    /// default 7 days.
+    #[serde(deserialize_with = "duration")]
+    pub workspace_retention: Duration,
     /// `scaffolder.dryRun` (ours): what a dry run may return.
     pub dry_run: DryRunConfig,
 }
@@ -413,6 +418,7 @@ impl Default for ScaffolderConfig {
             templates: Vec::new(),
             data_directory: None,
             actions_registry: None,
+            workspace_retention: Duration::from_secs(7 * 24 * 60 * 60),
             dry_run: DryRunConfig::default(),
         }
     }
@@ -1626,6 +1632,7 @@ mod tests {
         assert_eq!(s.task_recovery.stale_timeout, Duration::from_secs(30));
         assert_eq!(s.task_timeout, Duration::from_secs(86_400));
         assert_eq!(s.graceful_shutdown_timeout, Duration::from_secs(30));
+        assert_eq!(s.workspace_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(s.dry_run.max_files, 10_000);
         assert_eq!(s.dry_run.max_bytes, 64 << 20);
         assert!(s.plugins.is_empty() && s.templates.is_empty());
@@ -1890,12 +1897,14 @@ scaffolder:
     }
 
     #[test]
-    fn dry_run_caps_are_read() {
+    fn dry_run_caps_and_workspace_retention_are_read() {
         let config = from_value(json!({"scaffolder": {
+            "workspaceRetention": "P2D",
             "dryRun": {"maxFiles": 50, "maxBytes": "1048576"},
         }}))
         .unwrap();
         let s = &config.scaffolder;
+        assert_eq!(s.workspace_retention, Duration::from_secs(2 * 86_400));
         assert_eq!(
             s.dry_run.limits(),
             DryRunLimits {

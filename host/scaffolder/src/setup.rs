@@ -323,6 +323,7 @@ pub fn engine_config(config: &Config, working_directory: PathBuf) -> EngineConfi
             .enabled
             .then_some(scaffolder.task_recovery.stale_timeout),
         graceful_shutdown_timeout: scaffolder.graceful_shutdown_timeout,
+        workspace_retention: scaffolder.workspace_retention,
         dry_run_limits: scaffolder.dry_run.limits(),
         ..EngineConfig::new(working_directory)
     }
