@@ -1,5 +1,8 @@
 //! Helpers for driving plugins in tests: a recording [`StepHost`], a shared runtime with a
-//! compile cache, and a loopback HTTP server that counts what reaches it.
+//! compile cache, a loopback HTTP server that counts what reaches it, and a whole
+//! scaffolder server in the test process ([`server`]).
+
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -1,19 +1,20 @@
 //! A plugin that misbehaves on purpose, one action per attack. The sandbox suite in
 //! `tests/sandbox` runs each action and checks that the host contains it.
 
+use scaffolder_plugin_sdk::bindings::scaffolder::action::{host, types};
 use scaffolder_plugin_sdk::{Action, ActionError, ActionInfo, Context, Result, http, plugin};
 use serde_json::{Value, json};
 
 /// Declares an action with free-form input that requests the given capabilities.
 macro_rules! hostile {
-    ($ty:ident, $id:literal, |$ctx:ident, $input:ident| $body:block $(, $cap:ident($arg:expr))*) => {
+    ($ty:ident, $id:literal, |$ctx:ident, $input:ident| $body:block $(, $cap:ident($($arg:expr)?))*) => {
         pub struct $ty;
         impl Action for $ty {
             const ID: &'static str = $id;
             type Input = Value;
             type Output = Value;
             fn info() -> ActionInfo {
-                ActionInfo::new(concat!("hostile test action ", $id)) $(.$cap($arg))*
+                ActionInfo::new(concat!("hostile test action ", $id)) $(.$cap($($arg)?))*
             }
             #[allow(unused_variables)]
             fn run($ctx: &Context, $input: Value) -> Result<Value> $body
@@ -147,6 +148,192 @@ hostile!(SecretUngranted, "hostile:secret-ungranted", |ctx, input| {
     Ok(json!({ "stolen": value }))
 });
 
+/// The workspace preopen, for `wasi:filesystem` calls std has no stable API for.
+fn workspace_dir(ctx: &Context) -> Result<wasip2::filesystem::types::Descriptor> {
+    wasip2::filesystem::preopens::get_directories()
+        .into_iter()
+        .find(|(_, path)| path == ctx.workspace())
+        .map(|(dir, _)| dir)
+        .ok_or_else(|| ActionError::failed("no workspace preopen"))
+}
+
+// Plants the links of `links` (name to target), whose relative targets climb out of the
+// workspace, for the host's own walk of the workspace (a dry run's `directoryContents`)
+// to follow.
+hostile!(
+    DryRunSymlink,
+    "hostile:dry-run-symlink",
+    |ctx, input| {
+        let dir = workspace_dir(ctx)?;
+        let links = input["links"]
+            .as_object()
+            .ok_or_else(|| ActionError::invalid_input("'links' is required"))?;
+        for (name, target) in links {
+            let target = target.as_str().unwrap_or_default();
+            dir.symlink_at(target, name)
+                .map_err(|e| failed(&format!("symlink {name} -> {target}"), format!("{e:?}")))?;
+        }
+        Ok(json!({}))
+    },
+    supports_dry_run()
+);
+
+// Adds distinct task secrets until the host stops it (or the step's deadline).
+hostile!(SecretLoop, "hostile:secret-loop", |ctx, input| {
+    for i in 0u64.. {
+        ctx.add_secret(&format!("hoard-{i}"), &format!("{i:0>100}"));
+    }
+    Ok(json!({}))
+});
+
+// Empty log lines, through `host.log` or (`stdout: true`) as newlines on stdout.
+hostile!(EmptyLogFlood, "hostile:empty-log-flood", |ctx, input| {
+    // Bounded, so a host without a line limit sees the step succeed instead of filling
+    // the disk; the suite then fails on the outcome.
+    const LINES: u32 = 200_000;
+    if input["stdout"].as_bool().unwrap_or(false) {
+        use std::io::Write;
+        let mut stdout = std::io::stdout();
+        for _ in 0..LINES {
+            stdout.write_all(b"\n").map_err(|e| failed("stdout", e))?;
+            stdout.flush().map_err(|e| failed("stdout", e))?;
+        }
+    } else {
+        for _ in 0..LINES {
+            ctx.info("");
+        }
+    }
+    Ok(json!({ "lines": LINES }))
+});
+
+// Opens the same file again and again, keeping every handle (each a host descriptor);
+// once an open is refused, holds them for a second, so a host that let it hoard shows
+// the harm to the suite watching it.
+hostile!(DescriptorHoard, "hostile:descriptor-hoard", |ctx, input| {
+    std::fs::write("hoard", "").map_err(|e| failed("hoard", e))?;
+    let mut hoard = Vec::new();
+    loop {
+        match std::fs::File::open("hoard") {
+            Ok(file) => hoard.push(file),
+            Err(e) => {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                return Err(failed(&format!("open #{}", hoard.len() + 1), e));
+            }
+        }
+    }
+});
+
+// Twenty 8 MiB checkpoint values.
+hostile!(CheckpointBomb, "hostile:checkpoint-bomb", |ctx, input| {
+    let value = format!("\"{}\"", "z".repeat(8 << 20));
+    for i in 0..20 {
+        host::checkpoint_set(
+            &format!("bomb-{i}"),
+            &types::Checkpoint::Success(value.clone()),
+        );
+    }
+    Ok(json!({ "checkpoints": 20 }))
+});
+
+// Puts a granted secret in its output.
+hostile!(
+    OutputSecret,
+    "hostile:output-secret",
+    |ctx, input| {
+        let value = ctx.required_secret("deploy-token")?;
+        Ok(json!({ "leak": value }))
+    },
+    requests_secret("deploy-token")
+);
+
+// Resolves a name it was not granted (the TCP grant names an address): a DNS query is a
+// message to whoever serves the name.
+hostile!(
+    DnsExfil,
+    "hostile:dns-exfil",
+    |ctx, input| {
+        use wasip2::sockets::{instance_network, ip_name_lookup, network};
+        let name = str_input(&input, "name")?;
+        let net = instance_network::instance_network();
+        let stream = ip_name_lookup::resolve_addresses(&net, name)
+            .map_err(|e| failed(&format!("resolving {name}"), format!("{e:?}")))?;
+        let mut resolved = Vec::new();
+        loop {
+            match stream.resolve_next_address() {
+                Ok(Some(network::IpAddress::Ipv4((a, b, c, d)))) => {
+                    resolved.push(format!("{a}.{b}.{c}.{d}"))
+                }
+                Ok(Some(network::IpAddress::Ipv6(v6))) => resolved.push(format!("{v6:?}")),
+                Ok(None) => break,
+                Err(network::ErrorCode::WouldBlock) => stream.subscribe().block(),
+                Err(e) => return Err(failed(&format!("resolving {name}"), format!("{e:?}"))),
+            }
+        }
+        Ok(json!({ "resolved": resolved }))
+    },
+    requests_tcp("127.0.0.1:9")
+);
+
+// Ends the process instead of returning (`code`, default 0).
+hostile!(ExitZero, "hostile:exit-zero", |ctx, input| {
+    let code = input["code"].as_i64().unwrap_or(0);
+    std::process::exit(i32::try_from(code).unwrap_or(1))
+});
+
+// Fifty thousand distinct refused opens, each error ignored.
+hostile!(DenialFlood, "hostile:denial-flood", |ctx, input| {
+    let mut refused = 0u32;
+    for i in 0..50_000 {
+        if std::fs::File::open(format!("/etc/x{i}")).is_err() {
+            refused += 1;
+        }
+    }
+    Ok(json!({ "refused": refused }))
+});
+
+// A log line carrying terminal escapes and a forged second line.
+hostile!(AnsiLog, "hostile:ansi-log", |ctx, input| {
+    ctx.info("a\u{1b}[31mred\u{1b}[0m\nforged: line\r");
+    println!("b\u{1b}[2Jcleared\rforged: stdout");
+    Ok(json!({}))
+});
+
+// Fills the workspace: `mode` is `chunks` (1 MiB writes until an error), `sparse` (a
+// 2 GiB file of no blocks) or `files` (empty files until an error).
+hostile!(DiskFill, "hostile:disk-fill", |ctx, input| {
+    use std::io::Write;
+    // Bounded, so a host without a quota sees the step succeed instead of filling the
+    // disk; the suite then fails on the outcome.
+    const MAX_MIB: u64 = 512;
+    const MAX_FILES: u64 = 20_000;
+    match input["mode"].as_str().unwrap_or("chunks") {
+        "chunks" => {
+            let mut file = std::fs::File::create("fill.bin").map_err(|e| failed("fill.bin", e))?;
+            let chunk = vec![7u8; 1 << 20];
+            for mib in 0..MAX_MIB {
+                file.write_all(&chunk)
+                    .map_err(|e| failed(&format!("fill.bin after {mib} MiB"), e))?;
+            }
+            Ok(json!({ "written_mib": MAX_MIB }))
+        }
+        "sparse" => {
+            let file = std::fs::File::create("sparse.bin").map_err(|e| failed("sparse.bin", e))?;
+            file.set_len(2 << 30).map_err(|e| failed("sparse.bin", e))?;
+            Ok(json!({ "length": 2u64 << 30 }))
+        }
+        "files" => {
+            for i in 0..MAX_FILES {
+                std::fs::File::create(format!("f{i}"))
+                    .map_err(|e| failed(&format!("file #{}", i + 1), e))?;
+            }
+            Ok(json!({ "files": MAX_FILES }))
+        }
+        other => Err(ActionError::invalid_input(format!(
+            "unknown mode {other:?}"
+        ))),
+    }
+});
+
 plugin!(
     ReadEtcPasswd,
     EscapeDotDot,
@@ -163,4 +350,15 @@ plugin!(
     LogFlood,
     OversizeOutput,
     SecretUngranted,
+    DryRunSymlink,
+    SecretLoop,
+    EmptyLogFlood,
+    DescriptorHoard,
+    CheckpointBomb,
+    OutputSecret,
+    DnsExfil,
+    ExitZero,
+    DenialFlood,
+    AnsiLog,
+    DiskFill,
 );
