@@ -1,6 +1,8 @@
 //! The step's log: the WIT `host.log` import and the guest's stdout and stderr, charged to
 //! the step's budget (bytes plus a per-line overhead, and lines), with control characters
-//! removed so a line cannot forge another line or colour the operator's terminal.
+//! other than newline and tab removed, so a message cannot rewrite what a terminal shows
+//! (a newline stays: Backstage's own messages span lines, and events carry them as JSON;
+//! the server's log escapes them).
 
 use std::io;
 use std::pin::Pin;
@@ -168,8 +170,8 @@ impl Drop for LineWriter {
     }
 }
 
-/// The line with control characters (C0 but tab, DEL, C1) removed: a guest's line stays
-/// one line of plain text in events, logs and terminals.
+/// The line with control characters (C0 but newline and tab, DEL, C1) removed: no escape
+/// sequence, carriage return or backspace reaches an event, a log or a terminal.
 pub(crate) fn without_control_characters(line: &str) -> std::borrow::Cow<'_, str> {
     if line.chars().any(is_removed) {
         std::borrow::Cow::Owned(line.chars().filter(|c| !is_removed(*c)).collect())
@@ -179,7 +181,7 @@ pub(crate) fn without_control_characters(line: &str) -> std::borrow::Cow<'_, str
 }
 
 fn is_removed(c: char) -> bool {
-    c.is_control() && c != '\t'
+    c.is_control() && c != '\t' && c != '\n'
 }
 
 #[cfg(test)]
@@ -189,8 +191,8 @@ mod tests {
     #[test]
     fn control_characters_are_removed_and_tabs_kept() {
         assert_eq!(
-            without_control_characters("a\u{1b}[31mred\u{1b}[0m\nforged: line\r\tend\u{9b}"),
-            "a[31mred[0mforged: line\tend"
+            without_control_characters("a\u{1b}[31mred\u{1b}[0m\nnext: line\r\tend\u{9b}\u{8}"),
+            "a[31mred[0m\nnext: line\tend"
         );
         assert!(matches!(
             without_control_characters("plain"),

@@ -24,8 +24,11 @@ use super::{Denials, EffectiveGrants};
 /// Peers the step may connect to because a granted name resolved to them.
 #[derive(Debug, Clone, Default)]
 pub struct ResolvedPeers {
-    inner: Arc<Mutex<Vec<(IpAddr, Option<u16>)>>>,
+    inner: Arc<Mutex<Vec<Peer>>>,
 }
+
+/// An address and the port it may be reached on (`None`: any).
+type Peer = (IpAddr, Option<u16>);
 
 /// Addresses remembered per step; more are not needed to reach a service.
 const MAX_RESOLVED_PEERS: usize = 256;
@@ -49,10 +52,17 @@ impl ResolvedPeers {
     }
 }
 
-/// Per-step state of the lookup guard: which name each open lookup is for.
+/// Per-step state of the lookup guard: which name each open lookup is for, and the
+/// ports its addresses may be reached on.
 #[derive(Debug, Default)]
 pub struct NameLookupGuard {
-    pending: HashMap<u32, (String, Vec<Option<u16>>)>,
+    pending: HashMap<u32, GrantedName>,
+}
+
+#[derive(Debug)]
+struct GrantedName {
+    name: String,
+    ports: Vec<Option<u16>>,
 }
 
 /// The `HasData` marker that links the guarded lookups.
@@ -114,7 +124,9 @@ impl Host for NameLookupView<'_> {
         };
         let stream = Host::resolve_addresses(&mut self.inner, network, name.clone())?;
         if !ports.is_empty() {
-            self.guard.pending.insert(stream.rep(), (name, ports));
+            self.guard
+                .pending
+                .insert(stream.rep(), GrantedName { name, ports });
         }
         Ok(stream)
     }
@@ -127,10 +139,10 @@ impl HostResolveAddressStream for NameLookupView<'_> {
     ) -> Result<Option<IpAddress>, SocketError> {
         let rep = stream.rep();
         let next = HostResolveAddressStream::resolve_next_address(&mut self.inner, stream)?;
-        if let (Some(address), Some((name, ports))) = (&next, self.guard.pending.get(&rep)) {
-            let ip = ip_addr(address);
+        if let (Some(address), Some(granted)) = (&next, self.guard.pending.get(&rep)) {
+            let (ip, name) = (ip_addr(address), &granted.name);
             if self.grants.allows_resolved(ip) {
-                self.peers.allow(ip, ports);
+                self.peers.allow(ip, &granted.ports);
             } else {
                 self.denials.record(format!(
                     "TCP peer {name} resolved to {ip}, an internal address that is not granted (internalNetworks)"
