@@ -15,6 +15,20 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot read the secrets of task '{task_id}': {reason}")]
+    UnreadableSecrets { task_id: String, reason: String },
+    #[error("invalid task secrets key: {reason}; create one with `openssl rand -base64 32`")]
+    InvalidSecretsKey { reason: String },
+    #[error(
+        "task secrets must be encrypted at rest on PostgreSQL, and no task secrets key was given"
+    )]
+    SecretsKeyRequired,
+    #[error("cannot make the database file {path} private: {source}")]
+    FileMode {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Result with [`StoreError`].

@@ -3,10 +3,15 @@
 //! work), through one [`Store`] whose queries run unchanged on both.
 //!
 //! Timestamps are milliseconds since the Unix epoch; JSON is stored as text. Event ids
-//! are monotonic across all tasks.
+//! are monotonic across all tasks. Task secrets are encrypted with the operator's key when
+//! there is one (always on PostgreSQL), and on SQLite leave no trace in the files once a
+//! task has ended.
 
 mod error;
+mod file_modes;
 mod records;
+mod scrub;
+mod sealed;
 mod store;
 pub mod testing;
 
@@ -15,4 +20,5 @@ pub use records::{
     ClaimedTask, Direction, EventRecord, EventType, NewTask, OrderField, TaskFilter, TaskRecord,
     TaskState, TaskStatus,
 };
+pub use sealed::SecretsKey;
 pub use store::{Backend, Store};

@@ -2,17 +2,21 @@
 //! numbered for PostgreSQL when that is the backend.
 
 use std::borrow::Cow;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value as Json, json};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use crate::error::{Result, StoreError};
+use crate::file_modes;
 use crate::records::{
     ClaimedTask, Direction, EventRecord, EventType, NewTask, TaskFilter, TaskRecord, TaskState,
     TaskStatus,
 };
+use crate::scrub::{self, Scrubber};
+use crate::sealed::{self, SecretsKey};
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +30,10 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Seals `tasks.secrets` when configured (always on PostgreSQL).
+    secrets_key: Option<SecretsKey>,
+    /// Truncates the write-ahead log once secrets are dropped (SQLite files only).
+    scrubber: Option<Arc<Scrubber>>,
 }
 
 const TASK_COLUMNS: &str = "id, spec, status, created_at, last_heartbeat_at, created_by";
@@ -34,9 +42,18 @@ const EVENT_COLUMNS: &str = "id, task_id, event_type, body, created_at";
 const TERMINAL: &str = "('cancelled', 'completed', 'failed', 'skipped')";
 
 impl Store {
-    /// Connects and migrates. `sqlite://<path>` creates the file (WAL mode);
-    /// `postgres://...` needs an existing database.
+    /// Connects and migrates, with task secrets stored as plaintext JSON: SQLite only (see
+    /// [`Store::connect_with`]).
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, None).await
+    }
+
+    /// Connects and migrates. `sqlite://<path>` creates the file (WAL mode, readable by
+    /// its owner only); `postgres://...` needs an existing database and `secrets_key`.
+    /// With a key, task secrets are stored encrypted ([`SecretsKey`]); on SQLite, every
+    /// connection zeroes what it deletes (`secure_delete`), and the write-ahead log is
+    /// truncated after secrets are dropped, so their values leave the files.
+    pub async fn connect_with(url: &str, secrets_key: Option<SecretsKey>) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -54,6 +71,16 @@ impl Store {
             }
             _ => Cow::Borrowed(url),
         };
+        if backend == Backend::Postgres && secrets_key.is_none() {
+            return Err(StoreError::SecretsKeyRequired);
+        }
+        let file = match backend {
+            Backend::Sqlite => file_modes::sqlite_file(&url),
+            Backend::Postgres => None,
+        };
+        if let Some(file) = &file {
+            file_modes::make_private(file)?;
+        }
         let pool = AnyPoolOptions::new()
             // SQLite has one writer at a time; readers run beside it in WAL mode.
             // Transactions take the write lock up front (`begin`), so none has to
@@ -72,6 +99,9 @@ impl Store {
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // Deleted content (dropped secrets) is overwritten with zeros,
+                        // not left in free space or free pages.
+                        conn.execute("PRAGMA secure_delete = ON").await?;
                     }
                     Ok(())
                 })
@@ -82,7 +112,16 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        let scrubber = match &file {
+            Some(_) => Some(Arc::new(Scrubber::start(&url)?)),
+            None => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            secrets_key,
+            scrubber,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -92,6 +131,9 @@ impl Store {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(scrubber) = &self.scrubber {
+            scrubber.close().await;
+        }
     }
 
     /// Starts a transaction; on SQLite it takes the write lock at once (`BEGIN
@@ -133,7 +175,7 @@ impl Store {
             .bind(task.spec.to_string())
             .bind(now)
             .bind(task.created_by.clone())
-            .bind(Json::Object(task.secrets).to_string())
+            .bind(self.seal_secrets(&task.id, task.secrets))
             .execute(&self.pool)
             .await?;
         Ok(TaskRecord {
@@ -268,7 +310,7 @@ impl Store {
             return Ok(None);
         };
         let task = task_from_row(&row)?;
-        let secrets = parse_object(&task.id, row.try_get::<Option<String>, _>("secrets")?)?;
+        let secrets = self.open_secrets(&task.id, row.try_get::<Option<String>, _>("secrets")?)?;
         let state = parse_state(&task.id, row.try_get::<Option<String>, _>("state")?)?;
         let cancelled = row.try_get::<i64, _>("cancellations")? > 0;
         Ok(Some(ClaimedTask {
@@ -430,6 +472,7 @@ impl Store {
             .insert_event(&mut *tx, task_id, EventType::Completion, body)
             .await?;
         tx.commit().await?;
+        self.scrub_dropped_secrets(scrub::COMPLETION_WAIT).await;
         Ok(event)
     }
 
@@ -448,6 +491,8 @@ impl Store {
             .insert_event(&mut *tx, task_id, EventType::Cancelled, body)
             .await?;
         tx.commit().await?;
+        // The request that cancels does not wait; the completion that follows does.
+        self.scrub_dropped_secrets(Duration::ZERO).await;
         Ok(event)
     }
 
@@ -467,7 +512,7 @@ impl Store {
             .into_owned();
         let updated = sqlx::query(&sql)
             .bind(now_ms())
-            .bind(Json::Object(secrets).to_string())
+            .bind(self.seal_secrets(task_id, secrets))
             .bind(task_id)
             .execute(&mut *tx)
             .await?;
@@ -562,14 +607,14 @@ impl Store {
     /// Adds a task-scoped secret (a value a step produced for later steps).
     pub async fn add_secret(&self, task_id: &str, name: &str, value: &str) -> Result<()> {
         let mut tx = self.begin().await?;
-        let mut secrets = parse_object(
+        let mut secrets = self.open_secrets(
             task_id,
             self.task_column(&mut *tx, task_id, "secrets").await?,
         )?;
         secrets.insert(name.to_owned(), Json::String(value.to_owned()));
         let sql = self.sql("UPDATE tasks SET secrets = ? WHERE id = ?");
         sqlx::query(&sql)
-            .bind(Json::Object(secrets).to_string())
+            .bind(self.seal_secrets(task_id, secrets))
             .bind(task_id)
             .execute(&mut *tx)
             .await?;
@@ -577,12 +622,38 @@ impl Store {
         Ok(())
     }
 
-    /// The task's stored secrets (empty once it ended).
+    /// The task's stored secrets (empty once it ended), decrypted.
     pub async fn secrets(&self, task_id: &str) -> Result<Map<String, Json>> {
-        parse_object(
+        self.open_secrets(
             task_id,
             self.task_column(&self.pool, task_id, "secrets").await?,
         )
+    }
+
+    /// The stored form of a task's secrets: sealed with the key when there is one.
+    fn seal_secrets(&self, task_id: &str, secrets: Map<String, Json>) -> String {
+        sealed::seal(
+            self.secrets_key.as_ref(),
+            task_id,
+            Json::Object(secrets).to_string(),
+        )
+    }
+
+    /// A task's secrets from their stored form (sealed, or plaintext JSON from before
+    /// encryption or without a key).
+    fn open_secrets(&self, task_id: &str, stored: Option<String>) -> Result<Map<String, Json>> {
+        parse_object(
+            task_id,
+            sealed::open(self.secrets_key.as_ref(), task_id, stored)?,
+        )
+    }
+
+    /// After a commit that dropped secrets: a truncating checkpoint, waited for up to
+    /// `wait` (SQLite files only).
+    async fn scrub_dropped_secrets(&self, wait: Duration) {
+        if let Some(scrubber) = &self.scrubber {
+            scrubber.scrub(wait).await;
+        }
     }
 
     /// Inserts an event through `executor` (the pool or an open transaction).

@@ -1,18 +1,22 @@
 //! Fresh databases for tests of this crate and of the crates above it: a SQLite file in
 //! a temporary directory, or a new database on the PostgreSQL server at
 //! `SCAFFOLDER_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`),
-//! dropped by [`TestDatabase::finish`].
+//! dropped by [`TestDatabase::finish`]. Each comes with its own task secrets key, which
+//! a store or server on PostgreSQL needs.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::Executor;
 
-use crate::Backend;
+use crate::{Backend, SecretsKey, Store};
 
 /// A database that exists only for one test.
 pub struct TestDatabase {
     /// The URL to give [`crate::Store::connect`].
     pub url: String,
+    /// A fresh key for task secrets; `secrets_key.to_base64()` is the value of a server's
+    /// `scaffolder.taskSecrets.key`.
+    pub secrets_key: SecretsKey,
     cleanup: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -31,6 +35,7 @@ impl TestDatabase {
         let dir = tempfile::tempdir().expect("creating a temporary directory");
         Self {
             url: format!("sqlite://{}", dir.path().join("scaffolder.db").display()),
+            secrets_key: SecretsKey::generate(),
             cleanup: None,
             _dir: Some(dir),
         }
@@ -63,9 +68,15 @@ impl TestDatabase {
             .expect("SCAFFOLDER_TEST_POSTGRES_URL ends with /<database>");
         Self {
             url: format!("{base}/{name}"),
+            secrets_key: SecretsKey::generate(),
             cleanup: Some((admin_url, name)),
             _dir: None,
         }
+    }
+
+    /// A store on this database with its key, as a server with the key configured has.
+    pub async fn connect(&self) -> crate::Result<Store> {
+        Store::connect_with(&self.url, Some(self.secrets_key.clone())).await
     }
 
     /// Drops a PostgreSQL test database (a SQLite one goes with its directory). Close

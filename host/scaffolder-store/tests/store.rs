@@ -23,12 +23,15 @@ impl TestDb {
         Self::on(Backend::Postgres).await
     }
 
+    /// As a server runs by default: SQLite without a secrets key (plaintext secrets,
+    /// scrubbed from the files after the task), PostgreSQL with one (required there).
     async fn on(backend: Backend) -> Self {
         let database = TestDatabase::new(backend).await;
-        Self {
-            store: Store::connect(&database.url).await.unwrap(),
-            database,
-        }
+        let store = match backend {
+            Backend::Sqlite => Store::connect(&database.url).await.unwrap(),
+            Backend::Postgres => database.connect().await.unwrap(),
+        };
+        Self { store, database }
     }
 
     async fn finish(self) {
