@@ -134,7 +134,8 @@ impl Harness {
         environment: Environment,
     ) -> Self {
         let database = TestDatabase::new(Backend::Sqlite).await;
-        let store = Store::connect(&database.url).await.expect("connecting");
+        // Task secrets encrypted, as with `scaffolder.taskSecrets.key`.
+        let store = database.connect().await.expect("connecting");
         let actions =
             ActionRegistry::new(builtins(extra, settings).await).expect("unique action ids");
         let workdir = tempfile::tempdir().unwrap();
