@@ -31,6 +31,7 @@ use anyhow::{Context as _, anyhow, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use scaffolder_engine::DryRunLimits;
 use scaffolder_runtime::{Grants, Limits, PluginConfig};
+use scaffolder_store::SecretsKey;
 use scaffolder_template::yaml::{child_index, child_key, parse_documents};
 use scaffolder_template::{ScmIntegration, ScmKind};
 use serde::Deserialize;
@@ -309,6 +310,8 @@ pub struct ScaffolderConfig {
     pub default_commit_message: Option<String>,
     /// `scaffolder.taskRecovery`.
     pub task_recovery: TaskRecovery,
+    /// `scaffolder.taskSecrets` (ours): how task secrets are kept at rest.
+    pub task_secrets: TaskSecrets,
     /// `scaffolder.taskTimeout`: a task running longer is failed, default 24 h.
     #[serde(deserialize_with = "duration")]
     pub task_timeout: Duration,
@@ -411,6 +414,7 @@ impl Default for ScaffolderConfig {
             default_author: DefaultAuthor::default(),
             default_commit_message: None,
             task_recovery: TaskRecovery::default(),
+            task_secrets: TaskSecrets::default(),
             task_timeout: Duration::from_secs(24 * 60 * 60),
             graceful_shutdown_timeout: Duration::from_secs(30),
             plugins: Vec::new(),
@@ -478,6 +482,17 @@ impl Default for TaskRecovery {
             stale_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// `scaffolder.taskSecrets`: the secrets a task holds while it runs (the caller's
+/// `secrets`, its `backstageToken`, values steps add) are stored encrypted with `key`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, expecting = "a mapping")]
+pub struct TaskSecrets {
+    /// 32 random bytes in base64 (`openssl rand -base64 32`), usually
+    /// `${SCAFFOLDER_TASK_SECRETS_KEY}`; required with PostgreSQL, optional with SQLite.
+    #[serde(deserialize_with = "secrets_key")]
+    pub key: Option<SecretsKey>,
 }
 
 /// One `scaffolder.plugins` entry.
@@ -1343,6 +1358,14 @@ fn static_token<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D:
     Ok(token)
 }
 
+/// A task secrets key in base64; the error never repeats the value.
+fn secrets_key<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SecretsKey>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    SecretsKey::from_base64(&text)
+        .map(Some)
+        .map_err(de::Error::custom)
+}
+
 /// `sha256:` followed by 64 hex digits, kept in lower case.
 fn digest<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     let text = String::deserialize(deserializer)?;
@@ -2197,6 +2220,34 @@ scaffolder:
             "{err}"
         );
         assert!(!err.contains("12345678"), "{err}");
+    }
+
+    #[test]
+    fn task_secrets_key_is_32_bytes_of_base64() {
+        let key = "0000000000000000000000000000000000000000000=";
+        assert_eq!(
+            from_value(json!({}))
+                .unwrap()
+                .scaffolder
+                .task_secrets
+                .key
+                .map(|k| k.to_base64()),
+            None
+        );
+        let config = from_value(json!({"scaffolder": {"taskSecrets": {"key": key}}})).unwrap();
+        let parsed = config.scaffolder.task_secrets.key.as_ref().unwrap();
+        assert_eq!(parsed.to_base64(), key);
+        assert!(!format!("{config:?}").contains(key), "never printed");
+
+        let err = error(json!({"scaffolder": {"taskSecrets": {"key": "c2hvcnQ="}}}));
+        assert!(
+            err.starts_with(
+                "scaffolder.taskSecrets.key: invalid task secrets key: expected 32 bytes"
+            ) && err.contains("openssl rand -base64 32"),
+            "{err}"
+        );
+        let err = error(json!({"scaffolder": {"taskSecrets": {"Key": key}}}));
+        assert!(err.contains("unknown field `Key`"), "{err}");
     }
 
     #[test]

@@ -47,13 +47,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     })?;
 
     let database_url = config.backend.database.database_url(&data_dir);
-    let store = Store::connect(&database_url).await.with_context(|| {
-        format!(
-            "cannot open the task database {}",
-            redact_url(&database_url)
-        )
-    })?;
-    tracing::info!(database = %redact_url(&database_url), "task database ready");
+    let secrets_key = config.scaffolder.task_secrets.key.clone();
+    if secrets_key.is_none() && !database_url.starts_with("sqlite:") {
+        bail!("{POSTGRES_NEEDS_A_KEY}");
+    }
+    let secrets_encrypted = secrets_key.is_some();
+    let store = Store::connect_with(&database_url, secrets_key)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the task database {}",
+                redact_url(&database_url)
+            )
+        })?;
+    tracing::info!(
+        database = %redact_url(&database_url),
+        secrets_encrypted,
+        "task database ready"
+    );
 
     let runtime = setup::runtime(&data_dir)?;
     let plugins = setup::load_plugins(&runtime, &config, &data_dir, &args.plugins).await?;
@@ -137,6 +148,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("stopped");
     Ok(())
 }
+
+/// Why a server on PostgreSQL without `scaffolder.taskSecrets.key` does not start, and what
+/// to do.
+const POSTGRES_NEEDS_A_KEY: &str = "\
+refusing to store task secrets on PostgreSQL in plaintext: set scaffolder.taskSecrets.key to \
+32 random bytes in base64. Create a key once with `openssl rand -base64 32`, keep it where the \
+server's other credentials are kept, and give it to every replica, e.g.
+  scaffolder:
+    taskSecrets:
+      key: ${SCAFFOLDER_TASK_SECRETS_KEY}
+with SCAFFOLDER_TASK_SECRETS_KEY set in the server's environment. Keep the same key across \
+restarts: the secrets of running tasks cannot be read with another one";
 
 /// The database URL without its password, for logs.
 fn redact_url(url: &str) -> String {

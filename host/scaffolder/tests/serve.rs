@@ -143,13 +143,32 @@ fn a_task_survives_sigkill_on_postgres() {
     std::fs::write(
         &config,
         format!(
-            "{FAST_RECOVERY}backend:\n  database:\n    client: pg\n    connection: {}\n",
+            "{FAST_RECOVERY}  taskSecrets:\n    key: {}\nbackend:\n  database:\n    client: pg\n    connection: {}\n",
+            database.secrets_key.to_base64(),
             database.url
         ),
     )
     .unwrap();
     resumes_after_sigkill(&["--config", config.to_str().unwrap()], data.path());
     runtime.block_on(database.finish());
+}
+
+#[test]
+fn postgres_without_a_task_secrets_key_refuses_to_start() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("app-config.yaml");
+    std::fs::write(
+        &config,
+        "backend:\n  database:\n    client: pg\n    connection: postgres://postgres@127.0.0.1:5432/postgres\n",
+    )
+    .unwrap();
+    let stderr = refused_start(&config, data.path());
+    assert!(
+        stderr.contains("refusing to store task secrets on PostgreSQL in plaintext")
+            && stderr.contains("openssl rand -base64 32")
+            && stderr.contains("key: ${SCAFFOLDER_TASK_SECRETS_KEY}"),
+        "{stderr}"
+    );
 }
 
 #[test]
