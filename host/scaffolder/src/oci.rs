@@ -353,7 +353,8 @@ pub(crate) struct Cache {
 
 impl Cache {
     pub(crate) fn new(dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir.join("manifests"))
+        crate::setup::private_subdir(dir)
+            .and_then(|()| crate::setup::private_subdir(&dir.join("manifests")))
             .with_context(|| format!("cannot create the plugin cache {}", dir.display()))?;
         Ok(Self {
             dir: dir.to_path_buf(),
@@ -410,7 +411,7 @@ impl Cache {
             return Ok(());
         };
         let dir = self.dir.join("signatures");
-        std::fs::create_dir_all(&dir)
+        crate::setup::private_subdir(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         write_atomically(
             &dir.join(format!("{name}.json")),
@@ -435,9 +436,17 @@ impl Cache {
     }
 }
 
+/// Writes a file under the data directory whole, readable by its owner only.
 fn write_atomically(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
     let partial = file.with_extension(format!("partial-{}", std::process::id()));
-    std::fs::write(&partial, bytes)
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&partial)
+        .and_then(|mut out| out.write_all(bytes))
         .and_then(|()| std::fs::rename(&partial, file))
         .with_context(|| format!("cannot write {}", file.display()))
 }

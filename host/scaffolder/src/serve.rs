@@ -34,17 +34,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         config.backend.listen.host = host.clone();
     }
     let data_dir = setup::data_dir(args.data_dir.as_deref(), &config)?;
-    let working_directory = config
-        .backend
-        .working_directory
-        .clone()
-        .unwrap_or_else(|| data_dir.join("workspaces"));
-    std::fs::create_dir_all(&working_directory).with_context(|| {
-        format!(
-            "backend.workingDirectory {} must exist and be writable",
-            working_directory.display()
-        )
-    })?;
+    let working_directory = setup::working_directory(&config, &data_dir)?;
 
     let database_url = config.backend.database.database_url(&data_dir);
     let secrets_key = config.scaffolder.task_secrets.key.clone();

@@ -15,21 +15,92 @@ use crate::config::{BUILTIN_PREFIX, Config, OCI_PREFIX, is_url_source};
 use crate::signing::TrustedKey;
 use crate::{download, oci};
 
-/// `--data-dir`, else `scaffolder.dataDirectory`, else the XDG data directory; created.
+/// `--data-dir`, else `scaffolder.dataDirectory`, else the XDG data directory; created
+/// readable by its owner only (0700), since it holds the task database and workspaces.
 pub fn data_dir(flag: Option<&Path>, config: &Config) -> anyhow::Result<PathBuf> {
     let data_dir = flag
         .map(Path::to_path_buf)
         .or_else(|| config.scaffolder.data_directory.clone())
         .unwrap_or_else(default_data_dir);
-    std::fs::create_dir_all(&data_dir)
+    create_private_dir(&data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     Ok(data_dir)
 }
 
+/// Where task workspaces are created: `backend.workingDirectory`, else `workspaces/` in
+/// the data directory; private to the server's user (0700).
+pub fn working_directory(config: &Config, data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let (dir, created) = match &config.backend.working_directory {
+        Some(dir) => (dir.clone(), create_private_dir(dir)),
+        None => {
+            let dir = data_dir.join("workspaces");
+            let created = private_subdir(&dir);
+            (dir, created)
+        }
+    };
+    created.with_context(|| {
+        format!(
+            "backend.workingDirectory {} must exist and be writable",
+            dir.display()
+        )
+    })?;
+    Ok(dir)
+}
+
+/// Creates `dir` and its missing parents 0700. An existing directory keeps its mode, since
+/// the operator chose it (it may be shared, like /tmp); a warning says when others can
+/// read it.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mode = create_0700(dir)?;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "{} is open to other users (mode {mode:o}); `chmod 700` it so that only the \
+             server's user can read what the server keeps there",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Creates a directory of the server's own inside the data directory 0700, and narrows an
+/// existing one to that (older versions created them 0755).
+pub fn private_subdir(dir: &Path) -> std::io::Result<()> {
+    let mode = create_0700(dir)?;
+    #[cfg(unix)]
+    if mode & 0o077 != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    Ok(())
+}
+
+/// Creates `dir` and its missing parents 0700 (where modes exist); its mode afterwards.
+fn create_0700(dir: &Path) -> std::io::Result<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        Ok(std::fs::metadata(dir)?.permissions().mode() & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)?;
+        Ok(0o700)
+    }
+}
+
 /// The Wasm runtime, compiling into (and loading from) the data directory's cache.
 pub fn runtime(data_dir: &Path) -> anyhow::Result<Runtime> {
+    let cache_dir = data_dir.join("cache");
+    private_subdir(&cache_dir)
+        .with_context(|| format!("cannot create the compile cache {}", cache_dir.display()))?;
     Runtime::new(&RuntimeConfig {
-        cache_dir: Some(data_dir.join("cache")),
+        cache_dir: Some(cache_dir),
         ..RuntimeConfig::default()
     })
     .context("cannot start the WebAssembly runtime")

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, client, get, post, repo, wait_for_event};
+use common::{Server, client, get, post, post_as, repo, wait_for_event, wait_for_event_as};
 
 use scaffolder_store::Backend;
 use scaffolder_store::testing::TestDatabase;
@@ -404,4 +404,189 @@ fn templates_come_from_a_backstage_catalog() {
         server.base
     )));
     assert_eq!(missing.status().as_u16(), 404);
+}
+
+/// A task holding secrets of each kind: the caller's `secrets` (one larger than a database
+/// page), its token as `backstageToken`, and a value a step adds (derived from a caller's
+/// secret inside the run, so it is in no request and no spec); a sleep keeps it running.
+const SECRETS_TEMPLATE: &str = "\
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: secrets-at-rest
+spec:
+  type: service
+  parameters:
+    properties:
+      millis:
+        type: integer
+  steps:
+    - id: add
+      name: Add
+      action: friendly:add-secret
+      input:
+        name: generated
+        value: ${{ secrets.seed | upper }}
+    - id: hold
+      name: Hold
+      action: friendly:sleep
+      input:
+        millis: ${{ parameters.millis }}
+";
+
+/// Runs [`SECRETS_TEMPLATE`] on SQLite, with or without `scaffolder.taskSecrets.key`, and
+/// kills the server with SIGKILL as soon as the task has completed: no file under the data
+/// directory holds any of the values (and, with a key, none did while the task ran). The
+/// data directory and its files are private to the server's user.
+fn secrets_leave_no_trace(encrypted: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data"); // created by the server
+    let templates = tmp.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(templates.join("secrets-at-rest.yaml"), SECRETS_TEMPLATE).unwrap();
+    let unique = format!(
+        "{}x{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let token = format!("caller-token-{unique}");
+    let seed = format!("seed-secret-{unique}");
+    let large = format!("large-{unique}-{}", "z9".repeat(5_000));
+    let secrets: Vec<(&str, String)> = vec![
+        ("the caller's secret", seed.clone()),
+        ("the secret added by a step", seed.to_uppercase()),
+        ("the large secret", "z9".repeat(40)),
+        ("backstageToken", token.clone()),
+    ];
+    let key = scaffolder_store::SecretsKey::generate().to_base64();
+    let config = tmp.path().join("app-config.yaml");
+    let mut yaml = "backend:\n  auth:\n    externalAccess:\n      - type: static\n        options:\n          token: ${TEST_SCAFFOLDER_TOKEN}\n          subject: ci-bot\n".to_owned();
+    if encrypted {
+        yaml.push_str("scaffolder:\n  taskSecrets:\n    key: ${TEST_TASK_SECRETS_KEY}\n");
+    }
+    std::fs::write(&config, yaml).unwrap();
+    let mut server = start_with_env(
+        &data,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--templates",
+            templates.to_str().unwrap(),
+        ],
+        &[
+            ("TEST_SCAFFOLDER_TOKEN", &token),
+            ("TEST_TASK_SECRETS_KEY", &key),
+        ],
+    );
+
+    let (status, body) = post_as(
+        &server.base,
+        "/v2/tasks",
+        json!({
+            "templateRef": "secrets-at-rest",
+            "values": { "millis": 1500 },
+            "secrets": { "seed": seed, "large": large },
+        }),
+        Some(&token),
+    );
+    assert_eq!(status, 201, "{body}");
+    let task_id = body["id"].as_str().unwrap().to_owned();
+    wait_for_event_as(&server.base, &task_id, Some(&token), |e| {
+        e["body"]["stepId"] == "hold" && e["body"]["status"] == "processing"
+    });
+    let while_running = files_holding(&data, &secrets);
+    if encrypted {
+        assert_eq!(
+            while_running,
+            Vec::<String>::new(),
+            "with a key, no secret is in plaintext in any file while the task runs"
+        );
+    } else {
+        assert!(
+            while_running
+                .iter()
+                .any(|found| found.starts_with("the caller's secret in ")),
+            "without a key the running task's secrets are in the database (the search works): {while_running:?}"
+        );
+    }
+
+    let events = wait_for_event_as(&server.base, &task_id, Some(&token), |e| {
+        e["type"] == "completion"
+    });
+    server.kill(); // SIGKILL, at once
+    let completion = events.iter().find(|e| e["type"] == "completion").unwrap();
+    assert_eq!(
+        completion["body"]["message"], "Run completed with status: completed",
+        "{events:#?}"
+    );
+    assert_eq!(
+        files_holding(&data, &secrets),
+        Vec::<String>::new(),
+        "no secret value is left in the data directory after the task"
+    );
+    let logged = server.output();
+    for (name, value) in &secrets {
+        assert!(
+            !logged.contains(value.as_str()),
+            "{name} in the server's log"
+        );
+    }
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700, "the data directory");
+        for name in [
+            "scaffolder.sqlite",
+            "scaffolder.sqlite-wal",
+            "scaffolder.sqlite-shm",
+        ] {
+            assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+        }
+        for path in walk(&data) {
+            let expected = if path.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(mode(&path), expected, "{}", path.display());
+        }
+    }
+}
+
+#[test]
+fn secrets_leave_no_trace_in_the_data_directory_on_sqlite() {
+    secrets_leave_no_trace(false);
+}
+
+#[test]
+fn encrypted_secrets_leave_no_trace_in_the_data_directory_on_sqlite() {
+    secrets_leave_no_trace(true);
+}
+
+/// `"<name> in <file>"` for each secret found in the bytes of a file under `dir`.
+fn files_holding(dir: &Path, secrets: &[(&str, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for path in walk(dir).into_iter().filter(|p| p.is_file()) {
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        for (name, value) in secrets {
+            if bytes.windows(value.len()).any(|w| w == value.as_bytes()) {
+                found.push(format!("{name} in {}", path.display()));
+            }
+        }
+    }
+    found
+}
+
+/// Every file and directory under `dir`, recursively (links not followed).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push(path.clone());
+        if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+            out.extend(walk(&path));
+        }
+    }
+    out
 }
