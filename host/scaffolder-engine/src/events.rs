@@ -103,7 +103,8 @@ pub(crate) struct TaskJournal {
     pub bus: EventBus,
     pub task_id: String,
     /// The task's saved progress, as loaded when the run started. The run is its only
-    /// writer, so each change is written whole, in one statement.
+    /// writer: completed steps are written in one statement, each checkpoint in its own
+    /// row.
     pub state: tokio::sync::Mutex<TaskState>,
 }
 
@@ -142,11 +143,12 @@ impl Journal for TaskJournal {
 
     async fn set_checkpoint(&self, step_id: &str, key: &str, value: &Json) -> Result<(), String> {
         let mut state = self.state.lock().await;
-        state.set_checkpoint(step_id, key, value.clone());
         self.store
-            .write_state(&self.task_id, &state)
+            .set_checkpoint(&self.task_id, step_id, key, value)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        state.set_checkpoint(step_id, key, value.clone());
+        Ok(())
     }
 
     async fn add_secret(&self, name: &str, value: &str) -> Result<(), String> {

@@ -43,11 +43,39 @@ impl Redactor {
         }
         out
     }
+
+    /// `value` with every secret value replaced by `***` in its strings and keys.
+    pub fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value as Json;
+        match value {
+            Json::String(text) => Json::String(self.redact(text)),
+            Json::Array(items) => Json::Array(items.iter().map(|v| self.redact_json(v)).collect()),
+            Json::Object(map) => Json::Object(
+                map.iter()
+                    .map(|(k, v)| (self.redact(k), self.redact_json(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacts_every_string_and_key_of_a_json_value() {
+        let r = Redactor::new(["hunter2"]);
+        assert_eq!(
+            r.redact_json(&serde_json::json!({
+                "url": "postgres://u:hunter2@db",
+                "list": ["hunter2", 7, null],
+                "hunter2": true,
+            })),
+            serde_json::json!({ "url": "postgres://u:***@db", "list": ["***", 7, null], "***": true })
+        );
+    }
 
     #[test]
     fn replaces_every_occurrence_and_the_longest_first() {

@@ -42,11 +42,13 @@ impl LogLines {
     /// drops them at its default level).
     pub fn line(&self, level: LogLevel, message: &str) {
         let message = self.redactor.redact(message);
+        // The server's log keeps one line per record: newlines are escaped there.
+        let logged = message.replace('\n', "\\n");
         if level == LogLevel::Debug {
-            tracing::debug!(target: "scaffolder::step", "{message}");
+            tracing::debug!(target: "scaffolder::step", "{logged}");
             return;
         }
-        tracing::info!(target: "scaffolder::step", "{message}");
+        tracing::info!(target: "scaffolder::step", "{logged}");
         let _ = self.sender.send(format_line(level, &message));
     }
 }
@@ -113,7 +115,9 @@ impl StepHost for ActionHost {
 
     async fn add_secret(&self, name: &str, value: &str) -> Result<(), String> {
         self.redactor.add(value);
-        self.journal.add_secret(name, value).await?;
+        let journal = self.journal.clone();
+        let (name_owned, value_owned) = (name.to_owned(), value.to_owned());
+        detached(async move { journal.add_secret(&name_owned, &value_owned).await }).await?;
         self.secrets
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -132,10 +136,20 @@ impl StepHost for ActionHost {
 
     async fn checkpoint_set(&self, key: &str, value: Checkpoint) -> Result<(), String> {
         let value = serde_json::to_value(value).map_err(|e| e.to_string())?;
-        self.journal
-            .set_checkpoint(&self.step_id, key, &value)
-            .await
+        let (journal, step_id, key) = (self.journal.clone(), self.step_id.clone(), key.to_owned());
+        detached(async move { journal.set_checkpoint(&step_id, &key, &value).await }).await
     }
+}
+
+/// Runs a store write a guest asked for on a task of its own. The step's future may be
+/// dropped at any await (deadline, cancel); the write then still commits or rolls back
+/// by itself instead of being abandoned inside an open transaction.
+async fn detached<T: Send + 'static>(
+    write: impl Future<Output = Result<T, String>> + Send + 'static,
+) -> Result<T, String> {
+    tokio::spawn(write)
+        .await
+        .map_err(|err| format!("the write was interrupted: {err}"))?
 }
 
 #[cfg(test)]

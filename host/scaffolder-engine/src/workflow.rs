@@ -177,7 +177,7 @@ impl Run {
         for warning in warnings {
             tracing::warn!(task_id = %self.task_id, "spec.output: {warning}");
         }
-        Ok(output)
+        Ok(redactor.redact_json(&output))
     }
 
     /// Records a task-level log event: `{ message }`.
@@ -263,10 +263,14 @@ impl Run {
 
         match result? {
             StepEnd::Completed(output) => {
-                context.set_output(&step.id, output.clone());
+                // Later steps of this run see the output as the action returned it;
+                // what is recorded has secret values hidden.
                 if !self.dry_run {
-                    self.journal.step_completed(&step.id, &output).await;
+                    self.journal
+                        .step_completed(&step.id, &redactor.redact_json(&output))
+                        .await;
                 }
+                context.set_output(&step.id, output);
                 self.step_status(step, format!("Finished step {}", step.name), "completed")
                     .await;
             }

@@ -7,6 +7,7 @@
 //! there is one (always on PostgreSQL), and on SQLite leave no trace in the files once a
 //! task has ended.
 
+mod checkpoints;
 mod error;
 mod file_modes;
 mod records;

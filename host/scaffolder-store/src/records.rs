@@ -150,7 +150,7 @@ impl TaskState {
 }
 
 /// Backstage's key of a checkpoint: `v1.task.checkpoint.<step id>.<key>`.
-fn checkpoint_key(step_id: &str, key: &str) -> String {
+pub(crate) fn checkpoint_key(step_id: &str, key: &str) -> String {
     format!("v1.task.checkpoint.{step_id}.{key}")
 }
 

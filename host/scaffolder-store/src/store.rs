@@ -128,6 +128,10 @@ impl Store {
         self.backend
     }
 
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -146,7 +150,7 @@ impl Store {
     }
 
     /// The query with `?` numbered as `$1, $2, ...` for PostgreSQL.
-    fn sql<'a>(&self, query: &'a str) -> Cow<'a, str> {
+    pub(crate) fn sql<'a>(&self, query: &'a str) -> Cow<'a, str> {
         if self.backend == Backend::Sqlite {
             return Cow::Borrowed(query);
         }
@@ -311,7 +315,8 @@ impl Store {
         };
         let task = task_from_row(&row)?;
         let secrets = self.open_secrets(&task.id, row.try_get::<Option<String>, _>("secrets")?)?;
-        let state = parse_state(&task.id, row.try_get::<Option<String>, _>("state")?)?;
+        let mut state = parse_state(&task.id, row.try_get::<Option<String>, _>("state")?)?;
+        self.load_checkpoints(&task.id, &mut state).await?;
         let cancelled = row.try_get::<i64, _>("cancellations")? > 0;
         Ok(Some(ClaimedTask {
             task,
@@ -578,18 +583,19 @@ impl Store {
 
     /// The task's saved progress.
     pub async fn task_state(&self, task_id: &str) -> Result<TaskState> {
-        parse_state(
+        let mut state = parse_state(
             task_id,
             self.task_column(&self.pool, task_id, "state").await?,
-        )
+        )?;
+        self.load_checkpoints(task_id, &mut state).await?;
+        Ok(state)
     }
 
-    /// Replaces the task's saved progress (its only writer is the run that holds it).
+    /// Replaces the task's completed steps (its only writer is the run that holds it).
+    /// Checkpoints are not written here: [`Store::set_checkpoint`] keeps each in its own
+    /// row.
     pub async fn write_state(&self, task_id: &str, state: &TaskState) -> Result<()> {
-        let text = serde_json::to_string(state).map_err(|err| StoreError::Corrupt {
-            task_id: task_id.into(),
-            message: err.to_string(),
-        })?;
+        let text = json!({ "steps": state.steps }).to_string();
         let sql = self.sql("UPDATE tasks SET state = ? WHERE id = ?");
         let done = sqlx::query(&sql)
             .bind(text)
@@ -770,7 +776,7 @@ fn parse_object(task_id: &str, text: Option<String>) -> Result<Map<String, Json>
 }
 
 /// An event for a task that does not exist violates the foreign key; say so plainly.
-fn not_found_on_foreign_key(err: sqlx::Error, task_id: &str) -> StoreError {
+pub(crate) fn not_found_on_foreign_key(err: sqlx::Error, task_id: &str) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound {
             task_id: task_id.into(),

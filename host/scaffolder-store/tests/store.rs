@@ -466,30 +466,40 @@ async fn step_state_and_checkpoints_persist(store: &Store) {
     let mut state = store.task_state("t").await.unwrap();
     assert_eq!(state, TaskState::default());
     state.complete_step("fetch", &json!({ "files": 2 }));
-    state.set_checkpoint(
-        "publish",
-        "create.repo",
-        json!({ "status": "success", "value": "https://x" }),
-    );
+    store.write_state("t", &state).await.unwrap();
+    let value = json!({ "status": "success", "value": "https://x" });
+    store
+        .set_checkpoint("t", "publish", "create.repo", &json!("first"))
+        .await
+        .unwrap();
+    store
+        .set_checkpoint("t", "publish", "create.repo", &value)
+        .await
+        .unwrap();
+    // Writing the steps again leaves the checkpoints, which live in rows of their own.
     store.write_state("t", &state).await.unwrap();
 
     let stored = store.task_state("t").await.unwrap();
-    assert_eq!(stored, state);
     assert_eq!(
         stored.steps["fetch"],
         json!({ "status": "completed", "output": { "files": 2 } })
     );
     // Backstage's key, so state written by either can be read by the other.
     assert_eq!(
-        stored.checkpoints["v1.task.checkpoint.publish.create.repo"],
-        json!({ "status": "success", "value": "https://x" })
+        stored.checkpoints,
+        Map::from_iter([(
+            "v1.task.checkpoint.publish.create.repo".to_owned(),
+            value.clone()
+        )])
     );
-    assert_eq!(
-        stored.checkpoint("publish", "create.repo"),
-        Some(&json!({ "status": "success", "value": "https://x" }))
-    );
+    assert_eq!(stored.checkpoint("publish", "create.repo"), Some(&value));
     assert_eq!(stored.checkpoint("publish", "other"), None);
     let err = store.write_state("ghost", &state).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    let err = store
+        .set_checkpoint("ghost", "publish", "k", &value)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
 }
 
