@@ -77,7 +77,19 @@ impl Scrubber {
             *n += 1;
             target = *n;
         });
-        if wait.is_zero() {
+        self.wait_for(target, wait).await;
+    }
+
+    /// Waits up to `wait` for the checkpoints already asked for (a cancel's, say), asking
+    /// for none: what is committed now holds no secret that a requested one would not
+    /// remove.
+    pub(crate) async fn settle(&self, wait: Duration) {
+        let target = *self.requested.borrow();
+        self.wait_for(target, wait).await;
+    }
+
+    async fn wait_for(&self, target: u64, wait: Duration) {
+        if wait.is_zero() || *self.done.borrow() >= target {
             return;
         }
         let mut done = self.done.clone();

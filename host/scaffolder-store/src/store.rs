@@ -81,6 +81,10 @@ impl Store {
         if let Some(file) = &file {
             file_modes::make_private(file)?;
         }
+        // Plaintext secrets leave traces in SQLite's files that must be scrubbed once
+        // dropped; sealed ones are unreadable without the key, which lives in the
+        // configuration, not in the data directory.
+        let scrub_files = file.is_some() && secrets_key.is_none();
         let pool = AnyPoolOptions::new()
             // SQLite has one writer at a time; readers run beside it in WAL mode.
             // Transactions take the write lock up front (`begin`), so none has to
@@ -100,8 +104,11 @@ impl Store {
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         // Deleted content (dropped secrets) is overwritten with zeros,
-                        // not left in free space or free pages.
-                        conn.execute("PRAGMA secure_delete = ON").await?;
+                        // not left in free space or free pages. With a key, secrets are
+                        // only ever written sealed, and nothing needs scrubbing.
+                        if scrub_files {
+                            conn.execute("PRAGMA secure_delete = ON").await?;
+                        }
                     }
                     Ok(())
                 })
@@ -112,9 +119,9 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let scrubber = match &file {
-            Some(_) => Some(Arc::new(Scrubber::start(&url)?)),
-            None => None,
+        let scrubber = match scrub_files {
+            true => Some(Arc::new(Scrubber::start(&url)?)),
+            false => None,
         };
         Ok(Self {
             pool,
@@ -460,6 +467,7 @@ impl Store {
         body: &Json,
     ) -> Result<EventRecord> {
         let mut tx = self.begin().await?;
+        let had_secrets = self.holds_secrets(&mut *tx, task_id).await?;
         let sql = self.sql(
             "UPDATE tasks SET status = ?, secrets = NULL WHERE id = ? AND status = 'processing'",
         );
@@ -477,7 +485,11 @@ impl Store {
             .insert_event(&mut *tx, task_id, EventType::Completion, body)
             .await?;
         tx.commit().await?;
-        self.scrub_dropped_secrets(scrub::COMPLETION_WAIT).await;
+        match had_secrets {
+            true => self.scrub_dropped_secrets(scrub::COMPLETION_WAIT).await,
+            // Nothing dropped now; a cancel's scrub may still be under way.
+            false => self.settle_scrubs(scrub::COMPLETION_WAIT).await,
+        }
         Ok(event)
     }
 
@@ -485,6 +497,7 @@ impl Store {
     /// secrets; the status is left to the worker, which ends the task `failed`.
     pub async fn cancel_task(&self, task_id: &str, body: &Json) -> Result<EventRecord> {
         let mut tx = self.begin().await?;
+        let had_secrets = self.holds_secrets(&mut *tx, task_id).await?;
         let sql = self.sql("UPDATE tasks SET secrets = NULL WHERE id = ?");
         let updated = sqlx::query(&sql).bind(task_id).execute(&mut *tx).await?;
         if updated.rows_affected() != 1 {
@@ -497,7 +510,9 @@ impl Store {
             .await?;
         tx.commit().await?;
         // The request that cancels does not wait; the completion that follows does.
-        self.scrub_dropped_secrets(Duration::ZERO).await;
+        if had_secrets {
+            self.scrub_dropped_secrets(Duration::ZERO).await;
+        }
         Ok(event)
     }
 
@@ -660,6 +675,31 @@ impl Store {
         if let Some(scrubber) = &self.scrubber {
             scrubber.scrub(wait).await;
         }
+    }
+
+    /// Waits up to `wait` for the scrubs already asked for.
+    async fn settle_scrubs(&self, wait: Duration) {
+        if let Some(scrubber) = &self.scrubber {
+            scrubber.settle(wait).await;
+        }
+    }
+
+    /// Whether the task's stored secrets hold anything that a scrub must remove (only
+    /// asked where files are scrubbed: there the column is plaintext JSON).
+    async fn holds_secrets<'e>(
+        &self,
+        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        task_id: &str,
+    ) -> Result<bool> {
+        if self.scrubber.is_none() {
+            return Ok(false);
+        }
+        let stored = self.task_column(executor, task_id, "secrets").await;
+        Ok(match stored {
+            Ok(Some(text)) => !matches!(text.trim(), "" | "{}"),
+            Ok(None) | Err(StoreError::NotFound { .. }) => false,
+            Err(err) => return Err(err),
+        })
     }
 
     /// Inserts an event through `executor` (the pool or an open transaction).
