@@ -16,6 +16,8 @@
 //! Deliberately absent: anything for PostgreSQL, whose files hold only sealed secrets
 //! there (the key is required), and for in-memory SQLite, which has no files.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use sqlx::any::AnyPoolOptions;
@@ -43,6 +45,9 @@ pub(crate) struct Scrubber {
     /// The number of requests the last successful checkpoint covered.
     done: watch::Receiver<u64>,
     pool: AnyPool,
+    /// Tasks created here without secrets and given none since: ending one drops
+    /// nothing, so it needs no scrub (a task not listed may hold secrets).
+    secretless: Mutex<HashSet<String>>,
 }
 
 impl Scrubber {
@@ -66,7 +71,26 @@ impl Scrubber {
             requested,
             done,
             pool,
+            secretless: Mutex::default(),
         })
+    }
+
+    /// Notes whether a task was just created without secrets, or was given some.
+    pub(crate) fn note_secrets(&self, task_id: &str, any: bool) {
+        let mut secretless = self.secretless.lock().unwrap_or_else(|e| e.into_inner());
+        match any {
+            false => secretless.insert(task_id.to_owned()),
+            true => secretless.remove(task_id),
+        };
+    }
+
+    /// Whether ending the task drops secrets; `forget` when it ends for good.
+    pub(crate) fn drops_secrets(&self, task_id: &str, forget: bool) -> bool {
+        let mut secretless = self.secretless.lock().unwrap_or_else(|e| e.into_inner());
+        match forget {
+            true => !secretless.remove(task_id),
+            false => !secretless.contains(task_id),
+        }
     }
 
     /// Asks for a checkpoint covering everything committed so far, and waits up to `wait`

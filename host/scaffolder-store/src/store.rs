@@ -186,9 +186,12 @@ impl Store {
             .bind(task.spec.to_string())
             .bind(now)
             .bind(task.created_by.clone())
-            .bind(self.seal_secrets(&task.id, task.secrets))
+            .bind(self.seal_secrets(&task.id, task.secrets.clone()))
             .execute(&self.pool)
             .await?;
+        if let Some(scrubber) = &self.scrubber {
+            scrubber.note_secrets(&task.id, !task.secrets.is_empty());
+        }
         Ok(TaskRecord {
             id: task.id,
             spec: task.spec,
@@ -310,7 +313,8 @@ impl Store {
                 "UPDATE tasks SET status = 'processing', last_heartbeat_at = ? \
                  WHERE id = ({pick}) AND status = 'open' \
                  RETURNING {TASK_COLUMNS}, secrets, state, \
-                 (SELECT COUNT(*) FROM task_events e WHERE e.task_id = tasks.id AND e.event_type = 'cancelled') AS cancellations"
+                 (SELECT COUNT(*) FROM task_events e WHERE e.task_id = tasks.id AND e.event_type = 'cancelled') AS cancellations, \
+                 (SELECT COUNT(*) FROM task_checkpoints c WHERE c.task_id = tasks.id) AS checkpoints"
             ))
             .into_owned();
         let Some(row) = sqlx::query(&sql)
@@ -323,7 +327,10 @@ impl Store {
         let task = task_from_row(&row)?;
         let secrets = self.open_secrets(&task.id, row.try_get::<Option<String>, _>("secrets")?)?;
         let mut state = parse_state(&task.id, row.try_get::<Option<String>, _>("state")?)?;
-        self.load_checkpoints(&task.id, &mut state).await?;
+        // A task that never wrote a checkpoint (most) costs no second query.
+        if row.try_get::<i64, _>("checkpoints")? > 0 || !state.checkpoints.is_empty() {
+            self.load_checkpoints(&task.id, &mut state).await?;
+        }
         let cancelled = row.try_get::<i64, _>("cancellations")? > 0;
         Ok(Some(ClaimedTask {
             task,
@@ -467,7 +474,6 @@ impl Store {
         body: &Json,
     ) -> Result<EventRecord> {
         let mut tx = self.begin().await?;
-        let had_secrets = self.holds_secrets(&mut *tx, task_id).await?;
         let sql = self.sql(
             "UPDATE tasks SET status = ?, secrets = NULL WHERE id = ? AND status = 'processing'",
         );
@@ -485,7 +491,7 @@ impl Store {
             .insert_event(&mut *tx, task_id, EventType::Completion, body)
             .await?;
         tx.commit().await?;
-        match had_secrets {
+        match self.drops_secrets(task_id, true) {
             true => self.scrub_dropped_secrets(scrub::COMPLETION_WAIT).await,
             // Nothing dropped now; a cancel's scrub may still be under way.
             false => self.settle_scrubs(scrub::COMPLETION_WAIT).await,
@@ -497,7 +503,6 @@ impl Store {
     /// secrets; the status is left to the worker, which ends the task `failed`.
     pub async fn cancel_task(&self, task_id: &str, body: &Json) -> Result<EventRecord> {
         let mut tx = self.begin().await?;
-        let had_secrets = self.holds_secrets(&mut *tx, task_id).await?;
         let sql = self.sql("UPDATE tasks SET secrets = NULL WHERE id = ?");
         let updated = sqlx::query(&sql).bind(task_id).execute(&mut *tx).await?;
         if updated.rows_affected() != 1 {
@@ -510,7 +515,7 @@ impl Store {
             .await?;
         tx.commit().await?;
         // The request that cancels does not wait; the completion that follows does.
-        if had_secrets {
+        if self.drops_secrets(task_id, false) {
             self.scrub_dropped_secrets(Duration::ZERO).await;
         }
         Ok(event)
@@ -532,7 +537,7 @@ impl Store {
             .into_owned();
         let updated = sqlx::query(&sql)
             .bind(now_ms())
-            .bind(self.seal_secrets(task_id, secrets))
+            .bind(self.seal_secrets(task_id, secrets.clone()))
             .bind(task_id)
             .execute(&mut *tx)
             .await?;
@@ -558,6 +563,9 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        if let Some(scrubber) = &self.scrubber {
+            scrubber.note_secrets(task_id, !secrets.is_empty());
+        }
         Ok(event)
     }
 
@@ -640,6 +648,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        if let Some(scrubber) = &self.scrubber {
+            scrubber.note_secrets(task_id, true);
+        }
         Ok(())
     }
 
@@ -684,22 +695,12 @@ impl Store {
         }
     }
 
-    /// Whether the task's stored secrets hold anything that a scrub must remove (only
-    /// asked where files are scrubbed: there the column is plaintext JSON).
-    async fn holds_secrets<'e>(
-        &self,
-        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
-        task_id: &str,
-    ) -> Result<bool> {
-        if self.scrubber.is_none() {
-            return Ok(false);
-        }
-        let stored = self.task_column(executor, task_id, "secrets").await;
-        Ok(match stored {
-            Ok(Some(text)) => !matches!(text.trim(), "" | "{}"),
-            Ok(None) | Err(StoreError::NotFound { .. }) => false,
-            Err(err) => return Err(err),
-        })
+    /// Whether ending the task drops secrets that a scrub must remove from the files
+    /// (`forget`: the task ends for good).
+    fn drops_secrets(&self, task_id: &str, forget: bool) -> bool {
+        self.scrubber
+            .as_ref()
+            .is_some_and(|scrubber| scrubber.drops_secrets(task_id, forget))
     }
 
     /// Inserts an event through `executor` (the pool or an open transaction).

@@ -381,12 +381,29 @@ async fn a_claim_carries_saved_progress_and_cancellation(store: &Store) {
     state.complete_step("fetch", &json!({ "files": 2 }));
     store.write_state("t", &state).await.unwrap();
     store
+        .set_checkpoint(
+            "t",
+            "publish",
+            "commit",
+            &json!({ "status": "success", "value": 7 }),
+        )
+        .await
+        .unwrap();
+    state.set_checkpoint(
+        "publish",
+        "commit",
+        json!({ "status": "success", "value": 7 }),
+    );
+    store
         .complete_task("t", TaskStatus::Failed, &json!({ "message": "failed" }))
         .await
         .unwrap();
     store.retry_task("t", Map::new(), "none").await.unwrap();
     let claim = store.claim_task().await.unwrap().expect("the retried task");
-    assert_eq!(claim.state, state, "the retry resumes after the saved step");
+    assert_eq!(
+        claim.state, state,
+        "the retry resumes after the saved step, with its checkpoints"
+    );
     assert!(!claim.cancelled);
 
     // Cancelled while open (Backstage leaves the status to the worker).
