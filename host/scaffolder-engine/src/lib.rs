@@ -47,6 +47,9 @@ pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser, recover_strategy}
 pub use workflow::Environment;
 
 /// How the engine runs tasks.
+/// How often a running task's worker records that it is alive.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Task workspaces are `<working_directory>/<task id>`.
@@ -80,7 +83,7 @@ impl EngineConfig {
             environment: Environment::default(),
             integrations: ScmIntegration::defaults(),
             recovery_stale_timeout: Some(Duration::from_secs(30)),
-            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_interval: HEARTBEAT_INTERVAL,
             graceful_shutdown_timeout: Duration::from_secs(30),
             keep_workspaces: false,
             workspace_retention: Duration::from_secs(7 * 24 * 60 * 60),

@@ -676,7 +676,28 @@ fn parse(mut value: Value) -> Result<Config, KeyError> {
         serde_path_to_error::deserialize(value).map_err(KeyError::from_serde)?;
     check_database(&config.backend.database)?;
     check_integrations(&mut config.integrations)?;
+    check_task_recovery(&config.scaffolder.task_recovery)?;
     Ok(config)
+}
+
+/// Heartbeats a running task may miss before it counts as stale: fewer, and a healthy
+/// task whose heartbeat is merely late is recovered and runs twice.
+const MIN_MISSED_HEARTBEATS: u32 = 3;
+
+fn check_task_recovery(recovery: &TaskRecovery) -> Result<(), KeyError> {
+    let heartbeat = scaffolder_engine::HEARTBEAT_INTERVAL;
+    let minimum = heartbeat * MIN_MISSED_HEARTBEATS;
+    if recovery.enabled && recovery.stale_timeout < minimum {
+        return Err(KeyError {
+            path: key_path(&["scaffolder", "taskRecovery", "staleTimeout"]),
+            message: format!(
+                "{:?} is shorter than {MIN_MISSED_HEARTBEATS} heartbeats (one every {heartbeat:?}): \
+                 a healthy task would be taken for a dead one and run twice; use at least {minimum:?}",
+                recovery.stale_timeout
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Replaces `${VAR}` in every string value, Backstage's way: `$${...}` is a literal
@@ -1917,6 +1938,27 @@ scaffolder:
         }
         let err = error(json!({"scaffolder": {"taskTimeout": {"years": 1}}}));
         assert!(err.contains("unknown field `years`"), "{err}");
+    }
+
+    #[test]
+    fn a_stale_timeout_must_span_three_heartbeats() {
+        let err = error(json!({"scaffolder": {"taskRecovery": {"staleTimeout": "2s"}}}));
+        assert_eq!(
+            err,
+            "scaffolder.taskRecovery.staleTimeout: 2s is shorter than 3 heartbeats (one every 1s): \
+             a healthy task would be taken for a dead one and run twice; use at least 3s"
+        );
+        let config =
+            from_value(json!({"scaffolder": {"taskRecovery": {"staleTimeout": "3s"}}})).unwrap();
+        assert_eq!(
+            config.scaffolder.task_recovery.stale_timeout,
+            Duration::from_secs(3)
+        );
+        // Without recovery the timeout is never used.
+        from_value(
+            json!({"scaffolder": {"taskRecovery": {"enabled": false, "staleTimeout": "1s"}}}),
+        )
+        .unwrap();
     }
 
     #[test]

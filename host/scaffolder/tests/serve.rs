@@ -124,7 +124,7 @@ fn resumes_after_sigkill(extra: &[&str], data_dir: &Path) {
     assert_eq!(task["status"], "completed");
 }
 
-const FAST_RECOVERY: &str = "scaffolder:\n  taskRecovery:\n    staleTimeout: { seconds: 2 }\n";
+const FAST_RECOVERY: &str = "scaffolder:\n  taskRecovery:\n    staleTimeout: { seconds: 3 }\n";
 
 #[test]
 fn a_task_survives_sigkill_on_sqlite() {
