@@ -365,6 +365,8 @@ impl bindings::scaffolder::action::files::Host for StepState {
 /// How a call ended before it is classified.
 enum Ended {
     Returned(Result<String, wit::ActionError>),
+    /// The guest called `exit` with this status instead of returning.
+    Exited(i32),
     Trapped(wasmtime::Error),
     TimedOut,
     Cancelled,
@@ -450,7 +452,10 @@ pub(crate) async fn execute(
         tokio::select! {
             result = call => match result {
                 Ok(returned) => Ended::Returned(returned),
-                Err(trap) => Ended::Trapped(trap),
+                Err(trap) => match find_cause::<wasmtime_wasi::I32Exit>(&trap) {
+                    Some(exit) => Ended::Exited(exit.0),
+                    None => Ended::Trapped(trap),
+                },
             },
             () = tokio::time::sleep(deadline) => Ended::TimedOut,
             () = request.cancel.cancelled() => Ended::Cancelled,
@@ -586,15 +591,12 @@ fn classify(
                 "maxOpenHandles",
             ),
         ),
-        Ended::Trapped(err) if exit_status(&err).is_some() => {
-            let status = exit_status(&err).unwrap_or_default();
-            fail(
-                K::Failed,
-                format!(
-                    "the plugin exited with status {status} instead of returning from the action (exit() ends the whole plugin; return an error or an output instead)"
-                ),
-            )
-        }
+        Ended::Exited(status) => fail(
+            K::Failed,
+            format!(
+                "the plugin exited with status {status} instead of returning from the action (exit() ends the whole plugin; return an error or an output instead)"
+            ),
+        ),
         Ended::Trapped(err) => {
             let message = match err.downcast_ref::<Trap>() {
                 Some(Trap::StackOverflow) => format!(
@@ -668,11 +670,6 @@ fn table_was_full(err: &wasmtime::Error) -> bool {
         find_cause::<ResourceTableError>(err),
         Some(ResourceTableError::Full)
     )
-}
-
-/// The status a guest passed to `exit`, when that is how it ended.
-fn exit_status(err: &wasmtime::Error) -> Option<i32> {
-    find_cause::<wasmtime_wasi::I32Exit>(err).map(|exit| exit.0)
 }
 
 /// The error of type `E` in `err` or among its causes.
