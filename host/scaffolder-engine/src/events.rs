@@ -2,12 +2,14 @@
 //! [`EventBus`] so open streams send them at once) or, in a dry run, memory.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 use tokio::sync::broadcast;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio_util::sync::CancellationToken;
 
-use scaffolder_store::{EventRecord, EventType, Store, TaskState};
+use scaffolder_store::{EventRecord, EventType, Lease, Store, StoreError, TaskState, TaskStatus};
 
 /// Announces "task X has new events" inside this process, with the events as they were
 /// stored when the announcer has them; streams send those without reading them back, and
@@ -63,19 +65,6 @@ impl EventBus {
             events: events.into(),
         });
     }
-
-    /// Persists an event, then announces it.
-    pub async fn append(
-        &self,
-        store: &Store,
-        task_id: &str,
-        event_type: EventType,
-        body: &Json,
-    ) -> scaffolder_store::Result<EventRecord> {
-        let event = store.append_event(task_id, event_type, body).await?;
-        self.publish_events(task_id, vec![event.clone()]);
-        Ok(event)
-    }
 }
 
 /// The side effects of a run other than files: events, saved step outputs, checkpoints
@@ -97,43 +86,92 @@ pub(crate) trait Journal: Send + Sync {
     async fn add_secret(&self, name: &str, value: &str) -> Result<(), String>;
 }
 
-/// The journal of a real task.
+/// The journal of a real task: every write names the run's [`Lease`], so a run that lost
+/// its task writes nothing more.
 pub(crate) struct TaskJournal {
     pub store: Store,
     pub bus: EventBus,
-    pub task_id: String,
+    pub lease: Lease,
+    /// Cancelled when a write finds the lease lost (the task was recovered by another
+    /// replica, claimed again or ended): the worker then drops the run at once.
+    pub lost: CancellationToken,
     /// The task's saved progress, as loaded when the run started. The run is its only
     /// writer: completed steps are written in one statement, each checkpoint in its own
     /// row.
     pub state: tokio::sync::Mutex<TaskState>,
 }
 
+/// How long a write that failed for a passing reason (a dropped connection, a busy
+/// database) waits before its first retry, and at most between retries.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+impl TaskJournal {
+    /// Runs a store write of the run until it succeeds: a write that fails for a passing
+    /// reason is retried with backoff (the run waits meanwhile: nothing is dropped), for
+    /// as long as the run holds its task. An error when the write cannot be done: the
+    /// lease is lost (the run is then stopped) or the error is not one that passes.
+    async fn persist<T, F>(&self, what: &str, write: impl Fn() -> F) -> Result<T, StoreError>
+    where
+        F: Future<Output = scaffolder_store::Result<T>>,
+    {
+        let mut wait = FIRST_RETRY;
+        loop {
+            let err = match write().await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            if matches!(err, StoreError::LeaseLost { .. }) {
+                tracing::warn!(task_id = %self.lease.task_id, "{err}; stopping this run");
+                self.lost.cancel();
+                return Err(err);
+            }
+            if !err.is_transient() {
+                tracing::error!(task_id = %self.lease.task_id, "could not record {what}: {err}");
+                return Err(err);
+            }
+            tracing::warn!(task_id = %self.lease.task_id, "could not record {what}, retrying in {wait:?}: {err}");
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.lost.cancelled() => return Err(err),
+            }
+            wait = (wait * 2).min(MAX_RETRY);
+        }
+    }
+
+    /// Ends the task with its `completion` event, and announces it.
+    pub async fn complete(&self, status: TaskStatus, body: &Json) -> Result<(), StoreError> {
+        let write = || self.store.complete_task(&self.lease, status, body);
+        let event = self.persist("the task's completion", write).await?;
+        self.bus.publish_events(&self.lease.task_id, vec![event]);
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl Journal for TaskJournal {
     async fn log(&self, body: Json) {
-        if let Err(err) = self
-            .bus
-            .append(&self.store, &self.task_id, EventType::Log, &body)
-            .await
-        {
-            tracing::error!(task_id = %self.task_id, "could not record an event: {err}");
+        let write = || self.store.append_event(&self.lease, EventType::Log, &body);
+        if let Ok(event) = self.persist("an event", write).await {
+            self.bus.publish_events(&self.lease.task_id, vec![event]);
         }
     }
 
     async fn log_many(&self, bodies: Vec<Json>) {
-        match self.store.append_log_events(&self.task_id, &bodies).await {
-            Ok(events) => self.bus.publish_events(&self.task_id, events),
-            Err(err) => {
-                tracing::error!(task_id = %self.task_id, "could not record {} events: {err}", bodies.len());
-            }
+        let write = || self.store.append_log_events(&self.lease, &bodies);
+        if let Ok(events) = self.persist("log events", write).await {
+            self.bus.publish_events(&self.lease.task_id, events);
         }
     }
 
     async fn step_completed(&self, step_id: &str, output: &Json) {
         let mut state = self.state.lock().await;
         state.complete_step(step_id, output);
-        if let Err(err) = self.store.write_state(&self.task_id, &state).await {
-            tracing::error!(task_id = %self.task_id, step_id, "could not save the step's output; a resumed task would run it again: {err}");
+        let write = || self.store.write_state(&self.lease, &state);
+        if let Err(err) = self.persist("the step's output", write).await
+            && !matches!(err, StoreError::LeaseLost { .. })
+        {
+            tracing::error!(task_id = %self.lease.task_id, step_id, "a resumed task would run the step again");
         }
     }
 
@@ -143,8 +181,8 @@ impl Journal for TaskJournal {
 
     async fn set_checkpoint(&self, step_id: &str, key: &str, value: &Json) -> Result<(), String> {
         let mut state = self.state.lock().await;
-        self.store
-            .set_checkpoint(&self.task_id, step_id, key, value)
+        let write = || self.store.set_checkpoint(&self.lease, step_id, key, value);
+        self.persist("a checkpoint", write)
             .await
             .map_err(|e| e.to_string())?;
         state.set_checkpoint(step_id, key, value.clone());
@@ -152,8 +190,8 @@ impl Journal for TaskJournal {
     }
 
     async fn add_secret(&self, name: &str, value: &str) -> Result<(), String> {
-        self.store
-            .add_secret(&self.task_id, name, value)
+        let write = || self.store.add_secret(&self.lease, name, value);
+        self.persist("a secret", write)
             .await
             .map_err(|e| e.to_string())
     }

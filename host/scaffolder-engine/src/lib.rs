@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use scaffolder_store::{NewTask, Store, TaskRecord};
+use scaffolder_store::{Lease, NewTask, Store, TaskRecord};
 use scaffolder_template::{Renderer, RendererOptions, ScmIntegration};
 use serde_json::{Map, Value as Json, json};
 use tokio::sync::Notify;
@@ -106,8 +106,8 @@ struct Inner {
     config: EngineConfig,
     /// Signalled when a task becomes `open` in this process.
     wake: Notify,
-    /// Cancellation tokens of the tasks running in this process.
-    running: Mutex<HashMap<String, CancellationToken>>,
+    /// The runs of tasks on this replica, by task id.
+    running: Mutex<HashMap<String, worker::RunningTask>>,
 }
 
 impl Engine {
@@ -202,14 +202,14 @@ impl Engine {
         });
         let event = store.cancel_task(task_id, &body).await?;
         self.inner.bus.publish_events(task_id, vec![event]);
-        if let Some(token) = self
+        if let Some(run) = self
             .inner
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(task_id)
         {
-            token.cancel();
+            run.cancel.cancel();
         }
         Ok(())
     }
@@ -240,19 +240,41 @@ impl Engine {
         self.inner.renderer.clone()
     }
 
-    fn register_running(&self, task_id: &str, token: CancellationToken) {
-        self.inner
+    /// The ids of the tasks running on this replica.
+    pub fn running_tasks(&self) -> Vec<String> {
+        let running = self
+            .inner
             .running
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(task_id.to_owned(), token);
+            .unwrap_or_else(|e| e.into_inner());
+        running.keys().cloned().collect()
     }
 
-    fn unregister_running(&self, task_id: &str) {
-        self.inner
+    /// Tracks a run of a task. An older run of the same task on this replica (its
+    /// heartbeat stalled, so the task was recovered and this replica claimed it again)
+    /// has lost the task: it is stopped, and waited for before the new run touches the
+    /// workspace.
+    async fn register_running(&self, task_id: &str, run: &worker::RunningTask) {
+        let older = self
+            .inner
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(task_id);
+            .insert(task_id.to_owned(), run.clone());
+        if let Some(older) = older {
+            older.lost.cancel();
+            older.ended.cancelled().await;
+        }
+    }
+
+    /// Stops tracking the run of this claim (a newer run of the task stays tracked).
+    fn unregister_running(&self, lease: &Lease) {
+        let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running
+            .get(&lease.task_id)
+            .is_some_and(|run| run.attempt == lease.attempt)
+        {
+            running.remove(&lease.task_id);
+        }
     }
 }

@@ -148,7 +148,10 @@ mod tests {
         let claimed = store.claim_task().await.unwrap().unwrap();
         assert_eq!(claimed.task.id, id);
         if let Some(status) = end {
-            store.complete_task(&id, status, &json!({})).await.unwrap();
+            store
+                .complete_task(&claimed.lease, status, &json!({}))
+                .await
+                .unwrap();
         }
         id
     }

@@ -6,10 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use scaffolder_store::{ClaimedTask, EventType, TaskStatus};
+use scaffolder_store::{ClaimedTask, EventType, Lease, StoreError, TaskStatus};
 use serde_json::{Value as Json, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -117,20 +118,37 @@ async fn recovery_loop(engine: Engine, stale: Duration, shutdown: CancellationTo
 }
 
 async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermit) {
-    let span = tracing::info_span!("task", task_id = %claim.task.id);
+    let lease = claim.lease.clone();
+    let span = tracing::info_span!("task", task_id = %lease.task_id, attempt = lease.attempt);
     async move {
-        let task = &claim.task;
         tracing::info!("task claimed");
-        let cancel = CancellationToken::new();
-        engine.register_running(&task.id, cancel.clone());
-        let heartbeat = tokio::spawn(heartbeat_loop(
-            engine.clone(),
-            task.id.clone(),
-            cancel.clone(),
-        ));
-        let result = execute(&engine, &claim, cancel).await;
+        let run = RunningTask::new(lease.attempt);
+        // Dropped last: says the run has ended, however it ends.
+        let _ended = run.ended.clone().drop_guard();
+        engine.register_running(&lease.task_id, &run).await;
+        let journal = Arc::new(TaskJournal {
+            store: engine.store().clone(),
+            bus: engine.bus().clone(),
+            lease: lease.clone(),
+            lost: run.lost.clone(),
+            state: tokio::sync::Mutex::new(claim.state.clone()),
+        });
+        let heartbeat = tokio::spawn(heartbeat_loop(engine.clone(), run.clone(), lease.clone()));
+        // A run that lost its task is dropped where it stands: its step's Wasm stops at
+        // once, and it records nothing more.
+        let result = tokio::select! {
+            result = execute(&engine, &claim, journal.clone(), run.cancel.clone()) => Some(result),
+            () = run.lost.cancelled() => None,
+        };
         heartbeat.abort();
-        engine.unregister_running(&task.id);
+        engine.unregister_running(&lease);
+        let Some(result) = result else {
+            tracing::warn!(
+                "the run stopped: this replica no longer holds the task (another claim has it, \
+                 or no heartbeat could be recorded for the stale timeout); its workspace is left as it is"
+            );
+            return;
+        };
 
         let (status, body) = match &result {
             Ok(output) => (
@@ -142,11 +160,11 @@ async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermi
                 json!({ "message": "Run completed with status: failed", "error": failure.to_json() }),
             ),
         };
-        match engine.store().complete_task(&task.id, status, &body).await {
-            Ok(event) => engine.bus().publish_events(&task.id, vec![event]),
-            Err(err) => tracing::error!("could not complete the task: {err}"),
+        if journal.complete(status, &body).await.is_err() {
+            // Logged by the journal; the task is recovered (or was taken over) elsewhere.
+            return;
         }
-        let workspace = engine.config().working_directory.join(&task.id);
+        let workspace = engine.config().working_directory.join(&lease.task_id);
         if status == TaskStatus::Completed && !engine.config().keep_workspaces {
             if let Err(err) = std::fs::remove_dir_all(&workspace)
                 && err.kind() != std::io::ErrorKind::NotFound
@@ -163,21 +181,44 @@ async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermi
     .await
 }
 
+/// One run of a task on this replica, as the engine tracks it.
+#[derive(Clone)]
+pub(crate) struct RunningTask {
+    /// The claim the run holds.
+    pub attempt: i64,
+    /// The user cancelled the task: the run stops its step and ends the task `failed`.
+    pub cancel: CancellationToken,
+    /// The run lost its task: it is dropped and writes nothing more.
+    pub lost: CancellationToken,
+    /// Cancelled once the run has ended, however it ended.
+    pub ended: CancellationToken,
+}
+
+impl RunningTask {
+    fn new(attempt: i64) -> Self {
+        Self {
+            attempt,
+            cancel: CancellationToken::new(),
+            lost: CancellationToken::new(),
+            ended: CancellationToken::new(),
+        }
+    }
+}
+
 /// Runs the task's steps. A failed task keeps its workspace so a retry can resume
 /// after its completed steps (until `scaffolder.workspaceRetention` has passed).
 async fn execute(
     engine: &Engine,
     claim: &ClaimedTask,
+    journal: Arc<TaskJournal>,
     cancel: CancellationToken,
 ) -> Result<Json, Failure> {
     let task = &claim.task;
     let spec: TaskSpec = serde_json::from_value(task.spec.clone())
         .map_err(|e| Failure::error(format!("the stored task spec is not valid: {e}")))?;
-    let store = engine.store();
     if claim.cancelled {
         cancel.cancel();
     }
-    let saved = claim.state.clone();
     let workspace = engine.config().working_directory.join(&task.id);
     std::fs::create_dir_all(&workspace).map_err(|e| {
         Failure::error(format!(
@@ -193,13 +234,8 @@ async fn execute(
         workspace,
         template_directory,
         cancel,
-        saved_steps: saved.steps.clone(),
-        journal: Arc::new(TaskJournal {
-            store: store.clone(),
-            bus: engine.bus().clone(),
-            task_id: task.id.clone(),
-            state: tokio::sync::Mutex::new(saved),
-        }),
+        saved_steps: claim.state.steps.clone(),
+        journal,
         actions: engine.actions(),
         renderer: engine.renderer(),
         environment: engine.config().environment.clone(),
@@ -210,32 +246,52 @@ async fn execute(
     .await
 }
 
-/// Every heartbeat interval: record that the task is alive, and cancel it when a
-/// `cancelled` event was written (by this or another replica).
-async fn heartbeat_loop(engine: Engine, task_id: String, cancel: CancellationToken) {
+/// Every heartbeat interval: record that the run still holds its task, and cancel it
+/// when a `cancelled` event was written (by this or another replica). The run is
+/// stopped when the store refuses the heartbeat (the task was taken over), and when no
+/// heartbeat could be recorded for so long that other replicas may take the task over
+/// (one interval before the stale timeout).
+async fn heartbeat_loop(engine: Engine, run: RunningTask, lease: Lease) {
     // Claiming the task recorded the first heartbeat and `execute` checked for a
     // cancellation, so the first tick is one interval away.
     let every = engine.config().heartbeat_interval;
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let give_up = engine
+        .config()
+        .recovery_stale_timeout
+        .map(|stale| stale.saturating_sub(every));
+    let mut last_beat = Instant::now();
+    let mut ticker = tokio::time::interval_at(last_beat + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match engine.store().heartbeat(&task_id).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!("the task is no longer processing here; heartbeat stopped");
+        // A query stuck on a dead connection must not hold the check below.
+        match tokio::time::timeout(every, engine.store().heartbeat(&lease)).await {
+            Ok(Ok(())) => last_beat = Instant::now(),
+            Ok(Err(err @ StoreError::LeaseLost { .. })) => {
+                tracing::warn!("{err}; stopping this run");
+                run.lost.cancel();
                 return;
             }
-            Err(err) => tracing::warn!("heartbeat failed: {err}"),
+            Ok(Err(err)) => tracing::warn!("heartbeat failed: {err}"),
+            Err(_) => tracing::warn!("heartbeat took longer than {every:?}"),
         }
-        if !cancel.is_cancelled()
-            && engine
-                .store()
-                .has_event(&task_id, EventType::Cancelled)
-                .await
-                .unwrap_or(false)
+        if let Some(give_up) = give_up
+            && last_beat.elapsed() >= give_up
         {
-            cancel.cancel();
+            tracing::error!(
+                "no heartbeat recorded for {:?}: another replica may take the task over, so this run stops",
+                last_beat.elapsed()
+            );
+            run.lost.cancel();
+            return;
+        }
+        if !run.cancel.is_cancelled() {
+            let cancelled = engine
+                .store()
+                .has_event(&lease.task_id, EventType::Cancelled);
+            if let Ok(Ok(true)) = tokio::time::timeout(every, cancelled).await {
+                run.cancel.cancel();
+            }
         }
     }
 }

@@ -5,30 +5,37 @@ use serde_json::Value as Json;
 use sqlx::Row;
 
 use crate::error::{Result, StoreError};
-use crate::records::{TaskState, checkpoint_key};
-use crate::store::Store;
+use crate::records::{Lease, TaskState, checkpoint_key};
+use crate::store::{Store, lease_held};
 
 impl Store {
-    /// Stores the checkpoint of `step_id` under `key`, replacing an earlier value.
+    /// Stores the checkpoint of `step_id` under `key` for the run holding `lease`,
+    /// replacing an earlier value; [`crate::StoreError::LeaseLost`] when the run no longer
+    /// holds the task.
     pub async fn set_checkpoint(
         &self,
-        task_id: &str,
+        lease: &Lease,
         step_id: &str,
         key: &str,
         value: &Json,
     ) -> Result<()> {
-        let sql = self.sql(
-            "INSERT INTO task_checkpoints (task_id, key, value) VALUES (?, ?, ?) \
-             ON CONFLICT (task_id, key) DO UPDATE SET value = excluded.value",
-        );
-        sqlx::query(&sql)
-            .bind(task_id)
+        // `WHERE true`: SQLite's parser needs a WHERE before an upsert's ON CONFLICT.
+        let sql = self
+            .sql(&format!(
+                "{held} INSERT INTO task_checkpoints (task_id, key, value) \
+                 SELECT held.id, ?, ? FROM held WHERE true \
+                 ON CONFLICT (task_id, key) DO UPDATE SET value = excluded.value",
+                held = self.held(),
+            ))
+            .into_owned();
+        let done = sqlx::query(&sql)
+            .bind(&lease.task_id)
+            .bind(lease.attempt)
             .bind(checkpoint_key(step_id, key))
             .bind(value.to_string())
             .execute(self.pool())
-            .await
-            .map_err(|err| crate::store::not_found_on_foreign_key(err, task_id))?;
-        Ok(())
+            .await?;
+        lease_held(done.rows_affected(), lease)
     }
 
     /// Adds the task's stored checkpoints to `state` (they win over checkpoints that
@@ -106,7 +113,7 @@ mod tests {
         assert_eq!(claim.state.checkpoint("publish", "repo").cloned(), expected);
         let mut state = TaskState::default();
         state.complete_step("fetch", &json!({}));
-        store.write_state("t", &state).await.unwrap();
+        store.write_state(&claim.lease, &state).await.unwrap();
         let stored = store.task_state("t").await.unwrap();
         assert_eq!(stored.checkpoint("publish", "repo").cloned(), expected);
         assert_eq!(stored.steps["fetch"]["status"], "completed");

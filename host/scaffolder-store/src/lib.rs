@@ -18,8 +18,8 @@ pub mod testing;
 
 pub use error::{Result, StoreError};
 pub use records::{
-    ClaimedTask, Direction, EventRecord, EventType, NewTask, OrderField, TaskFilter, TaskRecord,
-    TaskState, TaskStatus,
+    ClaimedTask, Direction, EventRecord, EventType, Lease, NewTask, OrderField, TaskFilter,
+    TaskRecord, TaskState, TaskStatus,
 };
 pub use sealed::SecretsKey;
 pub use store::{Backend, Store};

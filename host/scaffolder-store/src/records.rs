@@ -109,10 +109,22 @@ pub struct EventRecord {
     pub created_at: i64,
 }
 
+/// A worker's hold on a task it claimed: the task and the claim's attempt number (a
+/// fencing token). Every write of a run names its lease, and the store refuses it
+/// ([`crate::StoreError::LeaseLost`]) once the task was recovered, claimed again or ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Lease {
+    pub task_id: String,
+    /// 1 for the first claim, incremented by every claim after it.
+    pub attempt: i64,
+}
+
 /// A task a worker has just claimed, with what the worker needs to run it.
 #[derive(Debug, Clone)]
 pub struct ClaimedTask {
     pub task: TaskRecord,
+    /// This claim; the run's writes go through it.
+    pub lease: Lease,
     pub secrets: Map<String, Json>,
     /// What earlier runs of the task completed (for a retried or recovered task).
     pub state: TaskState,

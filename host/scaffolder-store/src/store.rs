@@ -12,8 +12,8 @@ use sqlx::{AnyPool, Executor, Row};
 use crate::error::{Result, StoreError};
 use crate::file_modes;
 use crate::records::{
-    ClaimedTask, Direction, EventRecord, EventType, NewTask, TaskFilter, TaskRecord, TaskState,
-    TaskStatus,
+    ClaimedTask, Direction, EventRecord, EventType, Lease, NewTask, TaskFilter, TaskRecord,
+    TaskState, TaskStatus,
 };
 use crate::scrub::{self, Scrubber};
 use crate::sealed::{self, SecretsKey};
@@ -156,6 +156,22 @@ impl Store {
         })
     }
 
+    /// `WITH held AS (...)`: the task's id when `?` (id) and `?` (attempt) still hold it,
+    /// that is the task is `processing` under that claim. On PostgreSQL the row is
+    /// share-locked until the statement's transaction ends, so a recovery or a claim
+    /// that changes it waits for the write and sees it; SQLite has one writer anyway.
+    /// Binds: task id, attempt.
+    pub(crate) fn held(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => {
+                "WITH held AS (SELECT id FROM tasks WHERE id = ? AND attempt = ? AND status = 'processing')"
+            }
+            Backend::Postgres => {
+                "WITH held AS (SELECT id FROM tasks WHERE id = ? AND attempt = ? AND status = 'processing' FOR SHARE)"
+            }
+        }
+    }
+
     /// The query with `?` numbered as `$1, $2, ...` for PostgreSQL.
     pub(crate) fn sql<'a>(&self, query: &'a str) -> Cow<'a, str> {
         if self.backend == Backend::Sqlite {
@@ -295,9 +311,11 @@ impl Store {
         Ok((tasks, total))
     }
 
-    /// Claims the oldest `open` task for a worker: marks it `processing` and returns it
-    /// with its secrets, its saved progress and whether it was cancelled, in one
-    /// statement. Safe with several workers and replicas: a task is claimed once.
+    /// Claims the oldest `open` task for a worker: marks it `processing` under a new
+    /// attempt number and returns it with its [`Lease`], secrets, saved progress and
+    /// whether it was cancelled, in one statement. Safe with several workers and
+    /// replicas: a task is claimed once, and an earlier claim's writes are refused from
+    /// now on.
     pub async fn claim_task(&self) -> Result<Option<ClaimedTask>> {
         let now = now_ms();
         let pick = match self.backend {
@@ -310,9 +328,9 @@ impl Store {
         };
         let sql = self
             .sql(&format!(
-                "UPDATE tasks SET status = 'processing', last_heartbeat_at = ? \
+                "UPDATE tasks SET status = 'processing', last_heartbeat_at = ?, attempt = attempt + 1 \
                  WHERE id = ({pick}) AND status = 'open' \
-                 RETURNING {TASK_COLUMNS}, secrets, state, \
+                 RETURNING {TASK_COLUMNS}, attempt, secrets, state, \
                  (SELECT COUNT(*) FROM task_events e WHERE e.task_id = tasks.id AND e.event_type = 'cancelled') AS cancellations, \
                  (SELECT COUNT(*) FROM task_checkpoints c WHERE c.task_id = tasks.id) AS checkpoints"
             ))
@@ -332,67 +350,93 @@ impl Store {
             self.load_checkpoints(&task.id, &mut state).await?;
         }
         let cancelled = row.try_get::<i64, _>("cancellations")? > 0;
+        let lease = Lease {
+            task_id: task.id.clone(),
+            attempt: row.try_get("attempt")?,
+        };
         Ok(Some(ClaimedTask {
             task,
+            lease,
             secrets,
             state,
             cancelled,
         }))
     }
 
-    /// Records that a worker still runs the task. `false` when the task is no longer
-    /// `processing` (completed elsewhere, or recovered).
-    pub async fn heartbeat(&self, task_id: &str) -> Result<bool> {
-        let sql = self
-            .sql("UPDATE tasks SET last_heartbeat_at = ? WHERE id = ? AND status = 'processing'");
+    /// Records that the run holding `lease` is alive; [`StoreError::LeaseLost`] when it
+    /// no longer holds the task (recovered, claimed again, or ended).
+    pub async fn heartbeat(&self, lease: &Lease) -> Result<()> {
+        let sql = self.sql(
+            "UPDATE tasks SET last_heartbeat_at = ? WHERE id = ? AND attempt = ? AND status = 'processing'",
+        );
         let done = sqlx::query(&sql)
             .bind(now_ms())
-            .bind(task_id)
+            .bind(&lease.task_id)
+            .bind(lease.attempt)
             .execute(&self.pool)
             .await?;
-        Ok(done.rows_affected() == 1)
+        lease_held(done.rows_affected(), lease)
     }
 
-    /// Appends an event and returns it with its id.
+    /// Appends an event of the run holding `lease` and returns it with its id;
+    /// [`StoreError::LeaseLost`] (nothing written) when the run no longer holds the task.
     pub async fn append_event(
         &self,
-        task_id: &str,
+        lease: &Lease,
         event_type: EventType,
         body: &Json,
     ) -> Result<EventRecord> {
-        self.insert_event(&self.pool, task_id, event_type, body)
-            .await
+        let mut events = self
+            .insert_held_events(lease, event_type, std::slice::from_ref(body))
+            .await?;
+        Ok(events.remove(0))
     }
 
-    /// Appends `log` events with these bodies, in order, in one statement (a step's log
-    /// lines come in bursts; one round trip records a burst), and returns them in id order.
+    /// Appends `log` events of the run holding `lease` with these bodies, in order, in
+    /// one statement (a step's log lines come in bursts; one round trip records a
+    /// burst), and returns them in id order. All or none: [`StoreError::LeaseLost`] when
+    /// the run no longer holds the task.
     pub async fn append_log_events(
         &self,
-        task_id: &str,
+        lease: &Lease,
         bodies: &[Json],
     ) -> Result<Vec<EventRecord>> {
         if bodies.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = vec!["(?, ?, ?, ?)"; bodies.len()].join(", ");
+        self.insert_held_events(lease, EventType::Log, bodies).await
+    }
+
+    /// Inserts events of one type in one statement, only while `lease` holds the task.
+    async fn insert_held_events(
+        &self,
+        lease: &Lease,
+        event_type: EventType,
+        bodies: &[Json],
+    ) -> Result<Vec<EventRecord>> {
+        // `held` has one row while the lease holds, none otherwise; the VALUES carry
+        // an ordinal so ids follow the order of the bodies.
+        let values = vec!["(?, ?)"; bodies.len()].join(", ");
         let sql = self
             .sql(&format!(
-                "INSERT INTO task_events (task_id, event_type, body, created_at) VALUES {rows} RETURNING {EVENT_COLUMNS}"
+                "{held} INSERT INTO task_events (task_id, event_type, body, created_at) \
+                 SELECT held.id, ?, v.column2, ? FROM held, (VALUES {values}) AS v \
+                 ORDER BY v.column1 RETURNING {EVENT_COLUMNS}",
+                held = self.held(),
             ))
             .into_owned();
-        let now = now_ms();
-        let mut query = sqlx::query(&sql);
-        for body in bodies {
-            query = query
-                .bind(task_id)
-                .bind(EventType::Log.as_str())
-                .bind(body.to_string())
-                .bind(now);
+        let mut query = sqlx::query(&sql)
+            .bind(&lease.task_id)
+            .bind(lease.attempt)
+            .bind(event_type.as_str())
+            .bind(now_ms());
+        for (n, body) in bodies.iter().enumerate() {
+            query = query.bind(n as i64).bind(body.to_string());
         }
-        let rows = query
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|err| not_found_on_foreign_key(err, task_id))?;
+        let rows = query.fetch_all(&self.pool).await?;
+        if rows.is_empty() {
+            return Err(lease_lost(lease));
+        }
         // Ids follow the order of the rows inserted; RETURNING promises no order.
         let mut events = rows
             .iter()
@@ -465,28 +509,27 @@ impl Store {
         Ok(events)
     }
 
-    /// Ends a `processing` task: sets its status, drops its secrets and appends the
-    /// `completion` event, in one transaction.
+    /// Ends the task the run holding `lease` ran: sets its status, drops its secrets and
+    /// appends the `completion` event, in one transaction. [`StoreError::LeaseLost`] when
+    /// the run no longer holds the task.
     pub async fn complete_task(
         &self,
-        task_id: &str,
+        lease: &Lease,
         status: TaskStatus,
         body: &Json,
     ) -> Result<EventRecord> {
+        let task_id = lease.task_id.as_str();
         let mut tx = self.begin().await?;
         let sql = self.sql(
-            "UPDATE tasks SET status = ?, secrets = NULL WHERE id = ? AND status = 'processing'",
+            "UPDATE tasks SET status = ?, secrets = NULL WHERE id = ? AND attempt = ? AND status = 'processing'",
         );
         let updated = sqlx::query(&sql)
             .bind(status.as_str())
             .bind(task_id)
+            .bind(lease.attempt)
             .execute(&mut *tx)
             .await?;
-        if updated.rows_affected() != 1 {
-            return Err(StoreError::Conflict {
-                message: format!("task '{task_id}' is not processing and cannot be completed"),
-            });
-        }
+        lease_held(updated.rows_affected(), lease)?;
         let event = self
             .insert_event(&mut *tx, task_id, EventType::Completion, body)
             .await?;
@@ -614,39 +657,43 @@ impl Store {
         Ok(state)
     }
 
-    /// Replaces the task's completed steps (its only writer is the run that holds it).
+    /// Replaces the task's completed steps; only the run holding `lease` writes them.
     /// Checkpoints are not written here: [`Store::set_checkpoint`] keeps each in its own
     /// row.
-    pub async fn write_state(&self, task_id: &str, state: &TaskState) -> Result<()> {
+    pub async fn write_state(&self, lease: &Lease, state: &TaskState) -> Result<()> {
         let text = json!({ "steps": state.steps }).to_string();
-        let sql = self.sql("UPDATE tasks SET state = ? WHERE id = ?");
+        let sql = self.sql(
+            "UPDATE tasks SET state = ? WHERE id = ? AND attempt = ? AND status = 'processing'",
+        );
         let done = sqlx::query(&sql)
             .bind(text)
-            .bind(task_id)
+            .bind(&lease.task_id)
+            .bind(lease.attempt)
             .execute(&self.pool)
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                task_id: task_id.into(),
-            });
-        }
-        Ok(())
+        lease_held(done.rows_affected(), lease)
     }
 
-    /// Adds a task-scoped secret (a value a step produced for later steps).
-    pub async fn add_secret(&self, task_id: &str, name: &str, value: &str) -> Result<()> {
+    /// Adds a task-scoped secret (a value a step of the run holding `lease` produced for
+    /// later steps).
+    pub async fn add_secret(&self, lease: &Lease, name: &str, value: &str) -> Result<()> {
+        let task_id = lease.task_id.as_str();
         let mut tx = self.begin().await?;
         let mut secrets = self.open_secrets(
             task_id,
             self.task_column(&mut *tx, task_id, "secrets").await?,
         )?;
         secrets.insert(name.to_owned(), Json::String(value.to_owned()));
-        let sql = self.sql("UPDATE tasks SET secrets = ? WHERE id = ?");
-        sqlx::query(&sql)
+        let sql = self.sql(
+            "UPDATE tasks SET secrets = ? WHERE id = ? AND attempt = ? AND status = 'processing'",
+        );
+        let done = sqlx::query(&sql)
             .bind(self.seal_secrets(task_id, secrets))
             .bind(task_id)
+            .bind(lease.attempt)
             .execute(&mut *tx)
             .await?;
+        lease_held(done.rows_affected(), lease)?;
         tx.commit().await?;
         if let Some(scrubber) = &self.scrubber {
             scrubber.note_secrets(task_id, true);
@@ -745,6 +792,21 @@ impl Store {
                 task_id: task_id.into(),
             })?;
         Ok(row.try_get("value")?)
+    }
+}
+
+/// `Ok` when a write conditional on `lease` touched its task's row.
+pub(crate) fn lease_held(rows_affected: u64, lease: &Lease) -> Result<()> {
+    match rows_affected {
+        0 => Err(lease_lost(lease)),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn lease_lost(lease: &Lease) -> StoreError {
+    StoreError::LeaseLost {
+        task_id: lease.task_id.clone(),
+        attempt: lease.attempt,
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use scaffolder_store::testing::TestDatabase;
-use scaffolder_store::{Backend, NewTask, SecretsKey, Store, StoreError, TaskStatus};
+use scaffolder_store::{Backend, Lease, NewTask, SecretsKey, Store, StoreError, TaskStatus};
 use serde_json::{Map, Value as Json, json};
 use sqlx::AnyPool;
 
@@ -57,6 +57,16 @@ async fn raw_pool(database: &TestDatabase) -> AnyPool {
 }
 
 /// The `secrets` column as stored.
+/// Claims open tasks until it has claimed `task_id` (its neighbours stay claimed).
+async fn claim(store: &Store, task_id: &str) -> Lease {
+    loop {
+        let claim = store.claim_task().await.unwrap().expect("the task is open");
+        if claim.task.id == task_id {
+            return claim.lease;
+        }
+    }
+}
+
 async fn stored_secrets(database: &TestDatabase, task_id: &str) -> Option<String> {
     let pool = raw_pool(database).await;
     let sql = "SELECT secrets FROM tasks WHERE id = 'ID'".replace("ID", task_id);
@@ -75,8 +85,14 @@ async fn secrets_are_stored_encrypted_and_read_back(database: &TestDatabase) {
     assert!(stored.starts_with("v1:"), "{stored}");
     assert!(!stored.contains("s3cr3t"), "{stored}");
 
+    let claim = store.claim_task().await.unwrap().unwrap();
+    assert_eq!(
+        claim.secrets["token"],
+        json!("s3cr3t-token"),
+        "the claim decrypts them"
+    );
     store
-        .add_secret("t", "generated", "added-password")
+        .add_secret(&claim.lease, "generated", "added-password")
         .await
         .unwrap();
     let stored = stored_secrets(database, "t").await.unwrap();
@@ -88,11 +104,9 @@ async fn secrets_are_stored_encrypted_and_read_back(database: &TestDatabase) {
     .into_iter()
     .collect();
     assert_eq!(store.secrets("t").await.unwrap(), expected);
-    let claim = store.claim_task().await.unwrap().unwrap();
-    assert_eq!(claim.secrets, expected, "the claim decrypts them too");
 
     store
-        .complete_task("t", TaskStatus::Failed, &json!({}))
+        .complete_task(&claim.lease, TaskStatus::Failed, &json!({}))
         .await
         .unwrap();
     assert_eq!(stored_secrets(database, "t").await, None);
@@ -126,7 +140,6 @@ async fn a_changed_key_is_named_in_the_error(database: &TestDatabase) {
                 .contains("scaffolder.taskSecrets.key was changed"),
         "{err}"
     );
-    assert!(other.add_secret("t", "n", "v").await.is_err());
     let err = other.claim_task().await.unwrap_err();
     assert!(matches!(err, StoreError::UnreadableSecrets { .. }), "{err}");
     other.close().await;
@@ -152,7 +165,8 @@ async fn plaintext_secrets_from_before_encryption_still_read(database: &TestData
     pool.close().await;
 
     assert_eq!(store.secrets("t").await.unwrap()["token"], json!("legacy"));
-    store.add_secret("t", "added", "new").await.unwrap();
+    let lease = store.claim_task().await.unwrap().unwrap().lease;
+    store.add_secret(&lease, "added", "new").await.unwrap();
     let stored = stored_secrets(database, "t").await.unwrap();
     assert!(
         stored.starts_with("v1:") && !stored.contains("legacy"),
@@ -226,18 +240,19 @@ async fn sqlite_files_keep_no_dropped_secret() {
         .create_task(task("after", &[("other", "kept-after")]))
         .await
         .unwrap();
-    store.add_secret("t", "generated", values[2]).await.unwrap();
+    let lease = claim(&store, "t").await;
+    store
+        .add_secret(&lease, "generated", values[2])
+        .await
+        .unwrap();
     for value in [values[0], &large_piece, values[2]] {
         assert!(
             find_in_files(&dir, value.as_bytes()).is_some(),
             "without a key the values are in the files while the task runs (the search works)"
         );
     }
-    // Claim "before" and "t".
-    store.claim_task().await.unwrap().unwrap();
-    store.claim_task().await.unwrap().unwrap();
     store
-        .complete_task("t", TaskStatus::Failed, &json!({}))
+        .complete_task(&lease, TaskStatus::Failed, &json!({}))
         .await
         .unwrap();
     store
@@ -250,9 +265,9 @@ async fn sqlite_files_keep_no_dropped_secret() {
         )
         .await
         .unwrap();
-    store.claim_task().await.unwrap().unwrap();
+    let lease = claim(&store, "t").await;
     store
-        .complete_task("t", TaskStatus::Completed, &json!({}))
+        .complete_task(&lease, TaskStatus::Completed, &json!({}))
         .await
         .unwrap();
     for value in [values[0], &large_piece, values[2], values[3]] {

@@ -3,8 +3,8 @@
 
 use scaffolder_store::testing::TestDatabase;
 use scaffolder_store::{
-    Backend, ClaimedTask, Direction, EventType, NewTask, OrderField, Store, StoreError, TaskFilter,
-    TaskState, TaskStatus,
+    Backend, ClaimedTask, Direction, EventType, Lease, NewTask, OrderField, Store, StoreError,
+    TaskFilter, TaskState, TaskStatus,
 };
 use serde_json::{Map, json};
 
@@ -79,7 +79,7 @@ on_both_databases!(
     step_state_and_checkpoints_persist,
     added_secrets_are_kept_until_the_end,
     heartbeat_only_while_processing,
-    events_for_unknown_tasks_are_not_found,
+    a_lost_lease_writes_nothing,
 );
 
 fn new_task(id: &str, created_by: Option<&str>) -> NewTask {
@@ -91,6 +91,14 @@ fn new_task(id: &str, created_by: Option<&str>) -> NewTask {
         created_by: created_by.map(str::to_owned),
         secrets,
     }
+}
+
+/// Creates the task and claims it (it must be the only open one).
+async fn claimed(store: &Store, id: &str) -> Lease {
+    store.create_task(new_task(id, None)).await.unwrap();
+    let claim = store.claim_task().await.unwrap().expect("the open task");
+    assert_eq!(claim.task.id, id);
+    claim.lease
 }
 
 async fn create_and_get(store: &Store) {
@@ -202,12 +210,12 @@ async fn futures_join(store: &Store) -> Vec<Option<ClaimedTask>> {
 }
 
 async fn events_are_monotonic_and_listed_after(store: &Store) {
-    store.create_task(new_task("t", None)).await.unwrap();
+    let lease = claimed(store, "t").await;
     let mut ids = Vec::new();
     for i in 0..3 {
         let e = store
             .append_event(
-                "t",
+                &lease,
                 EventType::Log,
                 &json!({ "message": format!("line {i}") }),
             )
@@ -226,16 +234,22 @@ async fn events_are_monotonic_and_listed_after(store: &Store) {
 }
 
 async fn log_events_append_in_one_batch_in_order(store: &Store) {
-    store.create_task(new_task("t", None)).await.unwrap();
+    let lease = claimed(store, "t").await;
     let first = store
-        .append_event("t", EventType::Log, &json!({ "message": "before" }))
+        .append_event(&lease, EventType::Log, &json!({ "message": "before" }))
         .await
         .unwrap();
     let lines: Vec<_> = (0..5)
         .map(|i| json!({ "message": format!("line {i}"), "stepId": "s" }))
         .collect();
-    let appended = store.append_log_events("t", &lines).await.unwrap();
-    assert!(store.append_log_events("t", &[]).await.unwrap().is_empty());
+    let appended = store.append_log_events(&lease, &lines).await.unwrap();
+    assert!(
+        store
+            .append_log_events(&lease, &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let events = store.list_events("t", Some(first.id)).await.unwrap();
     assert_eq!(appended, events, "the records returned are the ones stored");
     assert_eq!(
@@ -244,20 +258,23 @@ async fn log_events_append_in_one_batch_in_order(store: &Store) {
     );
     assert!(events.iter().all(|e| e.event_type == EventType::Log));
     assert!(events.windows(2).all(|w| w[0].id < w[1].id));
-    let err = store.append_log_events("ghost", &lines).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+    let ghost = Lease {
+        task_id: "ghost".into(),
+        attempt: 1,
+    };
+    let err = store.append_log_events(&ghost, &lines).await.unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
 }
 
 async fn completion_is_always_listed(store: &Store) {
-    store.create_task(new_task("t", None)).await.unwrap();
-    store.claim_task().await.unwrap();
+    let lease = claimed(store, "t").await;
     store
-        .append_event("t", EventType::Log, &json!({ "message": "x" }))
+        .append_event(&lease, EventType::Log, &json!({ "message": "x" }))
         .await
         .unwrap();
     let done = store
         .complete_task(
-            "t",
+            &lease,
             TaskStatus::Completed,
             &json!({ "message": "Run completed with status: completed" }),
         )
@@ -269,11 +286,10 @@ async fn completion_is_always_listed(store: &Store) {
 }
 
 async fn complete_drops_secrets_and_appends_completion(store: &Store) {
-    store.create_task(new_task("t", None)).await.unwrap();
-    store.claim_task().await.unwrap();
+    let lease = claimed(store, "t").await;
     let event = store
         .complete_task(
-            "t",
+            &lease,
             TaskStatus::Failed,
             &json!({ "message": "Run completed with status: failed" }),
         )
@@ -291,17 +307,16 @@ async fn complete_drops_secrets_and_appends_completion(store: &Store) {
 }
 
 async fn complete_twice_conflicts(store: &Store) {
-    store.create_task(new_task("t", None)).await.unwrap();
-    store.claim_task().await.unwrap();
+    let lease = claimed(store, "t").await;
     store
-        .complete_task("t", TaskStatus::Completed, &json!({}))
+        .complete_task(&lease, TaskStatus::Completed, &json!({}))
         .await
         .unwrap();
     let err = store
-        .complete_task("t", TaskStatus::Completed, &json!({}))
+        .complete_task(&lease, TaskStatus::Completed, &json!({}))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
     let completions = store.list_events("t", None).await.unwrap();
     assert_eq!(completions.len(), 1, "the failed completion wrote nothing");
 }
@@ -336,9 +351,9 @@ async fn retry_reopens_only_ended_tasks(store: &Store) {
         StoreError::NotFound { .. }
     ));
 
-    store.claim_task().await.unwrap();
+    let lease = store.claim_task().await.unwrap().unwrap().lease;
     store
-        .append_event("t", EventType::Log, &json!({ "message": "kept" }))
+        .append_event(&lease, EventType::Log, &json!({ "message": "kept" }))
         .await
         .unwrap();
     store
@@ -346,7 +361,7 @@ async fn retry_reopens_only_ended_tasks(store: &Store) {
         .await
         .unwrap();
     store
-        .complete_task("t", TaskStatus::Failed, &json!({ "message": "failed" }))
+        .complete_task(&lease, TaskStatus::Failed, &json!({ "message": "failed" }))
         .await
         .unwrap();
 
@@ -375,14 +390,14 @@ async fn retry_reopens_only_ended_tasks(store: &Store) {
 }
 
 async fn a_claim_carries_saved_progress_and_cancellation(store: &Store) {
-    store.create_task(new_task("t", None)).await.unwrap();
-    store.claim_task().await.unwrap();
+    let lease = claimed(store, "t").await;
+    assert_eq!(lease.attempt, 1);
     let mut state = TaskState::default();
     state.complete_step("fetch", &json!({ "files": 2 }));
-    store.write_state("t", &state).await.unwrap();
+    store.write_state(&lease, &state).await.unwrap();
     store
         .set_checkpoint(
-            "t",
+            &lease,
             "publish",
             "commit",
             &json!({ "status": "success", "value": 7 }),
@@ -395,11 +410,12 @@ async fn a_claim_carries_saved_progress_and_cancellation(store: &Store) {
         json!({ "status": "success", "value": 7 }),
     );
     store
-        .complete_task("t", TaskStatus::Failed, &json!({ "message": "failed" }))
+        .complete_task(&lease, TaskStatus::Failed, &json!({ "message": "failed" }))
         .await
         .unwrap();
     store.retry_task("t", Map::new(), "none").await.unwrap();
     let claim = store.claim_task().await.unwrap().expect("the retried task");
+    assert_eq!(claim.lease.attempt, 2, "each claim is a new attempt");
     assert_eq!(
         claim.state, state,
         "the retry resumes after the saved step, with its checkpoints"
@@ -422,14 +438,13 @@ async fn a_claim_carries_saved_progress_and_cancellation(store: &Store) {
 }
 
 async fn start_over_recovery_trims_events(store: &Store) {
-    store.create_task(new_task("t", None)).await.unwrap();
-    store.claim_task().await.unwrap();
+    let lease = claimed(store, "t").await;
     store
-        .append_event("t", EventType::Log, &json!({ "message": "old" }))
+        .append_event(&lease, EventType::Log, &json!({ "message": "old" }))
         .await
         .unwrap();
     store
-        .complete_task("t", TaskStatus::Failed, &json!({}))
+        .complete_task(&lease, TaskStatus::Failed, &json!({}))
         .await
         .unwrap();
     store
@@ -440,8 +455,9 @@ async fn start_over_recovery_trims_events(store: &Store) {
         store.list_events("t", None).await.unwrap().is_empty(),
         "a trailing startOver recovery lists nothing"
     );
+    let lease = store.claim_task().await.unwrap().unwrap().lease;
     store
-        .append_event("t", EventType::Log, &json!({ "message": "new" }))
+        .append_event(&lease, EventType::Log, &json!({ "message": "new" }))
         .await
         .unwrap();
     let events = store.list_events("t", None).await.unwrap();
@@ -479,22 +495,22 @@ async fn stale_tasks_are_recovered(store: &Store) {
 }
 
 async fn step_state_and_checkpoints_persist(store: &Store) {
-    store.create_task(new_task("t", None)).await.unwrap();
+    let lease = claimed(store, "t").await;
     let mut state = store.task_state("t").await.unwrap();
     assert_eq!(state, TaskState::default());
     state.complete_step("fetch", &json!({ "files": 2 }));
-    store.write_state("t", &state).await.unwrap();
+    store.write_state(&lease, &state).await.unwrap();
     let value = json!({ "status": "success", "value": "https://x" });
     store
-        .set_checkpoint("t", "publish", "create.repo", &json!("first"))
+        .set_checkpoint(&lease, "publish", "create.repo", &json!("first"))
         .await
         .unwrap();
     store
-        .set_checkpoint("t", "publish", "create.repo", &value)
+        .set_checkpoint(&lease, "publish", "create.repo", &value)
         .await
         .unwrap();
     // Writing the steps again leaves the checkpoints, which live in rows of their own.
-    store.write_state("t", &state).await.unwrap();
+    store.write_state(&lease, &state).await.unwrap();
 
     let stored = store.task_state("t").await.unwrap();
     assert_eq!(
@@ -511,42 +527,125 @@ async fn step_state_and_checkpoints_persist(store: &Store) {
     );
     assert_eq!(stored.checkpoint("publish", "create.repo"), Some(&value));
     assert_eq!(stored.checkpoint("publish", "other"), None);
-    let err = store.write_state("ghost", &state).await.unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
-    let err = store
-        .set_checkpoint("ghost", "publish", "k", &value)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
 }
 
 async fn added_secrets_are_kept_until_the_end(store: &Store) {
-    store.create_task(new_task("t", None)).await.unwrap();
-    store.add_secret("t", "db-password", "pw").await.unwrap();
+    let lease = claimed(store, "t").await;
+    store.add_secret(&lease, "db-password", "pw").await.unwrap();
     let secrets = store.secrets("t").await.unwrap();
     assert_eq!(
         (secrets.get("token"), secrets.get("db-password")),
         (Some(&json!("s3cr3t")), Some(&json!("pw")))
     );
-    store.claim_task().await.unwrap();
     store
-        .complete_task("t", TaskStatus::Completed, &json!({}))
+        .complete_task(&lease, TaskStatus::Completed, &json!({}))
         .await
         .unwrap();
     assert!(store.secrets("t").await.unwrap().is_empty());
 }
 
 async fn heartbeat_only_while_processing(store: &Store) {
-    store.create_task(new_task("t", None)).await.unwrap();
-    assert!(!store.heartbeat("t").await.unwrap());
-    store.claim_task().await.unwrap();
-    assert!(store.heartbeat("t").await.unwrap());
+    let lease = claimed(store, "t").await;
+    store.heartbeat(&lease).await.unwrap();
+    store
+        .complete_task(&lease, TaskStatus::Completed, &json!({}))
+        .await
+        .unwrap();
+    let err = store.heartbeat(&lease).await.unwrap_err();
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
 }
 
-async fn events_for_unknown_tasks_are_not_found(store: &Store) {
-    let err = store
-        .append_event("ghost", EventType::Log, &json!({}))
+/// A run paused past the stale timeout: its task was recovered and claimed again, and
+/// every write of the old claim is refused and leaves nothing, while the new claim's go
+/// through.
+async fn a_lost_lease_writes_nothing(store: &Store) {
+    let old = claimed(store, "t").await;
+    store
+        .append_event(
+            &old,
+            EventType::Log,
+            &json!({ "message": "before the pause" }),
+        )
         .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(store.recover_stale_tasks(10).await.unwrap(), ["t"]);
+
+    // Recovered, not claimed yet: the old claim is already out.
+    let lost = |err: StoreError| {
+        assert!(
+            matches!(err, StoreError::LeaseLost { attempt: 1, .. }),
+            "{err}"
+        )
+    };
+    lost(store.heartbeat(&old).await.unwrap_err());
+    let new = store
+        .claim_task()
+        .await
+        .unwrap()
+        .expect("the recovered task")
+        .lease;
+    assert_eq!(new.attempt, 2);
+
+    let body = json!({ "message": "from the old claim" });
+    lost(store.heartbeat(&old).await.unwrap_err());
+    lost(
+        store
+            .append_event(&old, EventType::Log, &body)
+            .await
+            .unwrap_err(),
+    );
+    lost(
+        store
+            .append_log_events(&old, &[body.clone(), body.clone()])
+            .await
+            .unwrap_err(),
+    );
+    let mut state = TaskState::default();
+    state.complete_step("late", &json!({}));
+    lost(store.write_state(&old, &state).await.unwrap_err());
+    lost(
+        store
+            .set_checkpoint(&old, "late", "k", &json!(1))
+            .await
+            .unwrap_err(),
+    );
+    lost(store.add_secret(&old, "late", "value").await.unwrap_err());
+    lost(
+        store
+            .complete_task(&old, TaskStatus::Completed, &json!({}))
+            .await
+            .unwrap_err(),
+    );
+
+    let events = store.list_events("t", None).await.unwrap();
+    assert!(
+        events.iter().all(|e| e.body != body),
+        "no event of the old claim after the recovery: {events:?}"
+    );
+    let saved = store.task_state("t").await.unwrap();
+    assert_eq!(
+        saved,
+        TaskState::default(),
+        "no state or checkpoint of the old claim"
+    );
+    assert_eq!(store.secrets("t").await.unwrap().get("late"), None);
+    assert_eq!(
+        store.get_task("t").await.unwrap().unwrap().status,
+        TaskStatus::Processing
+    );
+
+    store.heartbeat(&new).await.unwrap();
+    store
+        .append_event(&new, EventType::Log, &json!({ "message": "new" }))
+        .await
+        .unwrap();
+    store
+        .complete_task(&new, TaskStatus::Completed, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_task("t").await.unwrap().unwrap().status,
+        TaskStatus::Completed
+    );
 }
