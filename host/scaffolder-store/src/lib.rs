@@ -14,6 +14,7 @@ mod records;
 mod scrub;
 mod sealed;
 mod store;
+mod workspaces;
 pub mod testing;
 
 pub use error::{Result, StoreError};
