@@ -22,6 +22,7 @@ mod spec;
 mod step_log;
 mod worker;
 mod workflow;
+pub mod workspace_store;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -45,6 +46,7 @@ pub use invoke::{Invocation, InvokeError};
 pub use redact::Redactor;
 pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser, recover_strategy};
 pub use workflow::Environment;
+pub use workspace_store::{WorkspaceStore, WorkspaceStoreConfig, WorkspaceStoreError};
 
 /// How the engine runs tasks.
 /// How often a running task's worker records that it is alive.
@@ -72,6 +74,9 @@ pub struct EngineConfig {
     pub workspace_retention: Duration,
     /// `scaffolder.dryRun`: what a dry run may return.
     pub dry_run_limits: DryRunLimits,
+    /// `scaffolder.workspaceStore`: where workspaces are saved so that another replica
+    /// can take a task over; `None` keeps them on this replica only.
+    pub workspace_store: Option<WorkspaceStore>,
 }
 
 impl EngineConfig {
@@ -88,6 +93,7 @@ impl EngineConfig {
             keep_workspaces: false,
             workspace_retention: Duration::from_secs(7 * 24 * 60 * 60),
             dry_run_limits: DryRunLimits::default(),
+            workspace_store: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod github_fake;
 mod http1;
 pub use http1::serve_bytes;
 pub mod registry;
+pub mod s3_server;
 pub mod scram;
 
 include!(concat!(env!("OUT_DIR"), "/components.rs"));
