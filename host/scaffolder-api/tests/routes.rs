@@ -417,49 +417,14 @@ async fn get_task_and_its_404(backend: Backend) {
     server.finish().await;
 }
 
-/// Reads an SSE response to its end; returns `(event type, data)` per frame.
-async fn read_sse(
-    server: &TestServer,
-    path: &str,
-) -> (reqwest::header::HeaderMap, Vec<(String, Json)>) {
-    let response = server
-        .client
-        .get(format!("{}{path}", server.base))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let headers = response.headers().clone();
-    let text = tokio::time::timeout(Duration::from_secs(60), response.text())
-        .await
-        .expect("the stream ends after the completion event")
-        .unwrap();
-    let frames = text
-        .split("\n\n")
-        .filter(|f| !f.is_empty())
-        .map(|frame| {
-            let mut lines = frame.lines();
-            let event = lines
-                .next()
-                .unwrap()
-                .strip_prefix("event: ")
-                .unwrap()
-                .to_owned();
-            let data = lines.next().unwrap().strip_prefix("data: ").unwrap();
-            assert!(lines.next().is_none(), "one data line per frame: {frame}");
-            (event, serde_json::from_str(data).unwrap())
-        })
-        .collect();
-    (headers, frames)
-}
-
 async fn eventstream_sends_frames_and_ends_after_completion(backend: Backend) {
     let server = TestServer::start(backend).await;
     let id = server
         .scaffold("conformance", json!({ "name": "svc" }))
         .await;
-    let (headers, frames) = read_sse(&server, &format!("/v2/tasks/{id}/eventstream")).await;
+    let (headers, frames) = server
+        .event_stream(&format!("/v2/tasks/{id}/eventstream"))
+        .await;
     assert_eq!(headers["content-type"], "text/event-stream");
     assert_eq!(headers["cache-control"], "no-cache");
     let (last_type, last) = frames.last().unwrap();
@@ -477,11 +442,9 @@ async fn eventstream_sends_frames_and_ends_after_completion(backend: Backend) {
     }
     // `after` skips earlier events but always includes the completion.
     let last_log = frames[frames.len() - 2].1["id"].as_i64().unwrap();
-    let (_, later) = read_sse(
-        &server,
-        &format!("/v2/tasks/{id}/eventstream?after={last_log}"),
-    )
-    .await;
+    let (_, later) = server
+        .event_stream(&format!("/v2/tasks/{id}/eventstream?after={last_log}"))
+        .await;
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].0, "completion");
     server.finish().await;

@@ -13,7 +13,9 @@ use scaffolder_store::{EventRecord, EventType, Lease, Store, StoreError, TaskSta
 
 /// Announces "task X has new events" inside this process, with the events as they were
 /// stored when the announcer has them; streams send those without reading them back, and
-/// read the store otherwise (and now and then, for other replicas' events).
+/// read the store otherwise. Other replicas' events are announced from the store's
+/// notifications (`fan_out.rs`) by id only, and streams also read the store now and then
+/// (notifications can be lost, and SQLite has none).
 #[derive(Debug, Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Announcement>,
@@ -22,10 +24,22 @@ pub struct EventBus {
 /// Events of one task were persisted (or removed, by a retry).
 #[derive(Debug, Clone)]
 pub struct Announcement {
+    /// Empty for every task (the store's notifications were lost).
     pub task_id: Arc<str>,
     /// The events just persisted, in id order, exactly as stored; empty when readers
     /// should read the store instead (which events changed is not known here).
     pub events: Arc<[EventRecord]>,
+    /// From the store's notifications (another replica's events, or this process's
+    /// heard again): the task has a stored event with this id, not carried in `events`.
+    /// A reader that has sent it, or read past it, need not read the store.
+    pub stored_event: Option<i64>,
+}
+
+impl Announcement {
+    /// Whether readers of this task's events should look at it.
+    pub fn concerns(&self, task_id: &str) -> bool {
+        self.task_id.is_empty() || *self.task_id == *task_id
+    }
 }
 
 impl Default for EventBus {
@@ -58,11 +72,27 @@ impl EventBus {
         }
     }
 
+    /// Says the store has an event of the task with this id (and maybe earlier ones)
+    /// that this process did not announce itself, or announced already.
+    pub fn publish_stored(&self, task_id: &str, event_id: i64) {
+        self.announce(task_id, Vec::new(), Some(event_id));
+    }
+
+    /// Says any task's events may have changed unannounced; every reader reads the store.
+    pub fn publish_everywhere(&self) {
+        self.announce("", Vec::new(), None);
+    }
+
     fn send(&self, task_id: &str, events: Vec<EventRecord>) {
+        self.announce(task_id, events, None);
+    }
+
+    fn announce(&self, task_id: &str, events: Vec<EventRecord>, stored_event: Option<i64>) {
         // No receivers is fine: nobody is streaming.
         let _ = self.sender.send(Announcement {
             task_id: task_id.into(),
             events: events.into(),
+            stored_event,
         });
     }
 }

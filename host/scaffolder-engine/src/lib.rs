@@ -15,6 +15,7 @@ mod collect;
 mod dry_run;
 mod events;
 mod failure;
+mod fan_out;
 mod invoke;
 mod redact;
 mod retention;
@@ -74,6 +75,10 @@ pub struct EngineConfig {
     pub workspace_retention: Duration,
     /// `scaffolder.dryRun`: what a dry run may return.
     pub dry_run_limits: DryRunLimits,
+    /// How often an idle worker and each open event stream read the store for what no
+    /// notification announced: work and events of other replicas on SQLite (which has
+    /// no notifications), and on PostgreSQL while its listener is down.
+    pub poll_interval: Duration,
     /// `scaffolder.workspaceStore`: where workspaces are saved so that another replica
     /// can take a task over; `None` keeps them on this replica only.
     pub workspace_store: Option<WorkspaceStore>,
@@ -93,6 +98,7 @@ impl EngineConfig {
             keep_workspaces: false,
             workspace_retention: Duration::from_secs(7 * 24 * 60 * 60),
             dry_run_limits: DryRunLimits::default(),
+            poll_interval: Duration::from_secs(1),
             workspace_store: None,
         }
     }
@@ -110,7 +116,8 @@ struct Inner {
     actions: RwLock<Arc<ActionRegistry>>,
     renderer: Arc<Renderer>,
     config: EngineConfig,
-    /// Signalled when a task becomes `open` in this process.
+    /// Signalled when a task becomes `open` in this process, or the store's
+    /// notifications say it did elsewhere.
     wake: Notify,
     /// The runs of tasks on this replica, by task id.
     running: Mutex<HashMap<String, worker::RunningTask>>,
@@ -237,9 +244,13 @@ impl Engine {
     }
 
     /// Runs the workers until `shutdown` fires, then waits for running tasks up to the
-    /// graceful-shutdown timeout.
+    /// graceful-shutdown timeout. On PostgreSQL it also listens to the store's
+    /// notifications (`fan_out.rs`), even with no worker, for the event streams.
     pub async fn run_workers(&self, shutdown: CancellationToken) {
-        worker::run(self.clone(), shutdown).await;
+        tokio::join!(
+            fan_out::run(self.clone(), shutdown.clone()),
+            worker::run(self.clone(), shutdown),
+        );
     }
 
     pub(crate) fn renderer(&self) -> Arc<Renderer> {

@@ -21,8 +21,6 @@ use crate::retention;
 use crate::spec::TaskSpec;
 use crate::workflow::Run;
 
-/// How long an idle worker waits before looking for tasks another replica created.
-const IDLE_POLL: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 pub(crate) async fn run(engine: Engine, shutdown: CancellationToken) {
@@ -54,7 +52,8 @@ pub(crate) async fn run(engine: Engine, shutdown: CancellationToken) {
                 drop(permit);
                 tokio::select! {
                     () = engine.inner.wake.notified() => {}
-                    () = tokio::time::sleep(IDLE_POLL) => {}
+                    // Tasks no notification announced (another replica's on SQLite).
+                    () = tokio::time::sleep(config.poll_interval) => {}
                     () = shutdown.cancelled() => break,
                 }
             }

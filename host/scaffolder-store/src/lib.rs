@@ -10,6 +10,7 @@
 mod checkpoints;
 mod error;
 mod file_modes;
+mod notifications;
 mod records;
 mod scrub;
 mod sealed;
@@ -18,6 +19,7 @@ mod workspaces;
 pub mod testing;
 
 pub use error::{Result, StoreError};
+pub use notifications::{Notification, Notifications};
 pub use records::{
     ClaimedTask, Direction, EventRecord, EventType, Lease, NewTask, OrderField, TaskFilter,
     TaskRecord, TaskState, TaskStatus,

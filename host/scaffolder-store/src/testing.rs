@@ -79,6 +79,27 @@ impl TestDatabase {
         Store::connect_with(&self.url, Some(self.secrets_key.clone())).await
     }
 
+    /// How many connections listen to this PostgreSQL database's notifications
+    /// ([`Store::listen`]); 0 on SQLite. A test that needs a replica to hear a write
+    /// waits for its listener first.
+    pub async fn listeners(&self) -> usize {
+        if self.cleanup.is_none() {
+            return 0;
+        }
+        let pool = sqlx::AnyPool::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {}: {e}", self.url));
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("counting listeners: {e}"));
+        pool.close().await;
+        sqlx::Row::get::<i64, _>(&row, "n") as usize
+    }
+
     /// Drops a PostgreSQL test database (a SQLite one goes with its directory). Close
     /// the stores that use it first.
     pub async fn finish(self) {

@@ -2,8 +2,10 @@
 //! polling) (spec §1.10, §1.11). Streams read the store once, then send the events the
 //! engine's event bus announces as they were stored (persisted first, so an event reaches
 //! open streams as soon as it is persisted, without reading it back); announcements
-//! without events (a retry removed some), a lagging subscription, and a re-read every
-//! second (events written by other replicas) make them read the store again.
+//! without events (a retry removed some), announced ids of events the stream has not sent
+//! (other replicas' events, from the store's notifications), a lagging subscription, and
+//! a re-read every `poll_interval` (one second; notifications can be lost, and SQLite has
+//! none) make them read the store again.
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -30,8 +32,6 @@ use crate::error::ApiError;
 use crate::query::Query;
 use crate::wire;
 
-/// How often streams re-read the store when nothing was announced in this process.
-const REREAD: Duration = Duration::from_secs(1);
 /// How long a long poll waits for events before answering `[]`.
 const LONG_POLL: Duration = Duration::from_secs(30);
 
@@ -53,6 +53,7 @@ pub async fn eventstream(
 
     let (sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     let mut announcements = state.engine.bus().subscribe();
+    let reread = state.engine.config().poll_interval;
     tokio::spawn(async move {
         let mut stream = StreamState {
             read_cursor: after,
@@ -62,6 +63,7 @@ pub async fn eventstream(
         };
         let mut wake = Wake::Read;
         loop {
+            let mut read_next = false;
             let frames = match wake {
                 Wake::Read => match state
                     .engine
@@ -75,7 +77,11 @@ pub async fn eventstream(
                         return;
                     }
                 },
-                Wake::Events(events) => stream.announced(&events),
+                Wake::Events { events, stored } => {
+                    let frames = stream.announced(&events);
+                    read_next = stream.missed_any(&stored);
+                    frames
+                }
             };
             if !frames.text.is_empty() && sender.send(Ok(Bytes::from(frames.text))).await.is_err() {
                 return; // The client went away.
@@ -83,9 +89,13 @@ pub async fn eventstream(
             if frames.finished {
                 return;
             }
+            if read_next {
+                wake = Wake::Read;
+                continue;
+            }
             wake = tokio::select! {
                 wake = wait_for(&mut announcements, &task_id) => wake,
-                () = tokio::time::sleep(REREAD) => Wake::Read,
+                () = tokio::time::sleep(reread) => Wake::Read,
                 () = sender.closed() => return,
                 () = state.shutdown.cancelled() => return,
             };
@@ -150,6 +160,15 @@ impl StreamState {
         self.frames(fresh.into_iter())
     }
 
+    /// Whether any of these stored events was neither read nor sent.
+    fn missed_any(&self, stored: &[i64]) -> bool {
+        stored.iter().any(|id| {
+            self.read_cursor.is_none_or(|c| *id > c)
+                && !self.sent_since_read.contains(id)
+                && self.sent_completion != Some(*id)
+        })
+    }
+
     fn frames<'a>(&mut self, events: impl Iterator<Item = &'a EventRecord>) -> Frames {
         let mut frames = Frames {
             text: String::new(),
@@ -196,18 +215,22 @@ pub async fn events(
         tokio::select! {
             // Announced or not, the answer is what the store has after `after`.
             _ = wait_for(&mut announcements, &task_id) => {}
-            () = tokio::time::sleep(REREAD) => {}
+            () = tokio::time::sleep(state.engine.config().poll_interval) => {}
             () = tokio::time::sleep_until(deadline) => return Ok(JsonResponse(Vec::new())),
         }
     }
 }
 
-/// What woke a stream: announced events to send as they are, or a reason to read the
-/// store (an announcement without events, a `recovered` event, whose start-over trims
-/// what is listed, or missed announcements).
+/// What woke a stream: announced events to send as they are, with the ids of stored
+/// events announced without their records (read the store unless sent), or a reason to
+/// read the store (an announcement without events or id, a `recovered` event, whose
+/// start-over trims what is listed, or missed announcements).
 enum Wake {
     Read,
-    Events(Vec<EventRecord>),
+    Events {
+        events: Vec<EventRecord>,
+        stored: Vec<i64>,
+    },
 }
 
 /// Returns when an event of `task_id` is announced, having taken every announcement
@@ -215,29 +238,41 @@ enum Wake {
 async fn wait_for(announcements: &mut broadcast::Receiver<Announcement>, task_id: &str) -> Wake {
     let first = loop {
         match announcements.recv().await {
-            Ok(announcement) if *announcement.task_id == *task_id => break announcement,
+            Ok(announcement) if announcement.concerns(task_id) => break announcement,
             Ok(_) => continue,
             Err(RecvError::Lagged(_)) => return Wake::Read,
             Err(RecvError::Closed) => std::future::pending().await,
         }
     };
-    let mut read = first.events.is_empty();
-    let mut events = first.events.to_vec();
+    let mut taken = vec![first];
+    let mut lagged = false;
     loop {
         match announcements.try_recv() {
-            Ok(announcement) if *announcement.task_id == *task_id => {
-                read |= announcement.events.is_empty();
-                events.extend(announcement.events.iter().cloned());
-            }
+            Ok(announcement) if announcement.concerns(task_id) => taken.push(announcement),
             Ok(_) => {}
-            Err(TryRecvError::Lagged(_)) => read = true,
+            Err(TryRecvError::Lagged(_)) => lagged = true,
             Err(TryRecvError::Empty | TryRecvError::Closed) => break,
         }
+    }
+    wake_for(taken, lagged)
+}
+
+/// What a burst of announcements of one task asks a stream to do.
+fn wake_for(announcements: Vec<Announcement>, lagged: bool) -> Wake {
+    let mut read = lagged;
+    let mut events = Vec::new();
+    let mut stored = Vec::new();
+    for announcement in announcements {
+        match announcement.stored_event {
+            Some(id) => stored.push(id),
+            None => read |= announcement.events.is_empty(),
+        }
+        events.extend(announcement.events.iter().cloned());
     }
     if read || events.iter().any(|e| e.event_type == EventType::Recovered) {
         Wake::Read
     } else {
-        Wake::Events(events)
+        Wake::Events { events, stored }
     }
 }
 
@@ -319,5 +354,64 @@ mod tests {
         // A read lists the completion whatever the cursor; it was sent already.
         let frames = recoverable.read(&[event(2, EventType::Completion)]);
         assert_eq!(ids(&frames), Vec::<i64>::new());
+    }
+
+    fn stored(task_id: &str, event_id: Option<i64>, events: Vec<EventRecord>) -> Announcement {
+        Announcement {
+            task_id: task_id.into(),
+            events: events.into(),
+            stored_event: event_id,
+        }
+    }
+
+    #[test]
+    fn a_stored_event_the_stream_sent_or_read_needs_no_read() {
+        let mut stream = new_stream(false);
+        assert!(stream.missed_any(&[1]), "nothing read yet");
+        stream.read(&logs(&[1, 2, 3]));
+        stream.announced(&logs(&[4]));
+        assert!(!stream.missed_any(&[3]), "read");
+        assert!(
+            !stream.missed_any(&[4]),
+            "sent from this replica's announcement"
+        );
+        assert!(stream.missed_any(&[4, 5]), "another replica's event");
+        stream.announced(&[event(6, EventType::Completion)]);
+        assert!(!stream.missed_any(&[6]));
+    }
+
+    #[test]
+    fn announcements_by_id_are_checked_after_the_events_of_the_same_burst() {
+        // This replica's events, announced with their records and heard again from the
+        // store, in either order: the stream sends them and reads nothing.
+        let wake = wake_for(
+            vec![
+                stored("t", Some(5), Vec::new()),
+                stored("t", None, logs(&[4, 5])),
+            ],
+            false,
+        );
+        let Wake::Events { events, stored } = wake else {
+            panic!("no read needed yet");
+        };
+        let mut stream = new_stream(false);
+        stream.read(&logs(&[1, 2, 3]));
+        assert_eq!(ids(&stream.announced(&events)), [4, 5]);
+        assert!(!stream.missed_any(&stored));
+    }
+
+    #[test]
+    fn lost_notifications_and_announcements_without_events_mean_a_read() {
+        assert!(matches!(
+            wake_for(vec![stored("t", None, Vec::new())], false),
+            Wake::Read
+        ));
+        assert!(matches!(
+            wake_for(vec![stored("t", Some(1), Vec::new())], true),
+            Wake::Read
+        ));
+        let everywhere = stored("", None, Vec::new());
+        assert!(everywhere.concerns("t") && everywhere.concerns("u"));
+        assert!(!stored("t", Some(1), Vec::new()).concerns("u"));
     }
 }

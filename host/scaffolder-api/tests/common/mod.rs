@@ -84,6 +84,8 @@ pub struct Options {
     pub settings: BTreeMap<String, String>,
     /// `scaffolder.dryRun`.
     pub dry_run_limits: DryRunLimits,
+    /// How often idle workers and streams read the store (the engine's default if `None`).
+    pub poll_interval: Option<Duration>,
 }
 
 impl Default for Options {
@@ -98,6 +100,7 @@ impl Default for Options {
             builtins: false,
             settings: BTreeMap::new(),
             dry_run_limits: DryRunLimits::default(),
+            poll_interval: None,
         }
     }
 }
@@ -111,7 +114,8 @@ pub struct TestServer {
     pub token: Option<String>,
     shutdown: CancellationToken,
     workers: tokio::task::JoinHandle<()>,
-    database: TestDatabase,
+    /// `None` for a server started beside another, which owns the database.
+    database: Option<TestDatabase>,
     pub workdir: tempfile::TempDir,
 }
 
@@ -125,18 +129,52 @@ impl TestServer {
         // With the database's task secrets key, as a server is configured (required on
         // PostgreSQL).
         let store = database.connect().await.expect("connecting");
+        Self::start_on(store, Some(database), options).await
+    }
+
+    /// Another replica on this server's database; finish it before this one.
+    pub async fn start_beside(&self, options: Options) -> Self {
+        let database = self.database();
+        let store = database.connect().await.expect("connecting");
+        Self::start_on(store, None, options).await
+    }
+
+    /// Waits until `n` stores listen to the database's notifications (each replica on
+    /// PostgreSQL listens once its workers run), so a write is heard by all of them.
+    pub async fn wait_for_listeners(&self, n: usize) {
+        let database = self.database();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while database.listeners().await < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{n} listeners never connected"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn database(&self) -> &TestDatabase {
+        self.database
+            .as_ref()
+            .expect("a server started beside another does not own the database")
+    }
+
+    async fn start_on(store: Store, database: Option<TestDatabase>, options: Options) -> Self {
         let mut plugins = vec![Arc::new(friendly_plugin().await)];
         if options.builtins {
             plugins.extend(builtin_plugins(&options.settings).await);
         }
         let actions = ActionRegistry::new(plugins).unwrap();
         let workdir = tempfile::tempdir().unwrap();
-        let config = EngineConfig {
+        let mut config = EngineConfig {
             concurrent_tasks_limit: options.concurrent_tasks_limit,
             keep_workspaces: true,
             dry_run_limits: options.dry_run_limits,
             ..EngineConfig::new(workdir.path().to_path_buf())
         };
+        if let Some(poll_interval) = options.poll_interval {
+            config.poll_interval = poll_interval;
+        }
         let engine = Engine::new(store.clone(), actions, config);
         let shutdown = CancellationToken::new();
         let state = ApiState {
@@ -177,7 +215,9 @@ impl TestServer {
         self.shutdown.cancel();
         let _ = self.workers.await;
         self.store.close().await;
-        self.database.finish().await;
+        if let Some(database) = self.database {
+            database.finish().await;
+        }
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -232,6 +272,44 @@ impl TestServer {
             .await;
         assert_eq!(status, 201, "{body}");
         body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Reads an SSE response, which must end within a minute; returns `(event type,
+    /// data)` per frame.
+    pub async fn event_stream(
+        &self,
+        path: &str,
+    ) -> (reqwest::header::HeaderMap, Vec<(String, Json)>) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        let text = tokio::time::timeout(Duration::from_secs(60), response.text())
+            .await
+            .expect("the stream ends after the completion event")
+            .unwrap();
+        let frames = text
+            .split("\n\n")
+            .filter(|f| !f.is_empty())
+            .map(|frame| {
+                let mut lines = frame.lines();
+                let event = lines
+                    .next()
+                    .unwrap()
+                    .strip_prefix("event: ")
+                    .unwrap()
+                    .to_owned();
+                let data = lines.next().unwrap().strip_prefix("data: ").unwrap();
+                assert!(lines.next().is_none(), "one data line per frame: {frame}");
+                (event, serde_json::from_str(data).unwrap())
+            })
+            .collect();
+        (headers, frames)
     }
 
     /// Follows `/events` (long polling) until the completion event; returns every event.
