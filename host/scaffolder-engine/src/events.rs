@@ -1,6 +1,7 @@
 //! Where a run's events go: the task store (persisted first, then announced on the
 //! [`EventBus`] so open streams send them at once) or, in a dry run, memory.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use scaffolder_store::{EventRecord, EventType, Lease, Store, StoreError, TaskState, TaskStatus};
+
+use crate::workspace_store::{Manifest, WorkspaceStore, WorkspaceStoreError};
 
 /// Announces "task X has new events" inside this process, with the events as they were
 /// stored when the announcer has them; streams send those without reading them back, and
@@ -109,8 +112,9 @@ pub(crate) trait Journal: Send + Sync {
             self.log(body).await;
         }
     }
-    /// Saves a completed step's output so a resumed task skips the step.
-    async fn step_completed(&self, step_id: &str, output: &Json);
+    /// Saves a completed step's output so a resumed task skips the step (and, for a
+    /// task, its workspace first, when workspaces are saved). An error fails the step.
+    async fn step_completed(&self, step_id: &str, output: &Json) -> Result<(), String>;
     async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String>;
     async fn set_checkpoint(&self, step_id: &str, key: &str, value: &Json) -> Result<(), String>;
     async fn add_secret(&self, name: &str, value: &str) -> Result<(), String>;
@@ -129,6 +133,55 @@ pub(crate) struct TaskJournal {
     /// writer: completed steps are written in one statement, each checkpoint in its own
     /// row.
     pub state: tokio::sync::Mutex<TaskState>,
+    /// Where the workspace is saved after each completed step and at each checkpoint,
+    /// so a replica taking the task over finds its files (`scaffolder.workspaceStore`).
+    pub saved_workspace: Option<SavedWorkspace>,
+}
+
+/// A run's workspace and the store it is saved to.
+pub(crate) struct SavedWorkspace {
+    pub store: WorkspaceStore,
+    pub dir: PathBuf,
+    /// The manifest of the last save or restore: the next save uploads only what changed.
+    pub last: tokio::sync::Mutex<Option<Manifest>>,
+}
+
+impl SavedWorkspace {
+    pub fn new(store: WorkspaceStore, dir: PathBuf) -> Self {
+        Self {
+            store,
+            dir,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+/// An error of a write of a run, as [`TaskJournal::persist`] sees it.
+trait RunWriteError: std::fmt::Display {
+    /// The run no longer holds its task.
+    fn lease_lost(&self) -> bool;
+    /// Trying again may succeed.
+    fn transient(&self) -> bool;
+}
+
+impl RunWriteError for StoreError {
+    fn lease_lost(&self) -> bool {
+        matches!(self, StoreError::LeaseLost { .. })
+    }
+
+    fn transient(&self) -> bool {
+        self.is_transient()
+    }
+}
+
+impl RunWriteError for WorkspaceStoreError {
+    fn lease_lost(&self) -> bool {
+        self.is_lease_lost()
+    }
+
+    fn transient(&self) -> bool {
+        matches!(self, WorkspaceStoreError::Store(err) if err.is_transient())
+    }
 }
 
 /// How long a write that failed for a passing reason (a dropped connection, a busy
@@ -141,9 +194,10 @@ impl TaskJournal {
     /// reason is retried with backoff (the run waits meanwhile: nothing is dropped), for
     /// as long as the run holds its task. An error when the write cannot be done: the
     /// lease is lost (the run is then stopped) or the error is not one that passes.
-    async fn persist<T, F>(&self, what: &str, write: impl Fn() -> F) -> Result<T, StoreError>
+    async fn persist<T, E, F>(&self, what: &str, write: impl Fn() -> F) -> Result<T, E>
     where
-        F: Future<Output = scaffolder_store::Result<T>>,
+        E: RunWriteError,
+        F: Future<Output = Result<T, E>>,
     {
         let mut wait = FIRST_RETRY;
         loop {
@@ -151,12 +205,12 @@ impl TaskJournal {
                 Ok(value) => return Ok(value),
                 Err(err) => err,
             };
-            if matches!(err, StoreError::LeaseLost { .. }) {
+            if err.lease_lost() {
                 tracing::warn!(task_id = %self.lease.task_id, "{err}; stopping this run");
                 self.lost.cancel();
                 return Err(err);
             }
-            if !err.is_transient() {
+            if !err.transient() {
                 tracing::error!(task_id = %self.lease.task_id, "could not record {what}: {err}");
                 return Err(err);
             }
@@ -166,6 +220,54 @@ impl TaskJournal {
                 () = self.lost.cancelled() => return Err(err),
             }
             wait = (wait * 2).min(MAX_RETRY);
+        }
+    }
+
+    /// Makes the workspace what the last save left, for a run that resumes a task (a
+    /// takeover, or a retry on any replica). Nothing happens without a workspace store, or
+    /// when nothing was saved.
+    pub async fn restore_workspace(&self) -> Result<(), String> {
+        let Some(saved) = &self.saved_workspace else {
+            return Ok(());
+        };
+        let restore = || saved.store.restore(&self.lease.task_id, &saved.dir);
+        let manifest = self
+            .persist("the saved workspace", restore)
+            .await
+            .map_err(|err| format!("could not restore the task workspace: {err}"))?;
+        if let Some(manifest) = &manifest {
+            tracing::info!(
+                entries = manifest.entries.len(),
+                bytes = manifest.bytes(),
+                "workspace restored from the workspace store"
+            );
+        }
+        *saved.last.lock().await = manifest;
+        Ok(())
+    }
+
+    /// Saves the workspace for a replica that may take the task over (uploading what
+    /// changed since the last save).
+    async fn save_workspace(&self) -> Result<(), String> {
+        let Some(saved) = &self.saved_workspace else {
+            return Ok(());
+        };
+        let mut last = saved.last.lock().await;
+        let save = || saved.store.save(&self.lease, &saved.dir, last.as_ref());
+        let manifest = self
+            .persist("the task workspace", save)
+            .await
+            .map_err(|err| format!("could not save the task workspace: {err}"))?;
+        *last = Some(manifest);
+        Ok(())
+    }
+
+    /// Removes the saved workspace of a task that completed.
+    pub async fn remove_saved_workspace(&self) {
+        if let Some(saved) = &self.saved_workspace
+            && let Err(err) = saved.store.remove(&self.lease.task_id).await
+        {
+            tracing::warn!("could not remove the saved workspace: {err}");
         }
     }
 
@@ -194,15 +296,18 @@ impl Journal for TaskJournal {
         }
     }
 
-    async fn step_completed(&self, step_id: &str, output: &Json) {
+    async fn step_completed(&self, step_id: &str, output: &Json) -> Result<(), String> {
+        // Files first: a step recorded as completed must find its files after a takeover.
+        self.save_workspace().await?;
         let mut state = self.state.lock().await;
         state.complete_step(step_id, output);
         let write = || self.store.write_state(&self.lease, &state);
         if let Err(err) = self.persist("the step's output", write).await
-            && !matches!(err, StoreError::LeaseLost { .. })
+            && !err.lease_lost()
         {
             tracing::error!(task_id = %self.lease.task_id, step_id, "a resumed task would run the step again");
         }
+        Ok(())
     }
 
     async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String> {
@@ -216,7 +321,10 @@ impl Journal for TaskJournal {
             .await
             .map_err(|e| e.to_string())?;
         state.set_checkpoint(step_id, key, value.clone());
-        Ok(())
+        drop(state);
+        // A resumed step skips the work its checkpoints record: the files that work
+        // wrote must be there too.
+        self.save_workspace().await
     }
 
     async fn add_secret(&self, name: &str, value: &str) -> Result<(), String> {
@@ -263,7 +371,9 @@ impl Journal for MemoryJournal {
             .push(body);
     }
 
-    async fn step_completed(&self, _step_id: &str, _output: &Json) {}
+    async fn step_completed(&self, _step_id: &str, _output: &Json) -> Result<(), String> {
+        Ok(())
+    }
 
     async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String> {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());

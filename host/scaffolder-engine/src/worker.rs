@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::Engine;
-use crate::events::TaskJournal;
+use crate::events::{SavedWorkspace, TaskJournal};
 use crate::failure::Failure;
 use crate::retention;
 use crate::spec::TaskSpec;
@@ -125,12 +125,19 @@ async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermi
         // Dropped last: says the run has ended, however it ends.
         let _ended = run.ended.clone().drop_guard();
         engine.register_running(&lease.task_id, &run).await;
+        let workspace = engine.config().working_directory.join(&lease.task_id);
+        let saved_workspace = engine
+            .config()
+            .workspace_store
+            .clone()
+            .map(|store| SavedWorkspace::new(store, workspace.clone()));
         let journal = Arc::new(TaskJournal {
             store: engine.store().clone(),
             bus: engine.bus().clone(),
             lease: lease.clone(),
             lost: run.lost.clone(),
             state: tokio::sync::Mutex::new(claim.state.clone()),
+            saved_workspace,
         });
         let heartbeat = tokio::spawn(heartbeat_loop(engine.clone(), run.clone(), lease.clone()));
         // A run that lost its task is dropped where it stands: its step's Wasm stops at
@@ -163,13 +170,13 @@ async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermi
             // Logged by the journal; the task is recovered (or was taken over) elsewhere.
             return;
         }
-        let workspace = engine.config().working_directory.join(&lease.task_id);
         if status == TaskStatus::Completed && !engine.config().keep_workspaces {
             if let Err(err) = std::fs::remove_dir_all(&workspace)
                 && err.kind() != std::io::ErrorKind::NotFound
             {
                 tracing::warn!("could not remove the workspace {}: {err}", workspace.display());
             }
+            journal.remove_saved_workspace().await;
         } else {
             // Kept for a retry; its retention counts from now.
             retention::touch(&workspace);
@@ -205,7 +212,9 @@ impl RunningTask {
 }
 
 /// Runs the task's steps. A failed task keeps its workspace so a retry can resume
-/// after its completed steps (until `scaffolder.workspaceRetention` has passed).
+/// after its completed steps (until `scaffolder.workspaceRetention` has passed). A task
+/// resumed with saved progress first gets its saved workspace back, when workspaces are
+/// saved: on another replica, its files would be missing otherwise.
 async fn execute(
     engine: &Engine,
     claim: &ClaimedTask,
@@ -225,6 +234,9 @@ async fn execute(
             workspace.display()
         ))
     })?;
+    if !claim.state.steps.is_empty() || !claim.state.checkpoints.is_empty() {
+        journal.restore_workspace().await.map_err(Failure::error)?;
+    }
     let template_directory = spec.template_directory();
     Run {
         task_id: task.id.clone(),

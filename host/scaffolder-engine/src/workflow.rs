@@ -268,7 +268,8 @@ impl Run {
                 if !self.dry_run {
                     self.journal
                         .step_completed(&step.id, &redactor.redact_json(&output))
-                        .await;
+                        .await
+                        .map_err(Failure::error)?;
                 }
                 context.set_output(&step.id, output);
                 self.step_status(step, format!("Finished step {}", step.name), "completed")

@@ -10,10 +10,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use scaffolder_engine::{ActionRegistry, Engine, EngineConfig, TaskSpec};
+use scaffolder_engine::{
+    ActionRegistry, Engine, EngineConfig, TaskSpec, WorkspaceStore, WorkspaceStoreConfig,
+};
 use scaffolder_runtime::{PluginConfig, Runtime, RuntimeConfig};
 use scaffolder_store::testing::TestDatabase;
-use scaffolder_store::{Backend, EventRecord, EventType, Store, TaskStatus};
+use scaffolder_store::{Backend, EventRecord, EventType, SecretsKey, Store, TaskStatus};
 use serde_json::{Map, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -98,27 +100,52 @@ struct Replica {
     other: Store,
     shutdown: CancellationToken,
     workers: JoinHandle<()>,
-    database: TestDatabase,
+    /// `None` for a replica started beside another, which owns the database.
+    database: Option<TestDatabase>,
     _workdir: tempfile::TempDir,
 }
 
 impl Replica {
     async fn start(stale_timeout: Duration) -> Self {
+        Self::start_saving(stale_timeout, false).await
+    }
+
+    /// With `save_workspaces`, workspaces are saved to the task database.
+    async fn start_saving(stale_timeout: Duration, save_workspaces: bool) -> Self {
         let database = TestDatabase::new(Backend::Postgres).await;
+        let (url, key) = (database.url.clone(), database.secrets_key.clone());
+        Self::start_on(&url, key, Some(database), stale_timeout, save_workspaces).await
+    }
+
+    /// Another replica on this one's database, with a working directory of its own.
+    async fn start_beside(&self, stale_timeout: Duration, save_workspaces: bool) -> Self {
+        let database = self
+            .database
+            .as_ref()
+            .expect("the replica owns its database");
+        let (url, key) = (database.url.clone(), database.secrets_key.clone());
+        Self::start_on(&url, key, None, stale_timeout, save_workspaces).await
+    }
+
+    async fn start_on(
+        url: &str,
+        secrets_key: SecretsKey,
+        database: Option<TestDatabase>,
+        stale_timeout: Duration,
+        save_workspaces: bool,
+    ) -> Self {
         // `postgres://[user@]host:port/database`
-        let authority = database.url.split('/').nth(2).expect("a PostgreSQL URL");
+        let authority = url.split('/').nth(2).expect("a PostgreSQL URL");
         let upstream = authority
             .rsplit_once('@')
             .map_or(authority, |(_, host)| host)
             .to_owned();
         let proxy = Proxy::start(upstream.clone()).await;
-        let proxied = database
-            .url
-            .replacen(&upstream, &format!("127.0.0.1:{}", proxy.port), 1);
-        let store = Store::connect_with(&proxied, Some(database.secrets_key.clone()))
+        let proxied = url.replacen(&upstream, &format!("127.0.0.1:{}", proxy.port), 1);
+        let store = Store::connect_with(&proxied, Some(secrets_key.clone()))
             .await
             .unwrap();
-        let other = database.connect().await.unwrap();
+        let other = Store::connect_with(url, Some(secrets_key)).await.unwrap();
         let plugin = runtime()
             .load_file(
                 Path::new(scaffolder_test_artifacts::FRIENDLY_GUEST),
@@ -127,9 +154,13 @@ impl Replica {
             .await
             .unwrap();
         let workdir = tempfile::tempdir().unwrap();
+        let workspace_store = save_workspaces.then(|| {
+            WorkspaceStore::new(store.clone(), &WorkspaceStoreConfig::database()).unwrap()
+        });
         let config = EngineConfig {
             concurrent_tasks_limit: 1,
             recovery_stale_timeout: Some(stale_timeout),
+            workspace_store,
             ..EngineConfig::new(workdir.path().to_path_buf())
         };
         let engine = Engine::new(
@@ -154,9 +185,18 @@ impl Replica {
     }
 
     async fn create(&self, steps: serde_json::Value) -> String {
+        self.create_with_output(steps, json!({})).await
+    }
+
+    async fn create_with_output(
+        &self,
+        steps: serde_json::Value,
+        output: serde_json::Value,
+    ) -> String {
         let spec: TaskSpec = serde_json::from_value(json!({
             "apiVersion": "scaffolder.backstage.io/v1beta3",
             "steps": steps,
+            "output": output,
         }))
         .unwrap();
         self.engine
@@ -200,7 +240,9 @@ impl Replica {
         self.engine.store().close().await;
         self.other.close().await;
         drop(self.proxy);
-        self.database.finish().await;
+        if let Some(database) = self.database {
+            database.finish().await;
+        }
     }
 }
 
@@ -232,7 +274,7 @@ async fn a_run_that_lost_its_task_stops_at_once_and_writes_nothing() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(
         replica.other.recover_stale_tasks(0).await.unwrap(),
-        [task.clone()]
+        std::slice::from_ref(&task)
     );
     let taken = replica
         .other
@@ -359,4 +401,56 @@ async fn a_replica_that_cannot_heartbeat_stops_its_run() {
         "the step ran again after the recovery, and only then: {events:#?}"
     );
     replica.finish().await;
+}
+
+/// Replica A writes a file, then is cut off from the database in the middle of the next
+/// step; replica B, with an empty working directory of its own, takes the task over. It
+/// restores the workspace saved after the completed step, so the step that reads the
+/// file finds it, and the task completes with its content.
+#[tokio::test]
+async fn a_task_taken_over_finds_the_files_of_its_completed_steps() {
+    let stale = Duration::from_secs(3);
+    let a = Replica::start_saving(stale, true).await;
+    let task = a
+        .create_with_output(
+            json!([
+                { "id": "write", "name": "Write", "action": "friendly:write-file",
+                  "input": { "path": "nested/kept.txt", "content": "from replica A" } },
+                { "id": "sleep", "name": "Sleep", "action": "friendly:sleep", "input": { "millis": 8_000 } },
+                { "id": "read", "name": "Read", "action": "friendly:read-file",
+                  "input": { "path": "nested/kept.txt" } },
+            ]),
+            json!({ "content": "${{ steps.read.output.content }}" }),
+        )
+        .await;
+    a.wait_for(&task, "Beginning step Sleep", |e| {
+        message(e) == "Beginning step Sleep"
+    })
+    .await;
+    // B shares the database, not the files.
+    let b = a.start_beside(stale, true).await;
+    a.proxy.cut();
+
+    assert_eq!(b.wait_until_ended(&task).await, TaskStatus::Completed);
+    let events = b.events(&task).await;
+    assert!(
+        events.iter().any(|e| e.event_type == EventType::Recovered),
+        "{events:#?}"
+    );
+    let completion = events.last().unwrap();
+    assert_eq!(
+        completion.body["output"],
+        json!({ "content": "from replica A" }),
+        "{events:#?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| message(e) == "Beginning step Write")
+            .count(),
+        1,
+        "the completed step did not run again: {events:#?}"
+    );
+    b.finish().await;
+    a.finish().await;
 }
