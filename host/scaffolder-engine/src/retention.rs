@@ -7,6 +7,9 @@
 //! running task's, a dry run's (`dry-run-…`), an invocation's, or one the store does not
 //! know are left alone. Links are never followed: an entry that is not a directory is
 //! skipped, and `remove_dir_all` removes links inside without following them.
+//!
+//! With a workspace store (`scaffolder.workspaceStore`), the saved workspaces of tasks that
+//! ended over the retention ago are removed too, by the same loop.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -30,6 +33,7 @@ pub(crate) async fn retention_loop(engine: Engine, shutdown: CancellationToken) 
                 engine.config().workspace_retention
             );
         }
+        sweep_saved(&engine).await;
         tokio::select! {
             () = tokio::time::sleep(EVERY) => {}
             () = shutdown.cancelled() => return,
@@ -89,6 +93,33 @@ pub(crate) async fn sweep(engine: &Engine, now: SystemTime) -> usize {
     removed
 }
 
+/// Removes the saved workspaces of ended tasks last saved more than the retention ago,
+/// when a workspace store is configured, and returns the tasks they belonged to. A
+/// failure is logged; the next sweep tries again.
+pub(crate) async fn sweep_saved(engine: &Engine) -> Vec<String> {
+    let config = engine.config();
+    let Some(workspaces) = &config.workspace_store else {
+        return Vec::new();
+    };
+    match workspaces.sweep(config.workspace_retention).await {
+        Ok(removed) => {
+            if !removed.is_empty() {
+                tracing::info!(
+                    removed = removed.len(),
+                    tasks = %removed.join(", "),
+                    "removed the saved workspaces of tasks that ended over {:?} ago",
+                    config.workspace_retention
+                );
+            }
+            removed
+        }
+        Err(err) => {
+            tracing::warn!("workspace retention: could not remove saved workspaces: {err}");
+            Vec::new()
+        }
+    }
+}
+
 /// Marks a workspace as modified now, so its retention counts from the task's end.
 pub(crate) fn touch(workspace: &Path) {
     let touched = std::fs::File::options()
@@ -118,7 +149,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{ActionRegistry, EngineConfig};
+    use crate::{ActionRegistry, EngineConfig, WorkspaceStore, WorkspaceStoreConfig};
 
     const HOUR: Duration = Duration::from_secs(60 * 60);
 
@@ -135,6 +166,16 @@ mod tests {
 
     /// A task that is `processing`, or has ended when `end` is given.
     async fn task(store: &Store, end: Option<TaskStatus>) -> String {
+        saved_task(store, None, end).await
+    }
+
+    /// As [`task`], and with `save` a workspace under its directory saved in its store
+    /// while the task runs.
+    async fn saved_task(
+        store: &Store,
+        save: Option<(&WorkspaceStore, &Path)>,
+        end: Option<TaskStatus>,
+    ) -> String {
         let id = uuid::Uuid::new_v4().to_string();
         store
             .create_task(NewTask {
@@ -147,6 +188,13 @@ mod tests {
             .unwrap();
         let claimed = store.claim_task().await.unwrap().unwrap();
         assert_eq!(claimed.task.id, id);
+        if let Some((workspaces, root)) = save {
+            workspace(root, &id, Duration::ZERO);
+            workspaces
+                .save(&claimed.lease, &root.join(&id), None)
+                .await
+                .unwrap();
+        }
         if let Some(status) = end {
             store
                 .complete_task(&claimed.lease, status, &json!({}))
@@ -154,6 +202,48 @@ mod tests {
                 .unwrap();
         }
         id
+    }
+
+    #[tokio::test]
+    async fn saved_workspaces_of_tasks_ended_over_the_retention_ago_are_removed() {
+        let database = TestDatabase::new(Backend::Sqlite).await;
+        let store = Store::connect(&database.url).await.unwrap();
+        let workdir = tempfile::tempdir().unwrap();
+        let workspaces =
+            WorkspaceStore::new(store.clone(), &WorkspaceStoreConfig::database()).unwrap();
+        let engine = |retention, workspace_store| {
+            Engine::new(
+                store.clone(),
+                ActionRegistry::new([]).unwrap(),
+                EngineConfig {
+                    workspace_retention: retention,
+                    workspace_store,
+                    ..EngineConfig::new(workdir.path().to_path_buf())
+                },
+            )
+        };
+
+        let save = Some((&workspaces, workdir.path()));
+        let failed = saved_task(&store, save, Some(TaskStatus::Failed)).await;
+        let running = saved_task(&store, save, None).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+
+        assert!(
+            sweep_saved(&engine(HOUR, Some(workspaces.clone())))
+                .await
+                .is_empty()
+        );
+        assert!(sweep_saved(&engine(Duration::ZERO, None)).await.is_empty());
+        assert!(store.workspace_manifest(&failed).await.unwrap().is_some());
+
+        let zero = engine(Duration::ZERO, Some(workspaces.clone()));
+        assert_eq!(sweep_saved(&zero).await, std::slice::from_ref(&failed));
+        assert!(store.workspace_manifest(&failed).await.unwrap().is_none());
+        assert!(store.workspace_manifest(&running).await.unwrap().is_some());
+        assert!(sweep_saved(&zero).await.is_empty());
+
+        store.close().await;
+        database.finish().await;
     }
 
     #[tokio::test]

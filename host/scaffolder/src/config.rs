@@ -30,8 +30,9 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use scaffolder_engine::DryRunLimits;
+use scaffolder_engine::workspace_store::{S3Config, WorkspaceStoreConfig};
 use scaffolder_runtime::{Grants, Limits, PluginConfig};
-use scaffolder_store::SecretsKey;
+use scaffolder_store::{Backend, SecretsKey};
 use scaffolder_template::yaml::{child_index, child_key, parse_documents};
 use scaffolder_template::{ScmIntegration, ScmKind};
 use serde::Deserialize;
@@ -338,6 +339,9 @@ pub struct ScaffolderConfig {
     pub workspace_retention: Duration,
     /// `scaffolder.dryRun` (ours): what a dry run may return.
     pub dry_run: DryRunConfig,
+    /// `scaffolder.workspaceStore` (ours): where workspaces are saved after each step so
+    /// that another replica can take a task over.
+    pub workspace_store: WorkspaceStoreSettings,
 }
 
 /// `scaffolder.dryRun`: caps on the files a dry run returns (`POST /v2/dry-run` and
@@ -424,7 +428,107 @@ impl Default for ScaffolderConfig {
             actions_registry: None,
             workspace_retention: Duration::from_secs(7 * 24 * 60 * 60),
             dry_run: DryRunConfig::default(),
+            workspace_store: WorkspaceStoreSettings::default(),
         }
+    }
+}
+
+/// `scaffolder.workspaceStore`: `{ type, maxBytes, maxEntries, s3 }`, checked when
+/// loading; [`WorkspaceStoreSettings::resolve`] gives the engine's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    default,
+    deny_unknown_fields,
+    expecting = "a mapping"
+)]
+pub struct WorkspaceStoreSettings {
+    /// `type`; absent means `database` on PostgreSQL and `none` on SQLite.
+    #[serde(rename = "type")]
+    pub kind: Option<WorkspaceStoreKind>,
+    /// The sum of the files' sizes a save accepts; the engine's default for the backend
+    /// when absent (256 MiB in the database, 4 GiB in S3).
+    #[serde(deserialize_with = "optional_number")]
+    pub max_bytes: Option<u64>,
+    /// Files, directories and links a save accepts, default 100,000.
+    #[serde(deserialize_with = "optional_number")]
+    pub max_entries: Option<usize>,
+    /// Required with `type: s3`, refused with any other.
+    pub s3: Option<S3Settings>,
+}
+
+/// `scaffolder.workspaceStore.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum WorkspaceStoreKind {
+    /// In the task database, which replicas on PostgreSQL share.
+    #[serde(rename = "database")]
+    Database,
+    #[serde(rename = "s3")]
+    S3,
+    /// Workspaces stay on the replica that runs the task.
+    #[serde(rename = "none")]
+    Disabled,
+}
+
+/// `scaffolder.workspaceStore.s3`: an S3 bucket or an S3-compatible server. The secret key
+/// is never printed by `Debug` nor repeated in an error.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    default,
+    deny_unknown_fields,
+    expecting = "a mapping"
+)]
+pub struct S3Settings {
+    pub bucket: Option<String>,
+    /// An S3-compatible server's URL; AWS's endpoint for `region` when absent.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Both keys, or neither (then the instance's or environment's credentials).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Object keys start with `<prefix>/`.
+    pub prefix: String,
+    /// Allow an `http://` endpoint (a server on loopback or a private network).
+    #[serde(deserialize_with = "boolean")]
+    pub allow_http: bool,
+}
+
+impl WorkspaceStoreSettings {
+    /// The engine's workspace store on a task database of `backend`, `None` for none.
+    /// Without `type`, replicas on PostgreSQL share the database, so workspaces go there;
+    /// SQLite serves one process, whose working directory survives its restart.
+    pub fn resolve(&self, backend: Backend) -> Option<WorkspaceStoreConfig> {
+        let kind = self.kind.unwrap_or(match backend {
+            Backend::Postgres => WorkspaceStoreKind::Database,
+            Backend::Sqlite => WorkspaceStoreKind::Disabled,
+        });
+        let mut config = match kind {
+            WorkspaceStoreKind::Disabled => return None,
+            WorkspaceStoreKind::Database => WorkspaceStoreConfig::database(),
+            WorkspaceStoreKind::S3 => {
+                let s3 = self
+                    .s3
+                    .as_ref()
+                    .expect("loading requires scaffolder.workspaceStore.s3 with type s3");
+                WorkspaceStoreConfig::s3(S3Config {
+                    bucket: s3.bucket.clone().unwrap_or_default(),
+                    endpoint: s3.endpoint.clone(),
+                    region: s3.region.clone(),
+                    access_key_id: s3.access_key_id.clone(),
+                    secret_access_key: s3.secret_access_key.clone(),
+                    prefix: s3.prefix.clone(),
+                    allow_http: s3.allow_http,
+                })
+            }
+        };
+        if let Some(max_bytes) = self.max_bytes {
+            config.max_bytes = max_bytes;
+        }
+        if let Some(max_entries) = self.max_entries {
+            config.max_entries = max_entries;
+        }
+        Some(config)
     }
 }
 
@@ -677,6 +781,7 @@ fn parse(mut value: Value) -> Result<Config, KeyError> {
     check_database(&config.backend.database)?;
     check_integrations(&mut config.integrations)?;
     check_task_recovery(&config.scaffolder.task_recovery)?;
+    check_workspace_store(&config.scaffolder.workspace_store)?;
     Ok(config)
 }
 
@@ -696,6 +801,87 @@ fn check_task_recovery(recovery: &TaskRecovery) -> Result<(), KeyError> {
                 recovery.stale_timeout
             ),
         });
+    }
+    Ok(())
+}
+
+/// What serde cannot see in `scaffolder.workspaceStore`: the `s3` block belongs to
+/// `type: s3`, its bucket and both keys, an endpoint's scheme, limits above zero.
+fn check_workspace_store(settings: &WorkspaceStoreSettings) -> Result<(), KeyError> {
+    let error = |keys: &[&str], message: String| {
+        let mut path = key_path(&["scaffolder", "workspaceStore"]);
+        path.extend(key_path(keys));
+        Err(KeyError { path, message })
+    };
+    if settings.max_bytes == Some(0) {
+        return error(&["maxBytes"], "must be at least 1".to_owned());
+    }
+    if settings.max_entries == Some(0) {
+        return error(&["maxEntries"], "must be at least 1".to_owned());
+    }
+    let s3 = match (settings.kind, &settings.s3) {
+        (Some(WorkspaceStoreKind::S3), Some(s3)) => s3,
+        (Some(WorkspaceStoreKind::S3), None) => {
+            return error(
+                &["s3"],
+                "required when scaffolder.workspaceStore.type is s3: { bucket, endpoint, region, accessKeyId, secretAccessKey, prefix, allowHttp }"
+                    .to_owned(),
+            );
+        }
+        (kind, Some(_)) => {
+            let kind = match kind {
+                Some(WorkspaceStoreKind::Database) => "database",
+                Some(WorkspaceStoreKind::Disabled) => "none",
+                Some(WorkspaceStoreKind::S3) | None => "not set",
+            };
+            return error(
+                &["s3"],
+                format!(
+                    "set, but scaffolder.workspaceStore.type is {kind}: set the type to s3, or remove s3"
+                ),
+            );
+        }
+        (_, None) => return Ok(()),
+    };
+    if s3.bucket.as_deref().is_none_or(|b| b.trim().is_empty()) {
+        return error(
+            &["s3", "bucket"],
+            "required when scaffolder.workspaceStore.type is s3: the bucket that holds saved workspaces"
+                .to_owned(),
+        );
+    }
+    match (&s3.access_key_id, &s3.secret_access_key) {
+        (Some(_), None) => {
+            return error(
+                &["s3", "secretAccessKey"],
+                "required with accessKeyId: give both keys, or neither to use the instance's or the environment's credentials"
+                    .to_owned(),
+            );
+        }
+        (None, Some(_)) => {
+            return error(
+                &["s3", "accessKeyId"],
+                "required with secretAccessKey: give both keys, or neither to use the instance's or the environment's credentials"
+                    .to_owned(),
+            );
+        }
+        _ => {}
+    }
+    if let Some(endpoint) = &s3.endpoint {
+        if endpoint.starts_with("http://") && !s3.allow_http {
+            return error(
+                &["s3", "endpoint"],
+                format!(
+                    "`{endpoint}` is plain HTTP, which carries the keys' signatures and the workspaces unencrypted: use https://, or set allowHttp: true for a server on a trusted network"
+                ),
+            );
+        }
+        if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+            return error(
+                &["s3", "endpoint"],
+                format!("expected an https:// URL, found `{endpoint}`"),
+            );
+        }
     }
     Ok(())
 }
@@ -1598,6 +1784,20 @@ impl fmt::Debug for DatabaseConnection {
     }
 }
 
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &redacted(&self.secret_access_key))
+            .field("prefix", &self.prefix)
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
 impl fmt::Debug for CatalogConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CatalogConfig")
@@ -1624,6 +1824,7 @@ impl fmt::Debug for DefaultEnvironment {
 mod tests {
     use std::collections::HashMap;
 
+    use scaffolder_engine::workspace_store::{DEFAULT_S3_MAX_BYTES, WorkspaceBackend};
     use serde_json::json;
 
     use super::*;
@@ -2290,6 +2491,141 @@ scaffolder:
         );
         let err = error(json!({"scaffolder": {"taskSecrets": {"Key": key}}}));
         assert!(err.contains("unknown field `Key`"), "{err}");
+    }
+
+    #[test]
+    fn workspace_store_defaults_to_the_database_on_postgres_and_none_on_sqlite() {
+        let settings = from_value(json!({})).unwrap().scaffolder.workspace_store;
+        assert_eq!(
+            settings.resolve(Backend::Postgres),
+            Some(WorkspaceStoreConfig::database())
+        );
+        assert_eq!(settings.resolve(Backend::Sqlite), None);
+
+        // An explicit type wins over the database's default, and limits apply to it.
+        let settings = from_value(json!({"scaffolder": {"workspaceStore": {
+            "type": "database", "maxBytes": "1073741824", "maxEntries": 500,
+        }}}))
+        .unwrap()
+        .scaffolder
+        .workspace_store;
+        let config = settings.resolve(Backend::Sqlite).unwrap();
+        assert_eq!(
+            (config.backend, config.max_bytes, config.max_entries),
+            (WorkspaceBackend::Database, 1 << 30, 500)
+        );
+        let settings = from_value(json!({"scaffolder": {"workspaceStore": {"type": "none"}}}))
+            .unwrap()
+            .scaffolder
+            .workspace_store;
+        assert_eq!(settings.resolve(Backend::Postgres), None);
+    }
+
+    #[test]
+    fn workspace_store_in_s3_is_read_and_its_secret_never_printed() {
+        let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+        let config = from_value(json!({"scaffolder": {"workspaceStore": {
+            "type": "s3",
+            "s3": {
+                "bucket": "scaffolder-workspaces",
+                "endpoint": "http://127.0.0.1:9000",
+                "region": "eu-west-1",
+                "accessKeyId": "AKIAEXAMPLE",
+                "secretAccessKey": secret,
+                "prefix": "prod",
+                "allowHttp": "true",
+            },
+        }}}))
+        .unwrap();
+        let store = config
+            .scaffolder
+            .workspace_store
+            .resolve(Backend::Postgres)
+            .unwrap();
+        assert_eq!(
+            store,
+            WorkspaceStoreConfig::s3(S3Config {
+                bucket: "scaffolder-workspaces".into(),
+                endpoint: Some("http://127.0.0.1:9000".into()),
+                region: Some("eu-west-1".into()),
+                access_key_id: Some("AKIAEXAMPLE".into()),
+                secret_access_key: Some(secret.into()),
+                prefix: "prod".into(),
+                allow_http: true,
+            })
+        );
+        assert_eq!(store.max_bytes, DEFAULT_S3_MAX_BYTES);
+        for debug in [format!("{config:?}"), format!("{store:?}")] {
+            assert!(!debug.contains(secret), "{debug}");
+            assert!(debug.contains("scaffolder-workspaces"), "{debug}");
+        }
+    }
+
+    #[test]
+    fn workspace_store_errors_name_the_key() {
+        let cases = [
+            (
+                json!({"type": "disk"}),
+                "scaffolder.workspaceStore.type: unknown variant `disk`, expected one of `database`, `s3`, `none`",
+            ),
+            (
+                json!({"type": "s3"}),
+                "scaffolder.workspaceStore.s3: required when scaffolder.workspaceStore.type is s3",
+            ),
+            (
+                json!({"type": "s3", "s3": {"region": "eu-west-1"}}),
+                "scaffolder.workspaceStore.s3.bucket: required when scaffolder.workspaceStore.type is s3",
+            ),
+            (
+                json!({"s3": {"bucket": "b"}}),
+                "scaffolder.workspaceStore.s3: set, but scaffolder.workspaceStore.type is not set",
+            ),
+            (
+                json!({"type": "database", "s3": {"bucket": "b"}}),
+                "scaffolder.workspaceStore.s3: set, but scaffolder.workspaceStore.type is database",
+            ),
+            (
+                json!({"type": "s3", "s3": {"bucket": "b", "accessKeyId": "AKIAEXAMPLE"}}),
+                "scaffolder.workspaceStore.s3.secretAccessKey: required with accessKeyId",
+            ),
+            (
+                json!({"type": "s3", "s3": {"bucket": "b", "secretAccessKey": "hidden-secret"}}),
+                "scaffolder.workspaceStore.s3.accessKeyId: required with secretAccessKey",
+            ),
+            (
+                json!({"type": "s3", "s3": {"bucket": "b", "endpoint": "http://minio:9000"}}),
+                "scaffolder.workspaceStore.s3.endpoint: `http://minio:9000` is plain HTTP",
+            ),
+            (
+                json!({"type": "s3", "s3": {"bucket": "b", "endpoint": "minio:9000"}}),
+                "scaffolder.workspaceStore.s3.endpoint: expected an https:// URL",
+            ),
+            (
+                json!({"type": "s3", "s3": {"bucket": "b", "secretAccesKey": "hidden-secret"}}),
+                "scaffolder.workspaceStore.s3.secretAccesKey: unknown field `secretAccesKey`",
+            ),
+            (
+                json!({"maxBytes": "256MiB"}),
+                "scaffolder.workspaceStore.maxBytes: invalid value: string \"256MiB\", expected a whole number",
+            ),
+            (
+                json!({"maxBytes": 0}),
+                "scaffolder.workspaceStore.maxBytes: must be at least 1",
+            ),
+            (
+                json!({"maxEntries": 0}),
+                "scaffolder.workspaceStore.maxEntries: must be at least 1",
+            ),
+            (
+                json!({"maxEntry": 10}),
+                "scaffolder.workspaceStore.maxEntry: unknown field `maxEntry`",
+            ),
+        ];
+        for (store, expected) in cases {
+            let err = error(json!({"scaffolder": {"workspaceStore": store}}));
+            assert!(err.starts_with(expected), "{store}: {err}");
+            assert!(!err.contains("hidden-secret"), "{err}");
+        }
     }
 
     #[test]

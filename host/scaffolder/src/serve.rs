@@ -16,7 +16,8 @@ use scaffolder_api::registry::{self, RegistryState};
 use scaffolder_api::{
     ApiState, CatalogTemplates, DirectoryTemplates, TemplateSource, TemplateSources,
 };
-use scaffolder_engine::{ActionRegistry, Engine};
+use scaffolder_engine::workspace_store::WorkspaceBackend;
+use scaffolder_engine::{ActionRegistry, Engine, EngineConfig, WorkspaceStore};
 use scaffolder_store::Store;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -56,6 +57,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "task database ready"
     );
 
+    let workspace_store = workspace_store(&config, &store)?;
+
     let runtime = setup::runtime(&data_dir)?;
     let plugins = setup::load_plugins(&runtime, &config, &data_dir, &args.plugins).await?;
     let actions = ActionRegistry::with_origins(plugins)?;
@@ -72,7 +75,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::new(
         store.clone(),
         actions,
-        setup::engine_config(&config, working_directory.clone()),
+        EngineConfig {
+            workspace_store,
+            ..setup::engine_config(&config, working_directory.clone())
+        },
     );
     let templates = template_sources(&config, &args.templates);
     let auth = authenticator(&config)?;
@@ -150,6 +156,44 @@ server's other credentials are kept, and give it to every replica, e.g.
       key: ${SCAFFOLDER_TASK_SECRETS_KEY}
 with SCAFFOLDER_TASK_SECRETS_KEY set in the server's environment. Keep the same key across \
 restarts: the secrets of running tasks cannot be read with another one";
+
+/// `scaffolder.workspaceStore` on the connected task database, and a log line saying
+/// where workspaces go (never the keys).
+fn workspace_store(config: &Config, store: &Store) -> anyhow::Result<Option<WorkspaceStore>> {
+    let Some(settings) = config.scaffolder.workspace_store.resolve(store.backend()) else {
+        tracing::info!(
+            "workspace store: none; a task's workspace stays on the replica that runs it"
+        );
+        return Ok(None);
+    };
+    let workspaces = WorkspaceStore::new(store.clone(), &settings)
+        .context("cannot set up scaffolder.workspaceStore")?;
+    let (max_bytes, max_entries) = (settings.max_bytes, settings.max_entries);
+    match &settings.backend {
+        WorkspaceBackend::Database => tracing::info!(
+            max_bytes,
+            max_entries,
+            "workspace store: the task database; workspaces are saved after each step"
+        ),
+        WorkspaceBackend::S3(s3) => {
+            let credentials = match s3.access_key_id {
+                Some(_) => "configured keys",
+                None => "the environment's",
+            };
+            tracing::info!(
+                bucket = %s3.bucket,
+                endpoint = s3.endpoint.as_deref().unwrap_or("AWS"),
+                region = s3.region.as_deref().unwrap_or(""),
+                prefix = %s3.prefix,
+                credentials,
+                max_bytes,
+                max_entries,
+                "workspace store: S3; workspaces are saved after each step"
+            )
+        }
+    }
+    Ok(Some(workspaces))
+}
 
 /// The database URL without its password, for logs.
 fn redact_url(url: &str) -> String {
