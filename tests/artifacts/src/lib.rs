@@ -6,7 +6,7 @@ pub mod backstage;
 pub mod git_server;
 pub mod github_fake;
 mod http1;
-pub use http1::serve_bytes;
+pub use http1::{Request, response, serve, serve_bytes};
 pub mod registry;
 pub mod s3_server;
 pub mod scram;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses part of this.
 
+pub mod replicas;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -97,9 +99,18 @@ impl Server {
         let _ = self.child.wait();
     }
 
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the server's process.
+    pub fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
         self.child.wait().unwrap()
     }
 }
