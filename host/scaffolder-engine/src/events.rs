@@ -118,6 +118,10 @@ pub(crate) trait Journal: Send + Sync {
     async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String>;
     async fn set_checkpoint(&self, step_id: &str, key: &str, value: &Json) -> Result<(), String>;
     async fn add_secret(&self, name: &str, value: &str) -> Result<(), String>;
+    /// Whether the run may still act for its task ([`scaffolder_runtime::StepHost::holds_task`]).
+    fn holds_task(&self) -> bool {
+        true
+    }
 }
 
 /// The journal of a real task: every write names the run's [`Lease`], so a run that lost
@@ -136,6 +140,10 @@ pub(crate) struct TaskJournal {
     /// Where the workspace is saved after each completed step and at each checkpoint,
     /// so a replica taking the task over finds its files (`scaffolder.workspaceStore`).
     pub saved_workspace: Option<SavedWorkspace>,
+    /// Until when the run may act without news from the store: its last recorded
+    /// heartbeat plus the stale timeout, less one heartbeat interval; `None` without
+    /// task recovery (no other replica takes tasks over). The heartbeat loop moves it.
+    pub held_until: Arc<Mutex<Option<std::time::Instant>>>,
 }
 
 /// A run's workspace and the store it is saved to.
@@ -325,6 +333,12 @@ impl Journal for TaskJournal {
         // A resumed step skips the work its checkpoints record: the files that work
         // wrote must be there too.
         self.save_workspace().await
+    }
+
+    fn holds_task(&self) -> bool {
+        let held_until = *self.held_until.lock().unwrap_or_else(|e| e.into_inner());
+        !self.lost.is_cancelled()
+            && held_until.is_none_or(|until| std::time::Instant::now() < until)
     }
 
     async fn add_secret(&self, name: &str, value: &str) -> Result<(), String> {

@@ -134,6 +134,10 @@ impl StepHost for ActionHost {
             .map_err(|e| format!("the stored checkpoint '{key}' is not valid: {e}"))
     }
 
+    fn holds_task(&self) -> bool {
+        self.journal.holds_task()
+    }
+
     async fn checkpoint_set(&self, key: &str, value: Checkpoint) -> Result<(), String> {
         let value = serde_json::to_value(value).map_err(|e| e.to_string())?;
         let (journal, step_id, key) = (self.journal.clone(), self.step_id.clone(), key.to_owned());

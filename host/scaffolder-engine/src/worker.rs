@@ -138,8 +138,17 @@ async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermi
             lost: run.lost.clone(),
             state: tokio::sync::Mutex::new(claim.state.clone()),
             saved_workspace,
+            // The claim recorded the first heartbeat.
+            held_until: Arc::new(std::sync::Mutex::new(
+                hold_after(&engine).map(|hold| std::time::Instant::now() + hold),
+            )),
         });
-        let heartbeat = tokio::spawn(heartbeat_loop(engine.clone(), run.clone(), lease.clone()));
+        let heartbeat = tokio::spawn(heartbeat_loop(
+            engine.clone(),
+            run.clone(),
+            lease.clone(),
+            journal.held_until.clone(),
+        ));
         // A run that lost its task is dropped where it stands: its step's Wasm stops at
         // once, and it records nothing more.
         let result = tokio::select! {
@@ -257,27 +266,48 @@ async fn execute(
     .await
 }
 
-/// Every heartbeat interval: record that the run still holds its task, and cancel it
-/// when a `cancelled` event was written (by this or another replica). The run is
-/// stopped when the store refuses the heartbeat (the task was taken over), and when no
+/// How long after a recorded heartbeat a run may still act for its task: until one
+/// heartbeat interval before other replicas may take it over. `None` without recovery.
+fn hold_after(engine: &Engine) -> Option<Duration> {
+    let every = engine.config().heartbeat_interval;
+    engine
+        .config()
+        .recovery_stale_timeout
+        .map(|stale| stale.saturating_sub(every))
+}
+
+/// Every heartbeat interval: record that the run still holds its task (moving
+/// `held_until`, which the step's connections are checked against), and cancel it when
+/// a `cancelled` event was written (by this or another replica). The run is stopped
+/// when the store refuses the heartbeat (the task was taken over), and when no
 /// heartbeat could be recorded for so long that other replicas may take the task over
 /// (one interval before the stale timeout).
-async fn heartbeat_loop(engine: Engine, run: RunningTask, lease: Lease) {
+async fn heartbeat_loop(
+    engine: Engine,
+    run: RunningTask,
+    lease: Lease,
+    held_until: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+) {
     // Claiming the task recorded the first heartbeat and `execute` checked for a
     // cancellation, so the first tick is one interval away.
     let every = engine.config().heartbeat_interval;
-    let give_up = engine
-        .config()
-        .recovery_stale_timeout
-        .map(|stale| stale.saturating_sub(every));
+    let give_up = hold_after(&engine);
     let mut last_beat = Instant::now();
     let mut ticker = tokio::time::interval_at(last_beat + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        // The store records the heartbeat's time as of before the query.
+        let sent = Instant::now();
         // A query stuck on a dead connection must not hold the check below.
         match tokio::time::timeout(every, engine.store().heartbeat(&lease)).await {
-            Ok(Ok(())) => last_beat = Instant::now(),
+            Ok(Ok(())) => {
+                last_beat = sent;
+                if let Some(give_up) = give_up {
+                    *held_until.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(sent.into_std() + give_up);
+                }
+            }
             Ok(Err(err @ StoreError::LeaseLost { .. })) => {
                 tracing::warn!("{err}; stopping this run");
                 run.lost.cancel();

@@ -60,6 +60,14 @@ pub trait StepHost: Send + Sync {
     async fn checkpoint_get(&self, key: &str) -> Result<Option<Checkpoint>, String>;
     /// Stores a checkpoint durably.
     async fn checkpoint_set(&self, key: &str, value: Checkpoint) -> Result<(), String>;
+    /// Whether the step's run still holds its task, as far as the host knows without
+    /// asking anyone. Checked before the step opens a connection (HTTP or TCP): a host
+    /// that stalled (paused, cut off) long enough for another replica to take the task
+    /// over must not act on the world for it any more, even before its next write tells
+    /// it so.
+    fn holds_task(&self) -> bool {
+        true
+    }
 }
 
 /// The template a task was created from.
@@ -176,7 +184,7 @@ impl StepState {
         Self {
             wasi: WasiCtx::builder().build(),
             http: WasiHttpCtx::new(),
-            http_hooks: HttpSandbox::new(grants.clone(), denials.clone()),
+            http_hooks: HttpSandbox::new(grants.clone(), denials.clone(), host.clone()),
             table: ResourceTable::new(),
             fs_guard: FsGuard::new(denials.clone(), None),
             limiter: StepLimiter::new(&crate::Limits::default()),
@@ -393,7 +401,7 @@ pub(crate) async fn execute(
     let log = LogSink::new(host.clone(), budget.clone());
 
     let peers = ResolvedPeers::default();
-    let wasi = build_wasi(plugin, &request, &grants, &denials, &peers, &log)?;
+    let wasi = build_wasi(plugin, &request, &grants, &denials, &peers, &log, &host)?;
     let directories = GuestDirectories::new(
         request.workspace.clone(),
         request
@@ -406,7 +414,7 @@ pub(crate) async fn execute(
     let state = StepState {
         wasi,
         http: WasiHttpCtx::new(),
-        http_hooks: HttpSandbox::new(grants.clone(), denials.clone()),
+        http_hooks: HttpSandbox::new(grants.clone(), denials.clone(), host.clone()),
         table,
         fs_guard: FsGuard::new(
             denials.clone(),
@@ -474,6 +482,7 @@ fn build_wasi(
     denials: &Denials,
     peers: &ResolvedPeers,
     log: &Arc<LogSink>,
+    host: &Arc<dyn StepHost>,
 ) -> Result<WasiCtx, StepFailure> {
     let host_error = |what: &str, err: wasmtime::Error| {
         StepFailure::new(StepFailureKind::Host, format!("{what}: {err:#}"))
@@ -525,6 +534,7 @@ fn build_wasi(
             grants.clone(),
             denials.clone(),
             peers.clone(),
+            host.clone(),
         ));
     Ok(wasi.build())
 }

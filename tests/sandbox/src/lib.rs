@@ -45,11 +45,19 @@ pub struct RecordingHost {
     lines: Mutex<Vec<(LogLevel, String)>>,
     secrets: Mutex<BTreeMap<String, String>>,
     checkpoints: Mutex<BTreeMap<String, Checkpoint>>,
+    /// Set when the run may have lost its task ([`StepHost::holds_task`] answers no).
+    task_lost: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingHost {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// From now on the run may have lost its task, as a stalled replica's would.
+    pub fn lose_task(&self) {
+        self.task_lost
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The log lines so far.
@@ -87,6 +95,10 @@ impl StepHost for RecordingHost {
             .unwrap()
             .insert(key.to_owned(), value);
         Ok(())
+    }
+
+    fn holds_task(&self) -> bool {
+        !self.task_lost.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

@@ -45,6 +45,34 @@ async fn granted_host_is_reachable() {
     assert_eq!(server.requests(), 1);
 }
 
+/// A run whose replica stalled long enough for another to take its task over sends
+/// nothing, even to a granted origin, before any write tells it so.
+#[tokio::test]
+async fn a_run_that_may_have_lost_its_task_opens_no_connection() {
+    let server = CountingServer::start().await;
+    let friendly = friendly_with(Grants {
+        outbound_http: vec![format!("http://127.0.0.1:{}", server.port)],
+        ..Grants::default()
+    })
+    .await;
+    let ws = workspace();
+    let url = format!("http://127.0.0.1:{}/hello", server.port);
+    let host = RecordingHost::new();
+    host.lose_task();
+    let outcome = friendly
+        .execute(
+            request("friendly:http-get", json!({ "url": url }), ws.path()),
+            host.clone(),
+        )
+        .await;
+    let failure = outcome.expect_err("no request goes out");
+    assert!(
+        failure.message.contains("may no longer hold the task"),
+        "{failure:?}"
+    );
+    assert_eq!(server.requests(), 0);
+}
+
 #[tokio::test]
 async fn granted_host_on_another_port_is_denied() {
     let server = CountingServer::start().await;

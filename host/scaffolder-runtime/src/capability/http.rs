@@ -15,7 +15,8 @@ use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::{Denials, EffectiveGrants};
+use super::{Denials, EffectiveGrants, TASK_NOT_HELD};
+use crate::StepHost;
 
 /// How long a connection may take when the guest sets no timeout.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -24,11 +25,17 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct HttpSandbox {
     grants: Arc<EffectiveGrants>,
     denials: Denials,
+    /// Asked whether the run still holds its task before each request.
+    host: Arc<dyn StepHost>,
 }
 
 impl HttpSandbox {
-    pub fn new(grants: Arc<EffectiveGrants>, denials: Denials) -> Self {
-        Self { grants, denials }
+    pub fn new(grants: Arc<EffectiveGrants>, denials: Denials, host: Arc<dyn StepHost>) -> Self {
+        Self {
+            grants,
+            denials,
+            host,
+        }
     }
 }
 
@@ -53,7 +60,12 @@ impl WasiHttpHooks for HttpSandbox {
     ) -> ResponseFuture {
         let grants = self.grants.clone();
         let denials = self.denials.clone();
+        let holds_task = self.host.holds_task();
         Box::new(async move {
+            if !holds_task {
+                tracing::warn!(target: "scaffolder::sandbox", "outbound HTTP to {} not sent: {TASK_NOT_HELD}", request.uri());
+                return Err(Error::InternalError(Some(TASK_NOT_HELD.to_owned())));
+            }
             let target = checked_target(&grants, request.uri())
                 .await
                 .map_err(|refusal| match refusal {

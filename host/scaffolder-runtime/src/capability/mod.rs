@@ -21,6 +21,10 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use network::{IpNet, is_internal_address};
+
+/// Why a connection is not opened for a run that may have lost its task
+/// ([`crate::StepHost::holds_task`]).
+pub(crate) const TASK_NOT_HELD: &str = "this replica may no longer hold the task (no heartbeat recorded for nearly the stale timeout): another replica may have taken it over";
 pub use pattern::{OriginPattern, PeerPattern};
 
 use crate::budget::{Meter, StepBudget};

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use wasmtime_wasi::sockets::SocketAddrUse;
 
 use super::name_lookup::ResolvedPeers;
-use super::{Denials, EffectiveGrants};
+use super::{Denials, EffectiveGrants, TASK_NOT_HELD};
+use crate::StepHost;
 
 /// The check wasmtime-wasi runs before every bind, listen, connect and UDP use. A peer
 /// is granted by an address pattern, or by a name pattern whose name resolved to it.
@@ -20,6 +21,7 @@ pub fn address_check(
     grants: Arc<EffectiveGrants>,
     denials: Denials,
     peers: ResolvedPeers,
+    host: Arc<dyn StepHost>,
 ) -> impl Fn(SocketAddr, SocketAddrUse) -> Pin<Box<dyn Future<Output = bool> + Send + Sync>>
 + Send
 + Sync
@@ -27,6 +29,10 @@ pub fn address_check(
     move |addr, usage| {
         let allowed = match usage {
             SocketAddrUse::TcpBind if addr.ip().is_unspecified() && addr.port() == 0 => true,
+            SocketAddrUse::TcpConnect if !host.holds_task() => {
+                tracing::warn!(target: "scaffolder::sandbox", "TCP connection to {addr} not opened: {TASK_NOT_HELD}");
+                false
+            }
             SocketAddrUse::TcpConnect => {
                 let allowed = grants.allows_tcp(addr) || peers.allows(addr);
                 if !allowed {
