@@ -259,11 +259,7 @@ impl Engine {
 
     /// The ids of the tasks running on this replica.
     pub fn running_tasks(&self) -> Vec<String> {
-        let running = self
-            .inner
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
         running.keys().cloned().collect()
     }
 

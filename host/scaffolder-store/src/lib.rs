@@ -15,8 +15,8 @@ mod records;
 mod scrub;
 mod sealed;
 mod store;
-mod workspaces;
 pub mod testing;
+mod workspaces;
 
 pub use error::{Result, StoreError};
 pub use notifications::{Notification, Notifications};
