@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use scaffolder_store::{EventRecord, EventType, Lease, Store, StoreError, TaskState, TaskStatus};
 
+use crate::worker::Hold;
 use crate::workspace_store::{Manifest, WorkspaceStore, WorkspaceStoreError};
 
 /// Announces "task X has new events" inside this process, with the events as they were
@@ -140,10 +141,9 @@ pub(crate) struct TaskJournal {
     /// Where the workspace is saved after each completed step and at each checkpoint,
     /// so a replica taking the task over finds its files (`scaffolder.workspaceStore`).
     pub saved_workspace: Option<SavedWorkspace>,
-    /// Until when the run may act without news from the store: its last recorded
-    /// heartbeat plus the stale timeout, less one heartbeat interval; `None` without
-    /// task recovery (no other replica takes tasks over). The heartbeat loop moves it.
-    pub held_until: Arc<Mutex<Option<std::time::Instant>>>,
+    /// Until when the run may act without news from the store; the heartbeat loop
+    /// renews it.
+    pub hold: Hold,
 }
 
 /// A run's workspace and the store it is saved to.
@@ -336,9 +336,7 @@ impl Journal for TaskJournal {
     }
 
     fn holds_task(&self) -> bool {
-        let held_until = *self.held_until.lock().unwrap_or_else(|e| e.into_inner());
-        !self.lost.is_cancelled()
-            && held_until.is_none_or(|until| std::time::Instant::now() < until)
+        !self.lost.is_cancelled() && !self.hold.expired()
     }
 
     async fn add_secret(&self, name: &str, value: &str) -> Result<(), String> {

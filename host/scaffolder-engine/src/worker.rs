@@ -3,6 +3,7 @@
 //! tasks whose worker died; and the retention loop that removes old workspaces of ended
 //! tasks (`retention.rs`).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -138,21 +139,18 @@ async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermi
             lost: run.lost.clone(),
             state: tokio::sync::Mutex::new(claim.state.clone()),
             saved_workspace,
-            // The claim recorded the first heartbeat.
-            held_until: Arc::new(std::sync::Mutex::new(
-                hold_after(&engine).map(|hold| std::time::Instant::now() + hold),
-            )),
+            hold: Hold::from_claim(&engine),
         });
         let heartbeat = tokio::spawn(heartbeat_loop(
             engine.clone(),
             run.clone(),
             lease.clone(),
-            journal.held_until.clone(),
+            journal.hold.clone(),
         ));
         // A run that lost its task is dropped where it stands: its step's Wasm stops at
         // once, and it records nothing more.
         let result = tokio::select! {
-            result = execute(&engine, &claim, journal.clone(), run.cancel.clone()) => Some(result),
+            result = execute(&engine, &claim, &workspace, journal.clone(), run.cancel.clone()) => Some(result),
             () = run.lost.cancelled() => None,
         };
         heartbeat.abort();
@@ -227,6 +225,7 @@ impl RunningTask {
 async fn execute(
     engine: &Engine,
     claim: &ClaimedTask,
+    workspace: &Path,
     journal: Arc<TaskJournal>,
     cancel: CancellationToken,
 ) -> Result<Json, Failure> {
@@ -236,8 +235,7 @@ async fn execute(
     if claim.cancelled {
         cancel.cancel();
     }
-    let workspace = engine.config().working_directory.join(&task.id);
-    std::fs::create_dir_all(&workspace).map_err(|e| {
+    std::fs::create_dir_all(workspace).map_err(|e| {
         Failure::error(format!(
             "could not create the task workspace {}: {e}",
             workspace.display()
@@ -251,7 +249,7 @@ async fn execute(
         task_id: task.id.clone(),
         dry_run: false,
         extra_steps: 0,
-        workspace,
+        workspace: workspace.to_path_buf(),
         template_directory,
         cancel,
         saved_steps: claim.state.steps.clone(),
@@ -266,34 +264,57 @@ async fn execute(
     .await
 }
 
-/// How long after a recorded heartbeat a run may still act for its task: until one
-/// heartbeat interval before other replicas may take it over. `None` without recovery.
-fn hold_after(engine: &Engine) -> Option<Duration> {
-    let every = engine.config().heartbeat_interval;
-    engine
-        .config()
-        .recovery_stale_timeout
-        .map(|stale| stale.saturating_sub(every))
+/// Until when a run may act for its task without news from the store: its last
+/// recorded heartbeat plus the stale timeout, less one heartbeat interval (no other
+/// replica can have taken the task over before then). Without task recovery nobody
+/// takes tasks over, and the hold never ends. Cheap to clone; clones share the instant.
+#[derive(Clone)]
+pub(crate) struct Hold {
+    /// How long after a recorded heartbeat the hold lasts (`None`: for ever).
+    after_beat: Option<Duration>,
+    until: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
-/// Every heartbeat interval: record that the run still holds its task (moving
-/// `held_until`, which the step's connections are checked against), and cancel it when
-/// a `cancelled` event was written (by this or another replica). The run is stopped
-/// when the store refuses the heartbeat (the task was taken over), and when no
-/// heartbeat could be recorded for so long that other replicas may take the task over
-/// (one interval before the stale timeout).
-async fn heartbeat_loop(
-    engine: Engine,
-    run: RunningTask,
-    lease: Lease,
-    held_until: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
-) {
+impl Hold {
+    /// The hold of a run that has just claimed its task (the claim recorded the first
+    /// heartbeat).
+    fn from_claim(engine: &Engine) -> Self {
+        let every = engine.config().heartbeat_interval;
+        let after_beat = engine
+            .config()
+            .recovery_stale_timeout
+            .map(|stale| stale.saturating_sub(every));
+        let hold = Self {
+            after_beat,
+            until: Arc::default(),
+        };
+        hold.renew(Instant::now());
+        hold
+    }
+
+    /// A heartbeat sent at `sent` was recorded.
+    fn renew(&self, sent: Instant) {
+        *self.until.lock().unwrap_or_else(|e| e.into_inner()) =
+            self.after_beat.map(|after| sent + after);
+    }
+
+    /// Whether other replicas may have taken the task over by now.
+    pub fn expired(&self) -> bool {
+        let until = *self.until.lock().unwrap_or_else(|e| e.into_inner());
+        until.is_some_and(|until| Instant::now() >= until)
+    }
+}
+
+/// Every heartbeat interval: record that the run still holds its task (renewing its
+/// [`Hold`], which the step's connections are checked against), and cancel it when a
+/// `cancelled` event was written (by this or another replica). The run is stopped when
+/// the store refuses the heartbeat (the task was taken over), and when its hold expires
+/// because no heartbeat could be recorded.
+async fn heartbeat_loop(engine: Engine, run: RunningTask, lease: Lease, hold: Hold) {
     // Claiming the task recorded the first heartbeat and `execute` checked for a
     // cancellation, so the first tick is one interval away.
     let every = engine.config().heartbeat_interval;
-    let give_up = hold_after(&engine);
-    let mut last_beat = Instant::now();
-    let mut ticker = tokio::time::interval_at(last_beat + every, every);
+    let mut ticker = tokio::time::interval_at(Instant::now() + every, every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
@@ -301,13 +322,7 @@ async fn heartbeat_loop(
         let sent = Instant::now();
         // A query stuck on a dead connection must not hold the check below.
         match tokio::time::timeout(every, engine.store().heartbeat(&lease)).await {
-            Ok(Ok(())) => {
-                last_beat = sent;
-                if let Some(give_up) = give_up {
-                    *held_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(sent.into_std() + give_up);
-                }
-            }
+            Ok(Ok(())) => hold.renew(sent),
             Ok(Err(err @ StoreError::LeaseLost { .. })) => {
                 tracing::warn!("{err}; stopping this run");
                 run.lost.cancel();
@@ -316,12 +331,9 @@ async fn heartbeat_loop(
             Ok(Err(err)) => tracing::warn!("heartbeat failed: {err}"),
             Err(_) => tracing::warn!("heartbeat took longer than {every:?}"),
         }
-        if let Some(give_up) = give_up
-            && last_beat.elapsed() >= give_up
-        {
+        if hold.expired() {
             tracing::error!(
-                "no heartbeat recorded for {:?}: another replica may take the task over, so this run stops",
-                last_beat.elapsed()
+                "no heartbeat recorded for nearly the stale timeout: another replica may take the task over, so this run stops"
             );
             run.lost.cancel();
             return;

@@ -10,9 +10,9 @@
 
 use sqlx::Row;
 
-use crate::error::{Result, StoreError};
+use crate::error::Result;
 use crate::records::Lease;
-use crate::store::{Store, not_found_on_foreign_key};
+use crate::store::{Store, lease_held, not_found_on_foreign_key, now_ms};
 
 /// The most digests deleted by one statement (bind parameters are limited).
 const DELETE_BATCH: usize = 500;
@@ -44,7 +44,7 @@ impl Store {
     }
 
     /// Replaces the task's workspace manifest, when `lease` still holds the task
-    /// ([`StoreError::LeaseLost`] otherwise). `bytes` is the sum of its files' sizes.
+    /// ([`crate::StoreError::LeaseLost`] otherwise). `bytes` is the sum of its files' sizes.
     pub async fn write_workspace_manifest(
         &self,
         lease: &Lease,
@@ -194,21 +194,4 @@ impl Store {
         }
         Ok(())
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-fn lease_held(rows_affected: u64, lease: &Lease) -> Result<()> {
-    if rows_affected == 0 {
-        return Err(StoreError::LeaseLost {
-            task_id: lease.task_id.clone(),
-            attempt: lease.attempt,
-        });
-    }
-    Ok(())
 }
