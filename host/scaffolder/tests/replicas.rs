@@ -38,6 +38,15 @@ const STALE_TIMEOUT: Duration = Duration::from_secs(5);
 const CONCURRENT_TASKS: usize = 5;
 /// How long the counting server holds each `hold-*` request, and `settle` sleeps.
 const HOLD_MILLIS: i64 = 300;
+/// How long after the resumption a request of the paused replica may still arrive. The
+/// host checks before every connection that the run still holds its task (its hold
+/// expired during the pause, so nothing new goes out), but a request the step had
+/// already begun sending when the pause landed (between that check and the bytes
+/// leaving) arrives after the resumption; no check in the scaffolder can stop that,
+/// since the counting server checks no fencing token. Such holds, of the step each task
+/// had in flight at the pause, are reported and not counted; any other hold of the
+/// resumed replica's old runs is.
+const RESUME_GRACE_MS: i64 = 1_000;
 /// Holds seen before the first kill: the replicas are running at full speed.
 const WARM_UP_HOLDS: usize = 30;
 /// Everything must have ended this long after the tasks were created.
@@ -177,7 +186,12 @@ fn every_task_completes_once_when_replicas_are_killed_and_paused() {
     }
     check_statuses(&live, &tasks, &events, &mut report);
     check_event_logs(&events, &mut report);
-    check_side_effects(&events, &holds, resumed_at, &mut report);
+    let pause = Pause {
+        replica: "r3",
+        paused_at,
+        resumed_at,
+    };
+    check_side_effects(&events, &holds, &pause, &mut report);
     check_chaos_landed(&events, &holds, &held, &mut report);
 
     println!("{}", chaos.log.join("\n"));
@@ -528,15 +542,55 @@ fn check_event_logs(events: &BTreeMap<String, Vec<Json>>, report: &mut Report) {
     }
 }
 
+/// When the test paused a replica, and resumed it.
+struct Pause {
+    replica: &'static str,
+    paused_at: i64,
+    resumed_at: i64,
+}
+
+impl Pause {
+    /// Whether `hold` is one the resumed replica's old run of the task may make before
+    /// it notices it lost the task: of the step `in_flight` (the task's step begun before
+    /// the pause and not ended before its recovery), within [`RESUME_GRACE_MS`].
+    fn excuses(&self, hold: &Hold, in_flight: Option<&str>) -> bool {
+        hold.replica == self.replica
+            && in_flight == Some(hold.step.as_str())
+            && (self.resumed_at..self.resumed_at + RESUME_GRACE_MS).contains(&hold.begin_ms)
+    }
+
+    /// The step of this task's log that had begun before the pause and not ended when
+    /// the task was next recovered.
+    fn in_flight(&self, events: &[Json]) -> Option<String> {
+        let mut open: Option<(String, i64)> = None;
+        for event in events {
+            let created = created_ms(event).unwrap_or(i64::MAX);
+            if event["type"] == "recovered" {
+                if created >= self.paused_at {
+                    break;
+                }
+                open = None;
+                continue;
+            }
+            let body = &event["body"];
+            match (body["stepId"].as_str(), body["status"].as_str()) {
+                (Some(step), Some("processing")) => open = Some((step.to_owned(), created)),
+                (Some(_), Some(_)) => open = None,
+                _ => {}
+            }
+        }
+        open.filter(|(_, begun)| *begun < self.paused_at)
+            .map(|(step, _)| step)
+    }
+}
+
 /// The counting server's record against the event logs: no two holds of one step at
-/// once, and none after the step finished or the task completed. A resumed replica
-/// opens no connection for a task it may have lost (its last heartbeat is older than the
-/// stale timeout less one interval), so even the step it had in flight at the pause
-/// must not reach the server again.
+/// once, and none after the step finished or the task completed, except what
+/// [`Pause::excuses`].
 fn check_side_effects(
     events: &BTreeMap<String, Vec<Json>>,
     holds: &[Hold],
-    resumed_at: i64,
+    pause: &Pause,
     report: &mut Report,
 ) {
     let mut by_step: BTreeMap<(&str, &str), Vec<&Hold>> = BTreeMap::new();
@@ -546,9 +600,11 @@ fn check_side_effects(
             .or_default()
             .push(hold);
     }
-    let since_resume = |h: &Hold| h.begin_ms - resumed_at;
+    let since_resume = |h: &Hold| h.begin_ms - pause.resumed_at;
     for ((task, step), mut runs) in by_step {
         let log = events.get(task).map(Vec::as_slice).unwrap_or_default();
+        let in_flight = pause.in_flight(log);
+        let excused = |h: &Hold| pause.excuses(h, in_flight.as_deref());
         runs.sort_by_key(|h| h.begin_ms);
         for pair in runs.windows(2) {
             let (first, second) = (pair[0], pair[1]);
@@ -560,7 +616,11 @@ fn check_side_effects(
                     second.replica,
                     since_resume(second),
                 );
-                report.fail(CHECKS[5], vec![what]);
+                if excused(first) || excused(second) {
+                    report.tolerate(CHECKS[5], what);
+                } else {
+                    report.fail(CHECKS[5], vec![what]);
+                }
             }
         }
         let finished = log
@@ -587,7 +647,11 @@ fn check_side_effects(
                     late.begin_ms - at,
                     since_resume(late),
                 );
-                report.fail(CHECKS[6], vec![what]);
+                if excused(late) {
+                    report.tolerate(CHECKS[6], what);
+                } else {
+                    report.fail(CHECKS[6], vec![what]);
+                }
             }
         }
     }
@@ -642,6 +706,7 @@ fn check_chaos_landed(
 #[derive(Default)]
 struct Report {
     failures: BTreeMap<&'static str, Vec<String>>,
+    tolerated: BTreeMap<&'static str, Vec<String>>,
 }
 
 impl Report {
@@ -649,6 +714,10 @@ impl Report {
         if !what.is_empty() {
             self.failures.entry(check).or_default().extend(what);
         }
+    }
+
+    fn tolerate(&mut self, check: &'static str, what: String) {
+        self.tolerated.entry(check).or_default().push(what);
     }
 
     fn is_clean(&self) -> bool {
@@ -671,6 +740,9 @@ impl Report {
             ));
             for what in failures.iter().take(8) {
                 out.push_str(&format!("       {what}\n"));
+            }
+            for what in self.tolerated.get(check).into_iter().flatten() {
+                out.push_str(&format!("       tolerated (resume grace): {what}\n"));
             }
         }
         out
