@@ -1,14 +1,24 @@
-//! Backstage's template filters (`parseRepoUrl`, `parseEntityRef`, `pick`,
-//! `projectSlug`) and the Nunjucks built-ins that minijinja lacks (`dump`, `truncate`,
-//! `wordcount`, `center`, `striptags`, `nl2br`, ...).
+//! Backstage's template filters (`parseRepoUrl`, `parseEntityRef`, `pick`, `projectSlug`),
+//! called as nunjitsu calls a registered filter: positional arguments only, the value and
+//! arguments as plain JavaScript values, a thrown error reported as
+//! `Template filter "<name>" failed: <message>`. The Nunjucks built-ins are in
+//! [`super::nunjucks`].
 
-use minijinja::value::{Kwargs, ValueKind};
+use minijinja::value::{Rest, ValueKind, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
+use nunjucks::{to_js_string, truthy};
+
 use super::Syntax;
-use super::js::{to_js_string, to_json};
+
+#[path = "nunjucks.rs"]
+mod nunjucks;
+#[path = "regex.rs"]
+mod regex;
+
+pub(crate) use regex::rewrite_literal as rewrite_regex_literal;
 
 /// The kind of an SCM host, which decides the query parameters `parseRepoUrl` needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,105 +63,227 @@ pub(crate) fn register(
     integrations: &[ScmIntegration],
     syntax: Syntax,
 ) {
+    nunjucks::register(env, syntax);
+    env.add_function(regex::REGEX_FUNCTION, regex::regex_function);
     let repo_integrations = integrations.to_vec();
-    env.add_filter("parseRepoUrl", move |url: String| -> Result<Value, Error> {
-        parse_repo_url(&url, &repo_integrations)
-            .map(|parsed| Value::from(minijinja::value::Serde(parsed)))
-            .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))
-    });
+    env.add_filter(
+        "parseRepoUrl",
+        move |input: Value, args: Rest<ValueOrKwargs>| {
+            host_filter("parseRepoUrl", &args, || {
+                let url = to_js_string(&input)?;
+                let parsed = parse_repo_url(&url, &repo_integrations)?;
+                Ok(Value::from(minijinja::value::Serde(Json::Object(parsed))))
+            })
+        },
+    );
     let slug_integrations = integrations.to_vec();
-    env.add_filter("projectSlug", move |url: String| -> Result<String, Error> {
-        let parsed = parse_repo_url(&url, &slug_integrations)
-            .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))?;
-        let owner = parsed
-            .get("owner")
-            .and_then(Json::as_str)
-            .unwrap_or_default();
-        let repo = parsed
-            .get("repo")
-            .and_then(Json::as_str)
-            .unwrap_or_default();
-        Ok(format!("{owner}/{repo}"))
+    env.add_filter(
+        "projectSlug",
+        move |input: Value, args: Rest<ValueOrKwargs>| {
+            host_filter("projectSlug", &args, || {
+                let parsed = parse_repo_url(&to_js_string(&input)?, &slug_integrations)?;
+                let part = |key: &str| {
+                    parsed
+                        .get(key)
+                        .and_then(Json::as_str)
+                        .unwrap_or("undefined")
+                        .to_owned()
+                };
+                Ok(Value::from(format!("{}/{}", part("owner"), part("repo"))))
+            })
+        },
+    );
+    env.add_filter(
+        "parseEntityRef",
+        |input: Value, args: Rest<ValueOrKwargs>| {
+            let context = args
+                .first()
+                .map(|a| Value::from(a.clone()))
+                .unwrap_or_default();
+            host_filter("parseEntityRef", &args, || {
+                parse_entity_ref_value(&input, &context)
+            })
+        },
+    );
+    env.add_filter("pick", |input: Value, args: Rest<ValueOrKwargs>| {
+        let arg = |i: usize| {
+            args.get(i)
+                .map(|a| Value::from(a.clone()))
+                .unwrap_or_default()
+        };
+        let (path, default) = (arg(0), arg(1));
+        host_filter("pick", &args, || Ok(lodash_get(&input, &path, &default)))
     });
-    env.add_filter("parseEntityRef", parse_entity_ref_filter);
-    env.add_filter("pick", pick);
-    env.add_filter("dump", dump);
-    if syntax == Syntax::Cookiecutter {
-        env.add_filter("jsonify", dump);
-    }
-    env.add_filter("truncate", truncate);
-    env.add_filter("wordcount", |s: String| s.split_whitespace().count());
-    env.add_filter("center", center);
-    env.add_filter("striptags", striptags);
-    env.add_filter("nl2br", |s: String| {
-        s.replace("\r\n", "<br />\n").replace('\n', "<br />\n")
-    });
-    env.add_filter("forceescape", |s: String| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('\'', "&#39;")
-    });
-    env.add_test("truthy", |v: Value| v.is_true());
-    env.add_test("falsy", |v: Value| !v.is_true());
-    env.add_test("null", |v: Value| v.is_none());
-    env.add_test("callable", |v: Value| v.kind() == ValueKind::Plain);
 }
 
-/// `parseRepoUrl`: `github.com?owner=o&repo=r` → `{host, owner, repo}`, checked against
-/// the configured SCM hosts.
+/// Runs a registered filter as nunjitsu does: keyword arguments are refused, a failure
+/// becomes `Template filter "<name>" failed: <message>`.
+fn host_filter(
+    name: &str,
+    args: &[ValueOrKwargs],
+    run: impl FnOnce() -> Result<Value, String>,
+) -> Result<Value, Error> {
+    if args.iter().any(|a| a.is_kwargs()) {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("Registered filter {name} accepts only positional arguments"),
+        ));
+    }
+    run().map_err(|message| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("Template filter \"{name}\" failed: {message}"),
+        )
+    })
+}
+
+/// The query parameters `parseRepoUrl` reads, in the order of its result.
+const REPO_PARAMS: [&str; 5] = ["owner", "repo", "organization", "workspace", "project"];
+
+/// `parseRepoUrl` (`@backstage/plugin-scaffolder-node`): `github.com?owner=o&repo=r` read as
+/// `new URL("https://" + url)`, its host (lower-case, with a port unless 443) matched against
+/// the configured SCM hosts, the query parameters the host's kind requires checked. The
+/// result has `host`, then `owner`, `repo`, `organization`, `workspace`, `project` when given
+/// (`+` and `%XX` decoded, `/` trimmed from both ends).
 pub fn parse_repo_url(
     url: &str,
     integrations: &[ScmIntegration],
 ) -> Result<Map<String, Json>, String> {
-    let (authority, query) = url.split_once('?').unwrap_or((url, ""));
-    let host = authority.trim_end_matches('/').to_owned();
-    if host.is_empty() || host.contains('/') {
-        return Err(format!("Invalid repo URL passed to publisher: {url}"));
-    }
-    let Some(integration) = integrations
-        .iter()
-        .find(|i| i.host.eq_ignore_ascii_case(&host))
-    else {
+    let parsed = ParsedUrl::parse(url).ok_or_else(|| {
+        format!("Invalid repo URL passed to publisher, got {url}, TypeError: Invalid URL")
+    })?;
+    let Some(integration) = integrations.iter().find(|i| i.host == parsed.host) else {
         return Err(format!(
-            "No matching integration configuration for host {host}, please check your integrations config"
+            "No matching integration configuration for host {}, please check your integrations config",
+            parsed.host
         ));
     };
     let mut out = Map::new();
-    out.insert("host".into(), Json::String(host));
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if matches!(
-            key,
-            "owner" | "repo" | "organization" | "workspace" | "project"
-        ) {
-            let value = percent_decode(value);
-            out.insert(key.into(), Json::String(value.trim_matches('/').to_owned()));
+    out.insert("host".into(), Json::String(parsed.host.clone()));
+    for param in REPO_PARAMS {
+        if let Some(value) = parsed.param(param) {
+            out.insert(
+                param.into(),
+                Json::String(value.trim_matches('/').to_owned()),
+            );
         }
     }
+    let has_project = out
+        .get("project")
+        .and_then(Json::as_str)
+        .is_some_and(|p| !p.is_empty());
     let required: &[&str] = match integration.kind {
         ScmKind::BitbucketCloud => &["workspace", "project", "repo"],
         ScmKind::BitbucketServer | ScmKind::Azure => &["project", "repo"],
-        ScmKind::Gitlab if out.contains_key("project") => &[],
-        ScmKind::Gitlab | ScmKind::Github => &["owner", "repo"],
+        ScmKind::Gitlab if has_project => &[],
+        ScmKind::Gitlab => &["owner", "repo"],
         ScmKind::Gitea | ScmKind::Gerrit => &["repo"],
+        ScmKind::Github => &["repo", "owner"],
     };
     for param in required {
-        if out
-            .get(*param)
-            .and_then(Json::as_str)
-            .is_none_or(str::is_empty)
-        {
+        if parsed.param(param).is_none_or(|v| v.is_empty()) {
             return Err(format!(
-                "Invalid repo URL passed to publisher: {url}, missing {param}"
+                "Invalid repo URL passed to publisher: {}, missing {param}",
+                parsed.href()
             ));
         }
     }
     Ok(out)
 }
 
-fn percent_decode(s: &str) -> String {
+/// The parts of `new URL("https://" + text)` that `parseRepoUrl` uses.
+struct ParsedUrl {
+    host: String,
+    path: String,
+    query: Option<String>,
+}
+
+impl ParsedUrl {
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim_matches(|c: char| c <= ' ');
+        let text: String = text
+            .chars()
+            .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+            .collect();
+        let end = text.find(['/', '\\', '?', '#']).unwrap_or(text.len());
+        let (authority, rest) = text.split_at(end);
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (hostname, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.contains(']') || h.ends_with(']') => (h, Some(p)),
+            _ => (authority, None),
+        };
+        let hostname = percent_decode(hostname, false).to_lowercase();
+        if hostname.is_empty()
+            || hostname
+                .chars()
+                .any(|c| c <= ' ' || "#%/:<>?@[\\]^|".contains(c) || c == '\u{7f}')
+        {
+            return None;
+        }
+        let host = match port {
+            None | Some("") | Some("443") => hostname,
+            Some(p) if p.chars().all(|c| c.is_ascii_digit()) => {
+                let n: u32 = p.parse().ok().filter(|n| *n <= 65535)?;
+                if n == 443 {
+                    hostname
+                } else {
+                    format!("{hostname}:{n}")
+                }
+            }
+            Some(_) => return None,
+        };
+        let rest = rest.split('#').next().unwrap_or_default();
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q.to_owned())),
+            None => (rest, None),
+        };
+        let path = if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path.replace('\\', "/")
+        };
+        Some(Self { host, path, query })
+    }
+
+    /// `searchParams.get(name)`: the first value, `+` and `%XX` decoded.
+    fn param(&self, name: &str) -> Option<String> {
+        self.query.as_deref()?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(key, true) == name).then(|| percent_decode(value, true))
+        })
+    }
+
+    /// `url.toString()`, with the characters the URL parser escapes escaped.
+    fn href(&self) -> String {
+        let escape = |s: &str| {
+            s.chars()
+                .map(|c| match c {
+                    ' ' => "%20".to_owned(),
+                    '"' => "%22".to_owned(),
+                    '<' => "%3C".to_owned(),
+                    '>' => "%3E".to_owned(),
+                    '\'' => "%27".to_owned(),
+                    c if c.is_ascii() => c.to_string(),
+                    c => {
+                        let mut buf = [0; 4];
+                        c.encode_utf8(&mut buf)
+                            .bytes()
+                            .map(|b| format!("%{b:02X}"))
+                            .collect()
+                    }
+                })
+                .collect::<String>()
+        };
+        let query = self
+            .query
+            .as_deref()
+            .map(|q| format!("?{}", escape(q)))
+            .unwrap_or_default();
+        format!("https://{}{}{query}", self.host, escape(&self.path))
+    }
+}
+
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -159,13 +291,14 @@ fn percent_decode(s: &str) -> String {
         let hex = (bytes[i] == b'%')
             .then(|| s.get(i + 1..i + 3))
             .flatten()
+            .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
             .and_then(|h| u8::from_str_radix(h, 16).ok());
         match (bytes[i], hex) {
             (_, Some(b)) => {
                 out.push(b);
                 i += 3;
             }
-            (b'+', None) => {
+            (b'+', None) if plus_is_space => {
                 out.push(b' ');
                 i += 1;
             }
@@ -178,170 +311,445 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `parseEntityRef`: `kind:namespace/name` → `{kind, namespace, name}`, with defaults.
+/// `parseEntityRef` (`@backstage/catalog-model`) on a string reference:
+/// `[<kind>:][<namespace>/]<name>`, with defaults for the missing parts.
 pub fn parse_entity_ref(
     reference: &str,
     default_kind: Option<&str>,
     default_namespace: Option<&str>,
 ) -> Result<Map<String, Json>, String> {
-    let (kind, rest) = match reference.split_once(':') {
-        Some((k, r)) => (Some(k), r),
-        None => (None, reference),
+    let mut context = Vec::new();
+    if let Some(kind) = default_kind {
+        context.push(("defaultKind", Value::from(kind)));
+    }
+    if let Some(namespace) = default_namespace {
+        context.push(("defaultNamespace", Value::from(namespace)));
+    }
+    let context = if context.is_empty() {
+        Value::UNDEFINED
+    } else {
+        Value::from_pairs(context)
     };
-    let (namespace, name) = match rest.split_once('/') {
-        Some((ns, n)) => (Some(ns), n),
-        None => (None, rest),
+    let value = parse_entity_ref_value(&Value::from(reference), &context)?;
+    match serde_json::to_value(&value) {
+        Ok(Json::Object(map)) => Ok(map),
+        _ => Err("Entity reference could not be parsed".into()),
+    }
+}
+
+/// `parseEntityRef(ref, context)` on any template value: a string is parsed, anything else
+/// is read as `{ kind, namespace, name }`; parts keep their types and case.
+fn parse_entity_ref_value(reference: &Value, context: &Value) -> Result<Value, String> {
+    if !truthy(reference) {
+        return Err("Entity reference must not be empty".into());
+    }
+    let context_get = |key: &str| -> Value {
+        if context.kind() == ValueKind::Map {
+            context.get_attr(key).unwrap_or_default()
+        } else {
+            Value::UNDEFINED
+        }
     };
-    let kind = kind.or(default_kind).ok_or_else(|| {
-        format!("Entity reference \"{reference}\" had missing or empty kind (e.g. did not start with \"component:\" or similar)")
-    })?;
-    let namespace = namespace.or(default_namespace).unwrap_or("default");
-    if kind.is_empty() || namespace.is_empty() || name.is_empty() {
+    let nullish = |v: &Value| v.is_undefined() || v.is_none();
+    let default_kind = context_get("defaultKind");
+    let default_namespace = match context_get("defaultNamespace") {
+        v if truthy(&v) => v,
+        _ => Value::from("default"),
+    };
+    let (kind, namespace, name) = if let Some(text) = reference.as_str() {
+        let (kind, namespace, name) = parse_ref_string(text)?;
+        (
+            kind.map(Value::from).unwrap_or(default_kind),
+            namespace.map(Value::from).unwrap_or(default_namespace),
+            Value::from(name),
+        )
+    } else {
+        let field = |key: &str| {
+            if reference.kind() == ValueKind::Map {
+                reference.get_attr(key).unwrap_or_default()
+            } else {
+                Value::UNDEFINED
+            }
+        };
+        let (kind, namespace) = (field("kind"), field("namespace"));
+        (
+            if nullish(&kind) { default_kind } else { kind },
+            if nullish(&namespace) {
+                default_namespace
+            } else {
+                namespace
+            },
+            field("name"),
+        )
+    };
+    let textual = || nunjucks::stringify_value(reference).unwrap_or_else(|| "undefined".to_owned());
+    if !truthy(&kind) {
+        return Err(format!(
+            "Entity reference {} had missing or empty kind (e.g. did not start with \"component:\" or similar)",
+            textual()
+        ));
+    }
+    if !truthy(&namespace) {
+        return Err(format!(
+            "Entity reference {} had missing or empty namespace",
+            textual()
+        ));
+    }
+    if !truthy(&name) {
+        return Err(format!(
+            "Entity reference {} had missing or empty name",
+            textual()
+        ));
+    }
+    Ok(Value::from_pairs([
+        ("kind", kind),
+        ("namespace", namespace),
+        ("name", name),
+    ]))
+}
+
+/// `parseRefString`: the kind before the first `:` (unless a `/` comes first), the namespace
+/// before the first `/`, the rest the name; an empty part is an error.
+fn parse_ref_string(reference: &str) -> Result<(Option<&str>, Option<&str>, &str), String> {
+    let slash = reference.find('/');
+    let colon = reference
+        .find(':')
+        .filter(|c| slash.is_none_or(|s| s >= *c));
+    let kind = colon.map(|c| &reference[..c]);
+    let after_colon = colon.map_or(0, |c| c + 1);
+    let namespace = slash.map(|s| reference.get(after_colon..s).unwrap_or_default());
+    let name_start = after_colon.max(slash.map_or(0, |s| s + 1));
+    let name = &reference[name_start..];
+    if kind == Some("") || namespace == Some("") || name.is_empty() {
         return Err(format!(
             "Entity reference \"{reference}\" was not on the form [<kind>:][<namespace>/]<name>"
         ));
     }
-    let mut out = Map::new();
-    out.insert("kind".into(), kind.into());
-    out.insert("namespace".into(), namespace.into());
-    out.insert("name".into(), name.into());
-    Ok(out)
+    Ok((kind, namespace, name))
 }
 
-fn parse_entity_ref_filter(value: Value, options: Option<Value>) -> Result<Value, Error> {
-    let opt = |key: &str| -> Option<String> {
-        options
-            .as_ref()
-            .and_then(|o| o.get_attr(key).ok())
-            .and_then(|v| v.as_str().map(str::to_owned))
-    };
-    let (default_kind, default_namespace) = (opt("defaultKind"), opt("defaultNamespace"));
-    let parsed = match value.kind() {
-        ValueKind::String => parse_entity_ref(
-            value.as_str().unwrap_or_default(),
-            default_kind.as_deref(),
-            default_namespace.as_deref(),
-        ),
-        ValueKind::Map => {
-            let field = |k: &str| {
-                value
-                    .get_attr(k)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-            };
-            let kind = field("kind").or(default_kind);
-            let namespace = field("namespace").or(default_namespace);
-            let name = field("name").unwrap_or_default();
-            let reference = format!(
-                "{}{}{name}",
-                kind.map(|k| format!("{k}:")).unwrap_or_default(),
-                namespace.map(|n| format!("{n}/")).unwrap_or_default()
-            );
-            parse_entity_ref(&reference, None, None)
+/// lodash's `get(object, path, default)`, as Backstage's `pick` filter.
+fn lodash_get(object: &Value, path: &Value, default: &Value) -> Value {
+    let result = if object.is_undefined() || object.is_none() {
+        Value::UNDEFINED
+    } else {
+        let segments = cast_path(path, object);
+        let mut current = object.clone();
+        let mut walked = 0;
+        for segment in &segments {
+            if current.is_undefined() || current.is_none() {
+                break;
+            }
+            current = property(&current, segment);
+            walked += 1;
         }
-        _ => Err("Entity reference must be a string or an object".to_owned()),
-    };
-    parsed
-        .map(|m| Value::from(minijinja::value::Serde(m)))
-        .map_err(|m| Error::new(ErrorKind::InvalidOperation, m))
-}
-
-/// `pick`: lodash `get(obj, path)` with dot and bracket paths.
-fn pick(value: Value, path: String) -> Value {
-    let mut current = value;
-    for segment in path_segments(&path) {
-        let next = match segment.parse::<i64>() {
-            Ok(i) if matches!(current.kind(), ValueKind::Seq) => current.get_item(&Value::from(i)),
-            _ => current.get_attr(&segment),
-        };
-        current = match next {
-            Ok(v) if !v.is_undefined() => v,
-            _ => return Value::UNDEFINED,
-        };
-    }
-    current
-}
-
-fn path_segments(path: &str) -> Vec<String> {
-    path.replace('[', ".")
-        .replace(']', "")
-        .split('.')
-        .map(|s| s.trim_matches(|c| c == '\'' || c == '"').to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// `dump`: `JSON.stringify(value, null, indent)`.
-fn dump(value: Value, indent: Option<Value>) -> Result<Value, Error> {
-    let Some(json) = to_json(&value) else {
-        return Ok(Value::UNDEFINED);
-    };
-    let indent = match indent {
-        Some(v) if v.kind() == ValueKind::Number => {
-            " ".repeat(v.as_i64().unwrap_or(0).clamp(0, 10) as usize)
+        if walked > 0 && walked == segments.len() {
+            current
+        } else {
+            Value::UNDEFINED
         }
-        Some(v) if v.kind() == ValueKind::String => {
-            v.as_str().unwrap_or_default().chars().take(10).collect()
-        }
-        _ => String::new(),
     };
-    if indent.is_empty() {
-        return Ok(Value::from(json.to_string()));
+    if result.is_undefined() {
+        default.clone()
+    } else {
+        result
     }
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(indent.as_bytes());
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
-    serde::Serialize::serialize(&json, &mut ser)
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?;
-    Ok(Value::from(String::from_utf8_lossy(&out).into_owned()))
 }
 
-/// `truncate(length=255, killwords=false, end='...')`.
-fn truncate(
-    s: Value,
-    length: Option<usize>,
-    killwords: Option<bool>,
-    end: Option<String>,
-    _: Kwargs,
-) -> String {
-    let s = to_js_string(&s);
-    let length = length.unwrap_or(255);
-    if s.chars().count() <= length {
-        return s;
+/// lodash's `castPath`: an array is the path, a plain key or a key present on the object is
+/// one segment, anything else is split by `stringToPath`.
+fn cast_path(path: &Value, object: &Value) -> Vec<String> {
+    if matches!(path.kind(), ValueKind::Seq | ValueKind::Iterable) {
+        return path
+            .try_iter()
+            .map(|items| {
+                items
+                    .map(|v| to_js_string(&v).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
     }
-    let end = end.unwrap_or_else(|| "...".into());
-    let mut cut: String = s.chars().take(length).collect();
-    if !killwords.unwrap_or(false)
-        && let Some(space) = cut.rfind(' ')
+    let key = to_js_string(path).unwrap_or_default();
+    if !matches!(path.kind(), ValueKind::String | ValueKind::Undefined)
+        || key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || !is_deep_prop(&key)
+        || !property(object, &key).is_undefined()
     {
-        cut.truncate(space);
+        return vec![key];
     }
-    cut + &end
+    string_to_path(&key)
 }
 
-/// `center(width=80)`.
-fn center(s: String, width: Option<usize>) -> String {
-    let width = width.unwrap_or(80).min(1 << 16);
-    let len = s.chars().count();
-    if len >= width {
-        return s;
-    }
-    let left = (width - len) / 2;
-    let right = width - len - left;
-    format!("{}{s}{}", " ".repeat(left), " ".repeat(right))
+/// lodash's `reIsDeepProp`: a `.` or a `[…]` member.
+fn is_deep_prop(key: &str) -> bool {
+    key.contains('.') || (key.contains('[') && key[key.find('[').unwrap_or(0)..].contains(']'))
 }
 
-/// `striptags`: removes tags and collapses whitespace.
-fn striptags(s: String) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut in_tag = false;
-    for c in s.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
+/// lodash's `stringToPath`.
+fn string_to_path(path: &str) -> Vec<String> {
+    let chars: Vec<char> = path.chars().collect();
+    let mut out = Vec::new();
+    if chars.first() == Some(&'.') {
+        out.push(String::new());
+    }
+    let at = |i: usize, s: &str| {
+        let c: Vec<char> = s.chars().collect();
+        chars.get(i..i + c.len()).is_some_and(|w| w == c.as_slice())
+    };
+    let mut i = 0;
+    while i <= chars.len() {
+        // `[^.[\]]+`
+        let start = i;
+        while i < chars.len() && !matches!(chars[i], '.' | '[' | ']') {
+            i += 1;
+        }
+        if i > start {
+            out.push(chars[start..i].iter().collect());
+            continue;
+        }
+        // `\[(?:(-?\d+(?:\.\d+)?)|(["'])((?:(?!\2)[^\\]|\\.)*?)\2)\]`
+        if chars.get(i) == Some(&'[')
+            && let Some((segment, len)) = bracket_member(&chars[i..])
+        {
+            out.push(segment);
+            i += len;
+            continue;
+        }
+        // `(?=(?:\.|\[\])(?:\.|\[\]|$))`: an empty segment.
+        let first = if at(i, ".") {
+            Some(1)
+        } else if at(i, "[]") {
+            Some(2)
+        } else {
+            None
+        };
+        if let Some(len) = first
+            && (i + len == chars.len() || at(i + len, ".") || at(i + len, "[]"))
+        {
+            out.push(String::new());
+        }
+        i += 1;
+    }
+    out
+}
+
+fn bracket_member(chars: &[char]) -> Option<(String, usize)> {
+    let mut i = 1;
+    // A number.
+    let start = i;
+    if chars.get(i) == Some(&'-') {
+        i += 1;
+    }
+    let digits = i;
+    while chars.get(i).is_some_and(char::is_ascii_digit) {
+        i += 1;
+    }
+    if i > digits {
+        if chars.get(i) == Some(&'.') && chars.get(i + 1).is_some_and(char::is_ascii_digit) {
+            i += 1;
+            while chars.get(i).is_some_and(char::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        if chars.get(i) == Some(&']') {
+            return Some((chars[start..i].iter().collect(), i + 1));
         }
     }
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    // A quoted string, with backslash escapes.
+    let quote = *chars.get(1).filter(|c| matches!(c, '"' | '\''))?;
+    let mut segment = String::new();
+    let mut i = 2;
+    while let Some(&c) = chars.get(i) {
+        if c == '\\' {
+            segment.push(*chars.get(i + 1)?);
+            i += 2;
+            continue;
+        }
+        if c == quote && chars.get(i + 1) == Some(&']') {
+            return Some((segment, i + 2));
+        }
+        segment.push(c);
+        i += 1;
+    }
+    None
+}
+
+/// `object[key]` for the values templates hold: a record's own key, an array's or a
+/// string's index or `length`.
+fn property(value: &Value, key: &str) -> Value {
+    match value.kind() {
+        ValueKind::Map => value.get_attr(key).unwrap_or_default(),
+        ValueKind::Seq | ValueKind::Iterable | ValueKind::String => {
+            let len = if value.kind() == ValueKind::String {
+                value.as_str().unwrap_or_default().encode_utf16().count()
+            } else {
+                value.len().unwrap_or(0)
+            };
+            if key == "length" {
+                return Value::from(len);
+            }
+            match key.parse::<usize>() {
+                Ok(i) if i.to_string() == key && i < len => {
+                    if let Some(s) = value.as_str() {
+                        let unit: Vec<u16> = s.encode_utf16().skip(i).take(1).collect();
+                        Value::from(String::from_utf16_lossy(&unit))
+                    } else {
+                        value.get_item(&Value::from(i)).unwrap_or_default()
+                    }
+                }
+                _ => Value::UNDEFINED,
+            }
+        }
+        _ => Value::UNDEFINED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Environment<'static> {
+        let mut env = Environment::new();
+        register(&mut env, &ScmIntegration::defaults(), Syntax::Backstage);
+        env
+    }
+
+    fn eval(expr: &str) -> Result<Json, String> {
+        env()
+            .compile_expression(expr)
+            .map_err(|e| e.to_string())?
+            .eval(minijinja::context! {})
+            .map(|v| serde_json::to_value(&v).unwrap())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn parse_repo_url_orders_keys_and_decodes_values() {
+        let parsed =
+            eval("'bitbucket.org?repo=r&project=P&workspace=w&x=1' | parseRepoUrl").unwrap();
+        let keys: Vec<&String> = parsed.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["host", "repo", "workspace", "project"]);
+        assert_eq!(
+            eval("'GitHub.com:443?owner=a+b&repo=%2Fc%2F' | parseRepoUrl").unwrap(),
+            serde_json::json!({"host": "github.com", "owner": "a b", "repo": "c"})
+        );
+    }
+
+    #[test]
+    fn parse_repo_url_errors_name_the_missing_parameter_and_the_host() {
+        let missing = eval("'github.com?owner=acme' | parseRepoUrl").unwrap_err();
+        assert!(
+            missing.contains("Template filter \"parseRepoUrl\" failed: Invalid repo URL passed to publisher: https://github.com/?owner=acme, missing repo"),
+            "{missing}"
+        );
+        let both = eval("'github.com' | parseRepoUrl").unwrap_err();
+        assert!(both.contains("missing repo"), "{both}");
+        let host = eval("'github.com:8443?owner=a&repo=b' | parseRepoUrl").unwrap_err();
+        assert!(
+            host.contains("No matching integration configuration for host github.com:8443"),
+            "{host}"
+        );
+        assert!(
+            eval("'exa mple.com?owner=a' | parseRepoUrl")
+                .unwrap_err()
+                .contains("Invalid URL")
+        );
+    }
+
+    #[test]
+    fn project_slug_prints_missing_parts_as_undefined() {
+        assert_eq!(
+            eval("'gitlab.com?project=42' | projectSlug").unwrap(),
+            "undefined/undefined"
+        );
+        assert_eq!(
+            eval("'github.com?owner=a&repo=b' | projectSlug").unwrap(),
+            "a/b"
+        );
+    }
+
+    #[test]
+    fn parse_entity_ref_reads_strings_and_objects_with_defaults() {
+        assert_eq!(
+            eval("'ns/kind:name' | parseEntityRef({'defaultKind': 'k'})").unwrap(),
+            serde_json::json!({"kind": "k", "namespace": "ns", "name": "kind:name"})
+        );
+        assert_eq!(
+            eval("'group:team' | parseEntityRef({'defaultNamespace': ''})").unwrap(),
+            serde_json::json!({"kind": "group", "namespace": "default", "name": "team"})
+        );
+        assert_eq!(
+            eval("{'kind': 'k', 'namespace': 'n', 'name': 'x', 'extra': 1} | parseEntityRef")
+                .unwrap(),
+            serde_json::json!({"kind": "k", "namespace": "n", "name": "x"})
+        );
+        let missing = eval("{'kind': 'k'} | parseEntityRef").unwrap_err();
+        assert!(
+            missing.contains("Entity reference {\"kind\":\"k\"} had missing or empty name"),
+            "{missing}"
+        );
+        assert!(
+            eval("'' | parseEntityRef")
+                .unwrap_err()
+                .contains("must not be empty")
+        );
+        assert!(
+            eval("'kind:/name' | parseEntityRef")
+                .unwrap_err()
+                .contains("was not on the form")
+        );
+    }
+
+    #[test]
+    fn pick_is_lodash_get() {
+        assert_eq!(
+            eval("{'a': {'b': [1, {'c': 3}]}} | pick('a.b[1].c')").unwrap(),
+            3
+        );
+        assert_eq!(eval("{'a-b': {'c': 1}} | pick('[\"a-b\"].c')").unwrap(), 1);
+        assert_eq!(eval("{'a.b': 2} | pick('a.b')").unwrap(), 2);
+        assert_eq!(eval("'abc' | pick('length')").unwrap(), 3);
+        assert_eq!(
+            eval("{'a': 1} | pick('b', 'fallback')").unwrap(),
+            "fallback"
+        );
+        assert_eq!(eval("({'a': 1} | pick('b.c')) is undefined").unwrap(), true);
+        assert_eq!(string_to_path("a..b"), ["a", "", "b"]);
+        assert_eq!(string_to_path(".a[0]['x']"), ["", "a", "0", "x"]);
+    }
+
+    fn render(source: &str) -> Option<Json> {
+        let renderer = crate::render::Renderer::new(crate::render::RendererOptions::default());
+        renderer
+            .render_string(source, &serde_json::json!({}))
+            .unwrap_or_else(|e| panic!("{source}: {e}"))
+    }
+
+    #[test]
+    fn regex_literals_reach_replace_through_the_renderer() {
+        assert_eq!(
+            render("${{ 'my-new_svc' | replace(r/[^a-z]/g, '') }}"),
+            Some(Json::from("mynewsvc"))
+        );
+        assert_eq!(
+            render("x ${{ 'A.B' | replace(r/[.]/g, '/') | lower }}"),
+            Some(Json::from("x a/b"))
+        );
+    }
+
+    #[test]
+    fn string_literals_keep_non_ascii_characters() {
+        assert_eq!(render("${{ 'héllo' | length }}"), Some(Json::from(5)));
+        assert_eq!(
+            render("${{ 'straße' | upper }}"),
+            Some(Json::from("STRASSE"))
+        );
+        assert_eq!(render("${{ 'a\\'é' }}"), Some(Json::from("a'é")));
+    }
+
+    #[test]
+    fn registered_filters_refuse_keyword_arguments() {
+        let err = eval("'user:x' | parseEntityRef(defaultKind='group')").unwrap_err();
+        assert!(err.contains("only positional arguments"), "{err}");
+    }
 }

@@ -329,16 +329,27 @@ pub(crate) fn rewrite_expression(expr: &str) -> String {
     while i < bytes.len() {
         let c = bytes[i];
         if let Some(q) = quote {
-            out.push(c as char);
+            // Copy whole UTF-8 characters: a byte is not a character past ASCII.
+            let ch = expr[i..].chars().next().expect("in bounds");
+            out.push(ch);
             if c == b'\\' && i + 1 < bytes.len() {
-                out.push(bytes[i + 1] as char);
-                i += 2;
+                let escaped = expr[i + 1..].chars().next().expect("in bounds");
+                out.push(escaped);
+                i += 1 + escaped.len_utf8();
                 continue;
             }
             if c == q {
                 quote = None;
             }
-            i += 1;
+            i += ch.len_utf8();
+            continue;
+        }
+        // `r/…/g` regular-expression literals (nunjitsu's), for the `replace` filter.
+        if c == b'r'
+            && let Some((call, len)) = super::filters::rewrite_regex_literal(expr, i)
+        {
+            out.push_str(&call);
+            i += len;
             continue;
         }
         if brackets.last() == Some(&b'{')
