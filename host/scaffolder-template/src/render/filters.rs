@@ -15,8 +15,9 @@ use super::Syntax;
 
 #[path = "nunjucks.rs"]
 mod nunjucks;
+/// Regular-expression literals, also for JavaScript string methods (`.replace`, `.split`).
 #[path = "regex.rs"]
-mod regex;
+pub(crate) mod regex;
 
 pub(crate) use regex::rewrite_literal as rewrite_regex_literal;
 
@@ -114,6 +115,146 @@ pub(crate) fn register(
         let (path, default) = (arg(0), arg(1));
         host_filter("pick", &args, || Ok(lodash_get(&input, &path, &default)))
     });
+}
+
+/// Backstage's registered filters, in the order nunjitsu lists them for suggestions.
+const BACKSTAGE_FILTERS: [&str; 4] = ["parseRepoUrl", "parseEntityRef", "pick", "projectSlug"];
+
+/// nunjitsu's message for a text template that failed in a filter or a test, as
+/// `fetch:template` reports it: `Template error at line L, column C: <what failed>` (the
+/// position of the filter's or test's name), with nunjitsu's wording for an unknown filter
+/// or test (and its `did you mean` suggestion). `None` for other failures.
+pub(crate) fn diagnostic(source: &str, err: &Error, syntax: Syntax) -> Option<String> {
+    let detail = err.detail().unwrap_or_default();
+    let quoted_name = |prefix: &str| {
+        let rest = detail.strip_prefix(prefix)?;
+        Some(rest[..rest.find('"')?].to_owned())
+    };
+    let (what, name, is_test) = match err.kind() {
+        ErrorKind::UnknownFilter => {
+            let name = detail
+                .strip_prefix("filter ")?
+                .strip_suffix(" is unknown")?;
+            let cookiecutter = (syntax == Syntax::Cookiecutter).then_some("jsonify");
+            let candidates = nunjucks::FILTERS
+                .iter()
+                .copied()
+                .chain(cookiecutter)
+                .chain(BACKSTAGE_FILTERS);
+            let what = unknown_name("template filter", name, candidates);
+            (what, name.to_owned(), false)
+        }
+        ErrorKind::UnknownTest => {
+            let name = detail.strip_prefix("test ")?.strip_suffix(" is unknown")?;
+            let candidates = nunjucks::TESTS.iter().map(|(name, _)| *name);
+            let what = unknown_name("template test", name, candidates);
+            (what, name.to_owned(), true)
+        }
+        _ => {
+            let (name, is_test) = if let Some(n) = quoted_name("Filter \"") {
+                (n, false)
+            } else if let Some(n) = quoted_name("Template filter \"") {
+                (n, false)
+            } else if let Some(n) = quoted_name("Test \"") {
+                (n, true)
+            } else {
+                return None;
+            };
+            (detail.to_owned(), name, is_test)
+        }
+    };
+    let line = err.line()?;
+    let text = source.split('\n').nth(line.checked_sub(1)?)?;
+    let column = name_column(text, &name, is_test).unwrap_or(1);
+    Some(format!(
+        "Template error at line {line}, column {column}: {what}"
+    ))
+}
+
+/// The 1-based column (in UTF-16 units) of the first `| name` (or `is [not] name` for a test)
+/// on a line, as nunjitsu reports the name token of the filter or test that failed.
+fn name_column(line: &str, name: &str, is_test: bool) -> Option<usize> {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let mut from = 0;
+    while let Some(found) = line[from..].find(name) {
+        let at = from + found;
+        from = at + name.len();
+        let after_ok = !line[at + name.len()..].starts_with(is_ident);
+        let before = line[..at].trim_end();
+        let before_ok = if is_test {
+            let before = before.strip_suffix("not").map_or(before, str::trim_end);
+            before.ends_with("is") && !before[..before.len() - 2].ends_with(is_ident)
+        } else {
+            before.ends_with('|') && !before.ends_with("||")
+        };
+        if after_ok && before_ok {
+            return Some(line[..at].encode_utf16().count() + 1);
+        }
+    }
+    None
+}
+
+/// `Unknown <description> "<name>"`, with `; did you mean "<closest>"?` when a candidate is
+/// within nunjitsu's edit distance (1 for names up to 4 characters, 2 up to 10, else 3).
+fn unknown_name<'a>(
+    description: &str,
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> String {
+    let quoted = |s: &str| nunjucks::stringify_value(&Value::from(s)).unwrap_or_default();
+    let length = name.encode_utf16().count();
+    let maximum = match length {
+        0..=4 => 1,
+        5..=10 => 2,
+        _ => 3,
+    };
+    let mut closest: Option<(&str, usize)> = None;
+    if (1..=64).contains(&length) {
+        for candidate in candidates.take(256) {
+            let candidate_length = candidate.encode_utf16().count();
+            if candidate == name
+                || candidate.is_empty()
+                || candidate_length.abs_diff(length) > maximum
+            {
+                continue;
+            }
+            let distance = edit_distance(name, candidate);
+            if distance <= maximum && closest.is_none_or(|(_, best)| distance < best) {
+                closest = Some((candidate, distance));
+            }
+        }
+    }
+    let suggestion = closest
+        .map(|(c, _)| format!("; did you mean {}?", quoted(c)))
+        .unwrap_or_default();
+    format!("Unknown {description} {}{suggestion}", quoted(name))
+}
+
+/// Optimal string alignment distance (adjacent transpositions count 1), over UTF-16 units.
+fn edit_distance(left: &str, right: &str) -> usize {
+    let a: Vec<u16> = left.encode_utf16().collect();
+    let b: Vec<u16> = right.encode_utf16().collect();
+    let mut before: Option<Vec<usize>> = None;
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut current = vec![i];
+        for j in 1..=b.len() {
+            let substitution = previous[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            let mut distance = (previous[j] + 1).min(current[j - 1] + 1).min(substitution);
+            if let Some(before) = &before
+                && i > 1
+                && j > 1
+                && a[i - 1] == b[j - 2]
+                && a[i - 2] == b[j - 1]
+            {
+                distance = distance.min(before[j - 2] + 1);
+            }
+            current.push(distance);
+        }
+        before = Some(previous);
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 /// Runs a registered filter as nunjitsu does: keyword arguments are refused, a failure
@@ -745,6 +886,37 @@ mod tests {
             Some(Json::from("STRASSE"))
         );
         assert_eq!(render("${{ 'a\\'é' }}"), Some(Json::from("a'é")));
+    }
+
+    fn diagnose(source: &str) -> String {
+        let err = env()
+            .render_str(source, minijinja::context! {})
+            .unwrap_err();
+        diagnostic(source, &err, Syntax::Backstage).unwrap_or_else(|| err.to_string())
+    }
+
+    #[test]
+    fn diagnostics_name_the_filter_position_as_nunjitsu() {
+        assert_eq!(
+            diagnose("name: {{ x }}\nslug: {{ x | slugify }}\n"),
+            "Template error at line 2, column 14: Unknown template filter \"slugify\""
+        );
+        assert_eq!(
+            diagnose("{{ x | lenght }}"),
+            "Template error at line 1, column 8: Unknown template filter \"lenght\"; did you mean \"length\"?"
+        );
+        assert_eq!(
+            diagnose("a\nmissing: {{ x | first }}"),
+            "Template error at line 2, column 17: Filter \"first\" failed for undefined input: first requires a sequence"
+        );
+        assert_eq!(
+            diagnose("owner: {{ ('github.com?owner=a' | parseRepoUrl).owner }}"),
+            "Template error at line 1, column 35: Template filter \"parseRepoUrl\" failed: Invalid repo URL passed to publisher: https://github.com/?owner=a, missing repo"
+        );
+        assert_eq!(
+            diagnose("{{ 1 is nope }}"),
+            "Template error at line 1, column 9: Unknown template test \"nope\""
+        );
     }
 
     #[test]

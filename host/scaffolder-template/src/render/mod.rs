@@ -223,7 +223,10 @@ impl Renderer {
         let rendered = self
             .env
             .render_str(&source, ctx.clone())
-            .map_err(|e| RenderError::from_minijinja(&e))?;
+            .map_err(|e| match filters::diagnostic(&source, &e, self.syntax) {
+                Some(message) => RenderError { message },
+                None => RenderError::from_minijinja(&e),
+            })?;
         if rendered.len() > MAX_OUTPUT_BYTES {
             return Err(RenderError {
                 message: format!("the rendered text exceeds {MAX_OUTPUT_BYTES} bytes"),
