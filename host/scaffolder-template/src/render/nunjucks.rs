@@ -324,6 +324,7 @@ fn apply_filter(name: &str, input: &Value, args: &[Value]) -> Filtered {
             let width = if truthy(&p0) { p0 } else { Value::from(4) };
             let first = truthy(&p1);
             let indentation = repeat_spaces(to_number(&width)?)?;
+            bounded(text.len() + (text.matches('\n').count() + 1) * indentation.len())?;
             let lines: Vec<String> = text
                 .split('\n')
                 .enumerate()
@@ -929,6 +930,15 @@ fn repeat_spaces(bound: f64) -> Result<String, String> {
     Ok(" ".repeat(bound.ceil() as usize))
 }
 
+/// Refuses to build a string or list past the renderer's output bound (8 MiB), so a filter
+/// cannot multiply a small template into a memory bomb (`indent`, `replace`, `batch` fills).
+fn bounded(size: usize) -> Result<(), String> {
+    if size > crate::render::MAX_OUTPUT_BYTES {
+        return Err("Filter output exceeds the supported bound".into());
+    }
+    Ok(())
+}
+
 fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -974,6 +984,7 @@ fn batch(input: &Value, size: &Value, fill: &Value) -> Filtered {
     }
     if !row.is_empty() {
         if truthy(fill) {
+            bounded(width - row.len())?;
             while row.len() < width {
                 row.push(fill.clone());
             }
@@ -1667,6 +1678,10 @@ fn replace(input: &Value, search: &Value, replacement: &Value, maximum: &Value) 
         } else {
             replacement_text.clone()
         };
+        bounded(
+            text.len()
+                + (text.encode_utf16().count() + 1) * separator.len().max(replacement_text.len()),
+        )?;
         let units: Vec<String> = code_units(&text)
             .iter()
             .map(|u| u.as_str().unwrap_or_default().to_owned())
@@ -1686,6 +1701,7 @@ fn replace(input: &Value, search: &Value, replacement: &Value, maximum: &Value) 
     let replacement_text = to_js_string(replacement)?;
     let unlimited = maximum.is_undefined()
         || (maximum.kind() == ValueKind::Number && f64_of(maximum) == Some(-1.0));
+    bounded(text.len() + text.matches(&needle).count() * replacement_text.len())?;
     if unlimited {
         return Ok(copy_safeness(
             input,
@@ -2482,6 +2498,21 @@ mod tests {
                 .compile_expression(expr)
                 .and_then(|e| e.eval(minijinja::context! {}));
             assert!(result.is_err(), "{expr} should fail");
+        }
+    }
+
+    #[test]
+    fn filters_refuse_to_multiply_a_template_past_the_output_bound() {
+        for expr in [
+            "('a\n' * 100) | indent(16000000)",
+            "[1] | batch(100000000, 'x')",
+            "'abcdefghij' | replace('', 'x' * 1000000)",
+            "('aaaaaaaaaa' * 1000) | replace('a', 'b' * 10000)",
+        ] {
+            assert!(
+                eval_err(expr).contains("exceeds the supported bound"),
+                "{expr}"
+            );
         }
     }
 
