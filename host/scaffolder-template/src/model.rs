@@ -34,7 +34,8 @@ pub struct Metadata {
 /// The parts of `spec` the scaffolder uses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TemplateSpec {
-    /// Parameter pages; a single object becomes one page, absent becomes none.
+    /// Parameter pages; a single object becomes one page, absent becomes none. A page's
+    /// `when` (Backstage 4.3.0) is kept in the page; `parameters::check_values` resolves it.
     pub parameters: Vec<Json>,
     pub steps: Vec<Step>,
     pub output: Map<String, Json>,
@@ -237,6 +238,17 @@ fn parse_spec(root: &Map<String, Json>) -> Result<TemplateSpec, TemplateError> {
                     return Err(TemplateError::at(
                         child_index("spec.parameters", i),
                         "each parameter page must be an object (a JSON Schema)",
+                    ));
+                }
+                // Backstage 4.3.0's Template schema (scaffolder-common 2.4.0) types a page's
+                // `when` as string or boolean on the array form only; a single page may
+                // carry anything there, and only a string or a boolean is a condition.
+                if let Some(when) = page.get("when")
+                    && !(when.is_string() || when.is_boolean())
+                {
+                    return Err(TemplateError::at(
+                        child_key(&child_index("spec.parameters", i), "when"),
+                        "must be a condition string, such as `${{ parameters.cloud === 'AWS' }}`, or a boolean; the page is shown when it is true",
                     ));
                 }
             }

@@ -1,6 +1,12 @@
 //! Checking submitted values against the template's parameter pages and secrets schema,
 //! with failures in the shape Backstage returns (`400 {"errors": [...]}`): the error
-//! objects of the JavaScript `jsonschema` package, messages included.
+//! objects of the JavaScript `jsonschema` package, messages included. Pages with a `when`
+//! condition (Backstage 4.3.0) are resolved first, in `parameters/pages.rs`:
+//! [`check_values`] is the one check every path that accepts values goes through.
+
+mod pages;
+
+pub use pages::{BUDGET, CheckedValues, MAX_DEPTH, PageCheck, check_values};
 
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::paths::LocationSegment;
@@ -28,16 +34,11 @@ pub struct ParameterError {
     pub stack: String,
 }
 
-/// Validates `values` against each parameter page in turn; the errors of the first page
-/// that fails, as Backstage reports them.
+/// Validates `values` against each shown parameter page in turn; the errors of the first
+/// page that fails, as Backstage reports them. [`check_values`] also gives the values a
+/// task runs with, which hidden pages' values are removed from.
 pub fn validate_values(pages: &[Json], values: &Json) -> Result<(), Vec<ParameterError>> {
-    for (index, page) in pages.iter().enumerate() {
-        let errors = validate(page, values, &format!("parameter page {}", index + 1));
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-    }
-    Ok(())
+    check_values(pages, values).into_result().map(|_| ())
 }
 
 /// Validates task secrets against `spec.secrets.schema`. Errors never carry secret values:
