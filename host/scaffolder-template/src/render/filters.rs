@@ -14,12 +14,10 @@ use nunjucks::{to_js_string, truthy};
 use super::Syntax;
 
 #[path = "nunjucks.rs"]
-mod nunjucks;
+pub(crate) mod nunjucks;
 /// Regular-expression literals, also for JavaScript string methods (`.replace`, `.split`).
 #[path = "regex.rs"]
 pub(crate) mod regex;
-
-pub(crate) use regex::rewrite_literal as rewrite_regex_literal;
 
 /// The kind of an SCM host, which decides the query parameters `parseRepoUrl` needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,15 +1,21 @@
-//! `${{ … }}` rendering with the semantics of Backstage's workflow runner (Nunjucks via
-//! nunjitsu), on top of minijinja.
+//! `${{ … }}` rendering with the semantics of Backstage's workflow runner (nunjitsu, Backstage
+//! 4.2.0's renderer), on top of minijinja.
 //!
-//! The rules, each tested in `tests.rs`:
+//! Expressions are parsed with nunjitsu's grammar and rewritten into minijinja calls of
+//! JavaScript-semantics functions (`expr.rs`, `runtime.rs`, `methods.rs`); filters and tests
+//! are nunjitsu's (`filters.rs`). The rules, each tested in `tests.rs`:
 //! - a string that is exactly one `${{ expr }}` keeps the expression's JSON type;
 //! - anything else renders to a string (objects as `[object Object]`, arrays as `a,b`);
 //! - a sole expression that is undefined drops the key (`None` from [`Renderer::render_value`]);
-//! - a render error keeps the original string and adds a warning;
+//! - a render error (an expression nunjitsu does not parse, a method it does not approve)
+//!   keeps the original string and adds a warning;
 //! - `if` truthiness is JavaScript's, with empty arrays falsy ([`is_truthy`]).
 
+mod expr;
 mod filters;
 mod js;
+mod methods;
+mod runtime;
 #[cfg(test)]
 mod tests;
 
@@ -68,6 +74,7 @@ impl Default for RendererOptions {
 pub struct Renderer {
     env: Environment<'static>,
     syntax: Syntax,
+    trim_blocks: bool,
 }
 
 /// A render that failed; the original text should be kept.
@@ -108,23 +115,29 @@ impl Renderer {
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(RECURSION_LIMIT);
         env.set_formatter(|out, _state, value| {
-            out.write_str(&js::to_js_string(value)).map_err(|_| {
+            let text = js::render(value)?;
+            out.write_str(&text).map_err(|_| {
                 minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "write failed")
             })
         });
-        env.set_unknown_method_callback(js::call_method);
         filters::register(&mut env, &options.integrations, options.syntax);
+        runtime::register(&mut env, options.syntax);
         env.add_function("always", always);
         env.add_function("failure", failure);
         Self {
             env,
             syntax: options.syntax,
+            trim_blocks: options.trim_blocks,
         }
     }
 
     /// Renders a text template (a file, or a string with text around expressions).
     pub fn render_text(&self, source: &str, context: &Json) -> Result<String, RenderError> {
-        self.render_text_in(source, &Value::from(Serde(context)))
+        let mut ctx = Value::from(Serde(context));
+        if runtime::may_mutate(source) {
+            ctx = runtime::mutable_copy(&ctx);
+        }
+        self.render_text_in(source, &ctx)
     }
 
     /// Renders one string leaf with the workflow rules: a sole expression keeps its type
@@ -211,6 +224,13 @@ impl Renderer {
         if !self.has_syntax(source) {
             return Ok(Some(Json::String(source.to_owned())));
         }
+        let copied;
+        let ctx = if runtime::may_mutate(source) {
+            copied = runtime::mutable_copy(ctx);
+            &copied
+        } else {
+            ctx
+        };
         if let Some(evaluated) = self.eval_sole_expression(source, ctx) {
             return evaluated;
         }
@@ -219,14 +239,14 @@ impl Renderer {
     }
 
     fn render_text_in(&self, source: &str, ctx: &Value) -> Result<String, RenderError> {
-        let source = js::rewrite_template(source, self.syntax);
-        let rendered = self
-            .env
-            .render_str(&source, ctx.clone())
-            .map_err(|e| match filters::diagnostic(&source, &e, self.syntax) {
+        let source = expr::translate_template(source, self.syntax, self.trim_blocks)
+            .map_err(|e| RenderError { message: e.0 })?;
+        let rendered = self.env.render_str(&source, ctx.clone()).map_err(|e| {
+            match filters::diagnostic(&source, &e, self.syntax) {
                 Some(message) => RenderError { message },
                 None => RenderError::from_minijinja(&e),
-            })?;
+            }
+        })?;
         if rendered.len() > MAX_OUTPUT_BYTES {
             return Err(RenderError {
                 message: format!("the rendered text exceeds {MAX_OUTPUT_BYTES} bytes"),
@@ -240,24 +260,28 @@ impl Renderer {
         source.contains(open) || source.contains("{%") || source.contains("{#")
     }
 
-    /// Evaluates a string that is exactly one `${{ expr }}`, keeping the JSON type;
-    /// `None` when the string is anything else. (`${{ a }} and ${{ b }}` also starts and
-    /// ends with the delimiters; only a single expression compiles on its own.)
+    /// Evaluates a string that is exactly one `${{ expr }}` (white space around it only
+    /// where a `-` marker trims it), keeping the value's JSON type; `None` when the string is
+    /// anything else. An expression that does not parse is an error, as in nunjitsu.
     fn eval_sole_expression(
         &self,
         source: &str,
         ctx: &Value,
     ) -> Option<Result<Option<Json>, RenderError>> {
-        let (open, close) = self.delimiters();
-        let inner = source.strip_prefix(open)?.strip_suffix(close)?;
-        let expr = js::rewrite_expression(inner);
-        let compiled = self.env.compile_expression(&expr).ok()?;
-        Some(
-            compiled
-                .eval(ctx.clone())
-                .map(|value| js::to_json(&value))
-                .map_err(|e| RenderError::from_minijinja(&e)),
-        )
+        let inner = expr::sole_expression(source, self.syntax)?;
+        Some(self.eval_expression(inner, ctx))
+    }
+
+    fn eval_expression(&self, inner: &str, ctx: &Value) -> Result<Option<Json>, RenderError> {
+        let expr = expr::translate_expression(inner).map_err(|e| RenderError { message: e.0 })?;
+        let compiled = self
+            .env
+            .compile_expression(&expr)
+            .map_err(|e| RenderError::from_minijinja(&e))?;
+        let value = compiled
+            .eval(ctx.clone())
+            .map_err(|e| RenderError::from_minijinja(&e))?;
+        js::to_json(&value).map_err(|e| RenderError::from_minijinja(&e))
     }
 
     fn delimiters(&self) -> (&'static str, &'static str) {

@@ -557,7 +557,7 @@ pub(crate) fn number(f: f64) -> Value {
 
 /// A JavaScript primitive: what `ToPrimitive` makes of a template value.
 #[derive(Debug, Clone, PartialEq)]
-enum Primitive {
+pub(crate) enum Primitive {
     Undefined,
     Null,
     Bool(bool),
@@ -565,7 +565,7 @@ enum Primitive {
     String(String),
 }
 
-fn to_primitive(value: &Value) -> Result<Primitive, String> {
+pub(crate) fn to_primitive(value: &Value) -> Result<Primitive, String> {
     Ok(match value.kind() {
         ValueKind::Undefined => Primitive::Undefined,
         ValueKind::None => Primitive::Null,
@@ -594,7 +594,7 @@ fn to_primitive(value: &Value) -> Result<Primitive, String> {
     })
 }
 
-fn primitive_to_number(p: &Primitive) -> f64 {
+pub(crate) fn primitive_to_number(p: &Primitive) -> f64 {
     match p {
         Primitive::Undefined => f64::NAN,
         Primitive::Null => 0.0,
@@ -604,7 +604,7 @@ fn primitive_to_number(p: &Primitive) -> f64 {
     }
 }
 
-fn primitive_to_string(p: &Primitive) -> String {
+pub(crate) fn primitive_to_string(p: &Primitive) -> String {
     match p {
         Primitive::Undefined => "undefined".into(),
         Primitive::Null => "null".into(),
@@ -868,7 +868,7 @@ fn order_primitives(left: &Primitive, right: &Primitive) -> Option<Ordering> {
 }
 
 /// JavaScript's `===` over template values; containers compare by identity.
-fn strict_equal(left: &Value, right: &Value) -> bool {
+pub(crate) fn strict_equal(left: &Value, right: &Value) -> bool {
     match (left.kind(), right.kind()) {
         (ValueKind::Undefined, ValueKind::Undefined) | (ValueKind::None, ValueKind::None) => true,
         (ValueKind::Bool, ValueKind::Bool) => left.is_true() == right.is_true(),

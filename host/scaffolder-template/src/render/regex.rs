@@ -75,6 +75,38 @@ impl JsRegex {
         out.push_str(&text[last..]);
         out
     }
+
+    /// `regex.test(text)` (a fresh `lastIndex`, as each literal is a new regex).
+    pub(crate) fn test(&self, text: &str) -> bool {
+        self.regex.is_match(text).unwrap_or(false)
+    }
+
+    /// `text.split(regex)`: the pieces between matches, with capture groups spliced in.
+    pub(crate) fn split(&self, text: &str) -> Vec<String> {
+        if text.is_empty() {
+            return if self.test(text) {
+                Vec::new()
+            } else {
+                vec![String::new()]
+            };
+        }
+        let mut out = Vec::new();
+        let mut last = 0;
+        for captures in self.regex.captures_iter(text) {
+            let Ok(captures) = captures else { break };
+            let whole = captures.get(0).expect("group 0 always matches");
+            if whole.end() == whole.start() && (whole.start() == 0 || whole.start() >= text.len()) {
+                continue;
+            }
+            out.push(text[last..whole.start()].to_owned());
+            for group in captures.iter().skip(1) {
+                out.push(group.map(|g| g.as_str().to_owned()).unwrap_or_default());
+            }
+            last = whole.end();
+        }
+        out.push(text[last..].to_owned());
+        out
+    }
 }
 
 impl fmt::Display for JsRegex {

@@ -393,7 +393,6 @@ fn js_string_methods() {
             json!("my_service"),
         ),
         ("${{ 'a-b-c'.replace('-', '_') }}", json!("a_b-c")),
-        ("${{ 'a-b-c'.replaceAll('-', '_') }}", json!("a_b_c")),
         ("${{ 'a/b/c'.split('/') }}", json!(["a", "b", "c"])),
         ("${{ parameters.name.startsWith('my') }}", json!(true)),
         ("${{ parameters.name.endsWith('x') }}", json!(false)),
@@ -406,7 +405,6 @@ fn js_string_methods() {
         ("${{ parameters.tags.length }}", json!(2)),
         ("${{ parameters.tags.join('+') }}", json!("a+b")),
         ("${{ parameters.tags.includes('b') }}", json!(true)),
-        ("${{ '7'.padStart(3, '0') }}", json!("007")),
         ("${{ parameters.name === 'my-service' }}", json!(true)),
         ("${{ parameters.name !== 'my-service' }}", json!(false)),
         ("${{ 'a.length' }}", json!("a.length")),
@@ -551,4 +549,210 @@ fn trim_and_lstrip_blocks() {
         ..RendererOptions::default()
     });
     assert_eq!(trimmed.render_text(source, &json!({})).unwrap(), "a\nb\nc");
+}
+
+// nunjitsu's expression language, as Backstage 4.2.0 evaluates it.
+
+#[test]
+fn plus_concatenates_when_either_side_is_a_string_after_to_primitive() {
+    let cases: &[(&str, Json)] = &[
+        ("${{ 'v' + 1 }}", json!("v1")),
+        ("${{ 1 + '2' }}", json!("12")),
+        ("${{ null + 1 }}", json!(1)),
+        ("${{ true + 1 }}", json!(2)),
+        ("${{ [1, 2] + [3] }}", json!("1,23")),
+        ("${{ parameters.nested + '' }}", json!("[object Object]")),
+        ("${{ null ~ 'x' }}", json!("nullx")),
+        ("${{ parameters.missing ~ 'x' }}", json!("undefinedx")),
+    ];
+    for (template, expected) in cases {
+        check(template, Some(expected.clone()));
+    }
+    // `undefined + 1` is NaN, which JSON cannot hold.
+    check("${{ parameters.missing + 1 }}", Some(Json::Null));
+}
+
+#[test]
+fn arithmetic_converts_operands_to_numbers() {
+    let cases: &[(&str, Json)] = &[
+        ("${{ '3' * '4' }}", json!(12)),
+        ("${{ '10' - '4' }}", json!(6)),
+        ("${{ [4] * 2 }}", json!(8)),
+        ("${{ 7 // 2 }}", json!(3)),
+        ("${{ -7 % 3 }}", json!(-1)),
+        ("${{ 0.1 + 0.2 }}", json!(0.30000000000000004)),
+        ("${{ 2 ** 3 ** 2 }}", json!(64)),
+        ("${{ 3 * 7 // 2 }}", json!(9)),
+        ("v=${{ 10 ** 21 }}", json!("v=1e+21")),
+        ("v=${{ 1 / 0 }}", json!("v=Infinity")),
+    ];
+    for (template, expected) in cases {
+        check(template, Some(expected.clone()));
+    }
+}
+
+#[test]
+fn comparisons_follow_javascript_loose_and_strict_equality() {
+    let cases: &[(&str, Json)] = &[
+        ("${{ 42 == '42' }}", json!(true)),
+        ("${{ 42 === '42' }}", json!(false)),
+        ("${{ null == parameters.missing }}", json!(true)),
+        ("${{ null == 0 }}", json!(false)),
+        ("${{ [1, 2] == '1,2' }}", json!(true)),
+        ("${{ '10' < '9' }}", json!(true)),
+        ("${{ '10' < 9 }}", json!(false)),
+        ("${{ 3 > 2 > 1 }}", json!(false)),
+        ("${{ not parameters.count == 3 }}", json!(false)),
+        ("${{ not 1 + 1 }}", json!(1)),
+    ];
+    for (template, expected) in cases {
+        check(template, Some(expected.clone()));
+    }
+}
+
+#[test]
+fn and_or_return_an_operand_with_javascript_truthiness() {
+    check("${{ parameters.empty or 'fallback' }}", Some(json!([])));
+    check(
+        "${{ parameters.nothing or 'fallback' }}",
+        Some(json!("fallback")),
+    );
+    check("${{ parameters.count and 'x' }}", Some(json!("x")));
+    check("${{ 'a' if parameters.disabled }}", Some(json!("")));
+    check(
+        "${{ 'yes' if parameters.empty else 'no' }}",
+        Some(json!("yes")),
+    );
+    check("${{ 3 in ['3'] }}", Some(json!(false)));
+}
+
+#[test]
+fn only_the_methods_nunjitsu_approves_are_callable() {
+    check("${{ (255).toString(16) }}", Some(json!("ff")));
+    check("${{ (1.005).toFixed(2) }}", Some(json!("1.00")));
+    check("${{ (123.456).toPrecision(4) }}", Some(json!("123.5")));
+    check("${{ [3, 1, 10].sort() }}", Some(json!([1, 10, 3])));
+    check("${{ [1, [2, [3]]].flat() }}", Some(json!([1, 2, [3]])));
+    check("${{ 'a1b2'.split(r/\\d/) }}", Some(json!(["a", "b", ""])));
+    check("${{ r/^my/.test(parameters.name) }}", Some(json!(true)));
+    check_warns("${{ '7'.padStart(3, '0') }}");
+    check_warns("${{ 'a-b'.replaceAll('-', '_') }}");
+    check_warns("${{ parameters.nested.keys() }}");
+    // A method read without a call cannot be printed.
+    check_warns("${{ parameters.name.toUpperCase }}");
+}
+
+#[test]
+fn members_of_missing_values_are_undefined() {
+    check("${{ parameters.nothing.member }}", None);
+    check("${{ parameters.missing.a.b }}", None);
+    check("${{ parameters.nested.length }}", None);
+    check("${{ parameters.name[0] }}", Some(json!("m")));
+    check("${{ parameters.tags[-1] }}", None);
+    check("${{ parameters.tags[1:] }}", Some(json!(["b"])));
+}
+
+#[test]
+fn what_nunjitsu_does_not_parse_stays_as_written() {
+    check_warns("${{ 1e3 }}");
+    check_warns("${{ !parameters.enabled }}");
+    check_warns("${{ parameters.enabled && true }}");
+    check_warns("${{ parameters.constructor }}");
+    check_warns("${{ - -1 }}");
+}
+
+#[test]
+fn sole_expression_values_become_json_as_javascript_copies_them() {
+    check(
+        "${{ { a: parameters.missing, b: null } }}",
+        Some(json!({ "b": null })),
+    );
+    check("${{ [parameters.missing, 1] }}", Some(json!([null, 1])));
+    check("${{ 0 / 0 }}", Some(Json::Null));
+    check("${{ 4 / 2 }}", Some(json!(2)));
+    check("${{ r/a+/g }}", Some(json!("/a+/g")));
+    // Trimmed white space around the only interpolation leaves it sole.
+    check("  ${{- parameters.count -}}  ", Some(json!(3)));
+}
+
+#[test]
+fn statements_use_javascript_truthiness_and_nunjitsu_loops() {
+    check(
+        "{% if parameters.empty %}truthy{% else %}falsy{% endif %}",
+        Some(json!("truthy")),
+    );
+    check(
+        "{% for k, v in parameters.nested %}${{ k }}={{ v }}{% endfor %}",
+        Some(json!("deep={{ v }}")),
+    );
+    check(
+        "{% for k in parameters.nested %}x{% endfor %}",
+        Some(json!("")),
+    );
+    check(
+        "{% for i in range(0, 1, 0.25) %}${{ i }};{% endfor %}",
+        Some(json!("0;0.25;0.5;0.75;")),
+    );
+    check(
+        "{% set c = cycler('a', 'b') %}${{ c.current }}|${{ c.next() }}|${{ c.next() }}",
+        Some(json!("|a|b")),
+    );
+    check(
+        "{% set j = joiner(' | ') %}{% for t in parameters.tags %}${{ j() }}${{ t }}{% endfor %}",
+        Some(json!("a | b")),
+    );
+    check(
+        "{% raw %}${{ github.sha }}{% endraw %}{% verbatim %}{% x %}{% endverbatim %}",
+        Some(json!("${{ github.sha }}{% x %}")),
+    );
+}
+
+#[test]
+fn set_in_a_loop_body_assigns_the_outer_variable() {
+    check(
+        "{% set total = 0 %}{% for n in [1, 2, 3] %}{% set total = total + n %}{% endfor %}${{ total }}",
+        Some(json!("6")),
+    );
+    // A macro keeps its own variables.
+    check(
+        "{% set x = 1 %}{% macro m() %}{% set x = 5 %}${{ x }}{% endmacro %}\
+         {% for i in [1] %}{% set x = 2 %}{% endfor %}${{ m() }}${{ x }}",
+        Some(json!("52")),
+    );
+}
+
+#[test]
+fn switch_compares_strictly_and_falls_through_empty_cases() {
+    check(
+        "{% switch parameters.count %}{% case 1 %}{% case 3 %}one or three{% default %}other{% endswitch %}",
+        Some(json!("one or three")),
+    );
+    check(
+        "{% switch parameters.count %}{% case '3' %}string{% default %}other{% endswitch %}",
+        Some(json!("other")),
+    );
+}
+
+#[test]
+fn context_arrays_change_only_within_one_render() {
+    check(
+        "${{ parameters.tags.reverse() }} ${{ parameters.tags }}",
+        Some(json!("b,a b,a")),
+    );
+    check("${{ parameters.tags }}", Some(json!(["a", "b"])));
+}
+
+#[test]
+fn trim_blocks_keeps_the_newline_after_comments_and_raw_blocks() {
+    let renderer = Renderer::new(RendererOptions {
+        trim_blocks: true,
+        ..RendererOptions::default()
+    });
+    let text = renderer
+        .render_text(
+            "{% if true %}\na\n{% endif %}\n{# note #}\n{% raw %}\n${{ x }}\n{% endraw %}\nend\n",
+            &context(),
+        )
+        .unwrap();
+    assert_eq!(text, "a\n\n${{ x }}\n\nend\n");
 }
