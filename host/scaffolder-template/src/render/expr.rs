@@ -780,7 +780,9 @@ fn emit(expr: &Expr, out: &mut String) {
                     emit_args(args, out);
                     out.push(')');
                 }
-                Expr::Null => out.push_str("none"),
+                // nunjitsu names a test by its literal's text: `x is null`, `x is none`.
+                Expr::Null => out.push_str("null"),
+                Expr::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
                 other => emit(other, out),
             }
             out.push(')');

@@ -756,3 +756,9 @@ fn trim_blocks_keeps_the_newline_after_comments_and_raw_blocks() {
         .unwrap();
     assert_eq!(text, "a\n\n${{ x }}\n\nend\n");
 }
+
+#[test]
+fn a_test_named_by_a_literal_uses_its_text() {
+    check("${{ parameters.nothing is null }}", Some(json!(true)));
+    check("${{ parameters.name is none }}", Some(json!(false)));
+}
