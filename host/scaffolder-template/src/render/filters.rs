@@ -918,6 +918,21 @@ mod tests {
     }
 
     #[test]
+    fn a_text_template_reports_the_column_as_written() {
+        let renderer = crate::render::Renderer::new(crate::render::RendererOptions::default());
+        let err = renderer
+            .render_text(
+                "first: ${{ values.name }}\nsize: ${{ values.name.length | batch(0) }}\n",
+                &serde_json::json!({ "values": { "name": "x" } }),
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "Template error at line 2, column 32: Filter \"batch\" failed for number input: Batch size must be a positive integer"
+        );
+    }
+
+    #[test]
     fn registered_filters_refuse_keyword_arguments() {
         let err = eval("'user:x' | parseEntityRef(defaultKind='group')").unwrap_err();
         assert!(err.contains("only positional arguments"), "{err}");
