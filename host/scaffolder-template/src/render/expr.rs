@@ -40,8 +40,10 @@ fn is_code_whitespace(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{a0}')
 }
 
-fn tokenize(source: &str) -> Result<Vec<Tok>, SyntaxError> {
+/// The tokens of `source` and the byte offset where each starts.
+fn tokenize(source: &str) -> Result<(Vec<Tok>, Vec<usize>), SyntaxError> {
     let mut tokens: Vec<Tok> = Vec::new();
+    let mut offsets: Vec<usize> = Vec::new();
     let bytes = source.as_bytes();
     let mut i = 0;
     while i < source.len() {
@@ -57,10 +59,12 @@ fn tokenize(source: &str) -> Result<Vec<Tok>, SyntaxError> {
                 && bytes.get(end) == Some(&b'/')
                 && let Some((call, len)) = regex::rewrite_literal(source, i)
             {
+                offsets.push(i);
                 tokens.push(Tok::Regex(call));
                 i += len;
                 continue;
             }
+            offsets.push(i);
             tokens.push(Tok::Name(name.to_owned()));
             i = end;
             continue;
@@ -90,31 +94,36 @@ fn tokenize(source: &str) -> Result<Vec<Tok>, SyntaxError> {
             {
                 return Err(SyntaxError("Invalid numeric literal".into()));
             }
+            offsets.push(i);
             tokens.push(Tok::Number(source[i..end].to_owned()));
             i = end;
             continue;
         }
         if c == '"' || c == '\'' {
             let (value, end) = read_string(source, i, c)?;
+            offsets.push(i);
             tokens.push(Tok::Str(value));
             i = end;
             continue;
         }
         if let Some(op) = OPERATORS.iter().find(|op| source[i..].starts_with(**op)) {
+            offsets.push(i);
             tokens.push(Tok::Op(op));
             i += op.len();
             continue;
         }
         match SINGLE.find(c) {
             Some(at) => {
+                offsets.push(i);
                 tokens.push(Tok::Op(&SINGLE[at..at + 1]));
                 i += 1;
             }
             None => return Err(SyntaxError(format!("Unexpected character \"{c}\""))),
         }
     }
+    offsets.push(source.len());
     tokens.push(Tok::Eof);
-    Ok(tokens)
+    Ok((tokens, offsets))
 }
 
 /// The end of an identifier at `i` (`[A-Za-z_][A-Za-z0-9_]*`); after a `.`, leading digits
@@ -177,7 +186,9 @@ enum Expr {
     Group(Vec<Expr>),
     Lookup(Box<Expr>, Box<Expr>),
     Slice(Box<Expr>, Box<Expr>, Box<Expr>, Box<Expr>),
-    Call(Box<Expr>, Vec<Arg>),
+    /// A call, with nunjitsu's path of the callee (`values.name.padStart`) and the offset of
+    /// its last key, for the message when it cannot be called.
+    Call(Box<Expr>, Vec<Arg>, Option<(String, usize)>),
     Filter(Box<Expr>, String, Vec<Arg>),
     Is(Box<Expr>, Box<Expr>),
     InlineIf(Box<Expr>, Box<Expr>, Option<Box<Expr>>),
@@ -203,6 +214,9 @@ const MAX_DEPTH: usize = 64;
 
 struct Parser {
     tokens: Vec<Tok>,
+    offsets: Vec<usize>,
+    /// Where the key of the latest member access starts (a method call's position).
+    last_key: usize,
     at: usize,
     depth: usize,
 }
@@ -211,8 +225,11 @@ type Parsed = Result<Expr, SyntaxError>;
 
 impl Parser {
     fn new(source: &str) -> Result<Self, SyntaxError> {
+        let (tokens, offsets) = tokenize(source)?;
         Ok(Self {
-            tokens: tokenize(source)?,
+            tokens,
+            offsets,
+            last_key: 0,
             at: 0,
             depth: 0,
         })
@@ -497,9 +514,11 @@ impl Parser {
         let mut expr = self.primary()?;
         loop {
             if self.consume(".") {
+                self.last_key = self.offsets[self.at.min(self.offsets.len() - 1)];
                 let key = self.expect_name()?;
                 expr = Expr::Lookup(Box::new(expr), Box::new(Expr::Str(key)));
             } else if self.consume("[") {
+                self.last_key = self.offsets[self.at.min(self.offsets.len() - 1)];
                 let value = self.nested(Self::subscript)?;
                 self.expect_op("]")?;
                 if let Expr::Str(s) = &value {
@@ -513,7 +532,8 @@ impl Parser {
                 };
             } else if self.consume("(") {
                 let args = self.nested(|p| p.arguments(")"))?;
-                expr = Expr::Call(Box::new(expr), args);
+                let site = diagnostic_path(&expr).map(|path| (path, self.last_key));
+                expr = Expr::Call(Box::new(expr), args, site);
             } else {
                 return Ok(expr);
             }
@@ -734,7 +754,7 @@ fn emit(expr: &Expr, out: &mut String) {
         Expr::Slice(target, start, stop, step) => {
             call("__js_slice", vec![target, start, stop, step], out)
         }
-        Expr::Call(target, args) => match &**target {
+        Expr::Call(target, args, site) => match &**target {
             Expr::Symbol(name) => {
                 out.push_str(name);
                 out.push('(');
@@ -746,6 +766,8 @@ fn emit(expr: &Expr, out: &mut String) {
                 emit(receiver, out);
                 out.push_str(", ");
                 emit(key, out);
+                out.push_str(", ");
+                emit_string(&not_callable_message(site.as_ref()), out);
                 if !args.is_empty() {
                     out.push_str(", ");
                     emit_args(args, out);
@@ -774,7 +796,7 @@ fn emit(expr: &Expr, out: &mut String) {
             emit(left, out);
             out.push_str(" is ");
             match &**right {
-                Expr::Call(name, args) if matches!(**name, Expr::Symbol(_)) => {
+                Expr::Call(name, args, _) if matches!(**name, Expr::Symbol(_)) => {
                     emit(name, out);
                     out.push('(');
                     emit_args(args, out);
@@ -910,13 +932,82 @@ pub(crate) fn translate_expression(source: &str) -> Result<String, SyntaxError> 
 /// [`translate_expression`] where the names in `shared` live in the template's `__js_vars`
 /// namespace (see [`shared_names`]).
 fn translate_expression_in(source: &str, shared: &[String]) -> Result<String, SyntaxError> {
+    translate_located(source, shared, Origin::default())
+}
+
+/// Where an expression starts in its template (0-based line, column in UTF-16 units), so a
+/// call that fails can say where, as nunjitsu does.
+#[derive(Debug, Clone, Copy, Default)]
+struct Origin {
+    line: usize,
+    column: usize,
+}
+
+impl Origin {
+    /// The origin of the text after `prefix` (a template up to the expression).
+    fn after(prefix: &str) -> Self {
+        let line = prefix.matches('\n').count();
+        let last = prefix.rfind('\n').map_or(prefix, |at| &prefix[at + 1..]);
+        Self {
+            line,
+            column: last.encode_utf16().count(),
+        }
+    }
+}
+
+thread_local! {
+    /// The expression being emitted and its origin (for [`not_callable_message`]).
+    static EMITTING: std::cell::RefCell<(String, Origin)> = Default::default();
+}
+
+fn translate_located(
+    source: &str,
+    shared: &[String],
+    origin: Origin,
+) -> Result<String, SyntaxError> {
     let mut expr = Parser::new(source)?.parse()?;
     if !shared.is_empty() {
         rename(&mut expr, shared);
     }
+    EMITTING.with(|e| *e.borrow_mut() = (source.to_owned(), origin));
     let mut out = String::new();
     emit(&expr, &mut out);
     Ok(out)
+}
+
+/// nunjitsu's path of a callee: names and constant keys (`values.name.padStart`).
+fn diagnostic_path(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Symbol(name) => Some(name.clone()),
+        Expr::Lookup(target, key) => match &**key {
+            Expr::Str(key) => Some(format!("{}.{key}", diagnostic_path(target)?)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The error of a call whose callee is not a method: `Template error at line 2, column 21:
+/// Template value "values.name.padStart" resolved to undefined and cannot be called`.
+fn not_callable_message(site: Option<&(String, usize)>) -> String {
+    let Some((path, offset)) = site else {
+        return "Template expression resolved to undefined and cannot be called".into();
+    };
+    EMITTING.with(|e| {
+        let (source, origin) = &*e.borrow();
+        let before = &source[..(*offset).min(source.len())];
+        let here = Origin::after(before);
+        let (line, column) = if here.line == 0 {
+            (origin.line, origin.column + here.column)
+        } else {
+            (origin.line + here.line, here.column)
+        };
+        format!(
+            "Template error at line {}, column {}: Template value \"{path}\" resolved to undefined and cannot be called",
+            line + 1,
+            column + 1
+        )
+    })
 }
 
 /// Points the symbols named in `shared` at the `__js_vars` namespace.
@@ -941,7 +1032,7 @@ fn rename(expr: &mut Expr, shared: &[String]) {
             }
         }
         // A called name (a macro, `range`) is not renamed; its arguments are.
-        Expr::Call(target, args) => {
+        Expr::Call(target, args, _) => {
             if !matches!(**target, Expr::Symbol(_)) {
                 each(target);
             }
@@ -1236,7 +1327,10 @@ pub(crate) fn translate_template(
                 out.push_str(lead);
                 out.push(' ');
                 let visible: &[String] = if macros == 0 { &shared } else { &[] };
-                out.push_str(&translate_expression_in(inner, visible)?);
+                let inner_at = body_start + lead.len();
+                let consumed = source.len() - rest.len();
+                let origin = Origin::after(&source[..consumed + inner_at]);
+                out.push_str(&translate_located(inner, visible, origin)?);
                 out.push(' ');
                 out.push_str(trail);
                 out.push_str("}}");

@@ -52,10 +52,12 @@ pub(crate) const ARRAY_METHODS: &[&str] = &[
 const JINJA_ARRAY_METHODS: &[&str] = &["append", "count", "find", "index", "insert", "remove"];
 const JINJA_RECORD_METHODS: &[&str] = &["get", "has_key", "items", "keys", "values"];
 
-fn not_callable(name: &str) -> Error {
-    error(format!(
-        "Template value \"{name}\" resolved to undefined and cannot be called"
-    ))
+/// The detail of a call of a method that does not exist; the caller words the message
+/// with the callee's path and position.
+pub(crate) const NOT_CALLABLE: &str = "not callable";
+
+fn not_callable(_name: &str) -> Error {
+    error(NOT_CALLABLE)
 }
 
 fn arity(name: &str, args: &[Value], min: usize, max: usize) -> Result<(), Error> {

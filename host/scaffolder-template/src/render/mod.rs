@@ -239,11 +239,22 @@ impl Renderer {
     }
 
     fn render_text_in(&self, source: &str, ctx: &Value) -> Result<String, RenderError> {
+        // Diagnostics point into the text as written, not as translated.
+        let original = source;
         let source = expr::translate_template(source, self.syntax, self.trim_blocks)
             .map_err(|e| RenderError { message: e.0 })?;
         let rendered = self.env.render_str(&source, ctx.clone()).map_err(|e| {
-            match filters::diagnostic(&source, &e, self.syntax) {
+            match filters::diagnostic(original, &e, self.syntax) {
                 Some(message) => RenderError { message },
+                // Already worded and located as nunjitsu's (a call of a missing method).
+                None if e
+                    .detail()
+                    .is_some_and(|d| d.starts_with("Template error at ")) =>
+                {
+                    RenderError {
+                        message: e.detail().unwrap_or_default().to_owned(),
+                    }
+                }
                 None => RenderError::from_minijinja(&e),
             }
         })?;

@@ -44,8 +44,14 @@ pub(crate) fn register(env: &mut Environment<'static>, syntax: Syntax) {
     });
     env.add_function(
         "__js_call",
-        move |receiver: Value, name: String, args: Rest<Value>| {
-            methods::call_method(&receiver, &name, &args.0, cookiecutter)
+        move |receiver: Value, name: String, unknown: String, args: Rest<Value>| {
+            methods::call_method(&receiver, &name, &args.0, cookiecutter).map_err(|e| {
+                if e.detail() == Some(methods::NOT_CALLABLE) {
+                    error(unknown)
+                } else {
+                    e
+                }
+            })
         },
     );
     env.add_function("range", range);

@@ -762,3 +762,19 @@ fn a_test_named_by_a_literal_uses_its_text() {
     check("${{ parameters.nothing is null }}", Some(json!(true)));
     check("${{ parameters.name is none }}", Some(json!(false)));
 }
+
+#[test]
+fn a_missing_method_is_reported_where_nunjitsu_reports_it() {
+    let renderer = Renderer::new(RendererOptions::default());
+    let err = renderer
+        .render_text(
+            "line one\nid: ${{ parameters.name.padStart(20, '0') }}\n",
+            &context(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "Template error at line 2, column 25: Template value \"parameters.name.padStart\" \
+         resolved to undefined and cannot be called"
+    );
+}
