@@ -1171,12 +1171,14 @@ fn split_markers(code: &str) -> (&str, &str, &str) {
 /// module documentation); text, comments and `{% raw %}` blocks are left alone.
 ///
 /// nunjitsu's `trimBlocks` leaves the newline after a comment and after `{% endraw %}`, which
-/// minijinja's would remove: a comment without markers is dropped here, and a raw block
-/// becomes an interpolated string literal.
+/// minijinja's would remove: a comment without markers becomes an empty interpolation, and a raw block
+/// becomes its text, its tag openings interpolated as strings and the raw tags' markers,
+/// `trimBlocks` and `lstripBlocks` applied here.
 pub(crate) fn translate_template(
     source: &str,
     syntax: Syntax,
     trim_blocks: bool,
+    lstrip_blocks: bool,
 ) -> Result<String, SyntaxError> {
     let (open_expr, _) = super::delimiters(syntax);
     let mut out = String::with_capacity(source.len() + 64);
@@ -1211,6 +1213,10 @@ pub(crate) fn translate_template(
                 let comment = &rest[at..body_start + end + 2];
                 if comment.starts_with("{#-") || comment.ends_with("-#}") {
                     out.push_str(comment);
+                } else {
+                    // Nothing, yet a stop for the white-space markers of the tags around it.
+                    out.push_str(open_expr);
+                    out.push_str(" \"\" }}");
                 }
                 rest = &rest[body_start + end + 2..];
             }
@@ -1227,27 +1233,36 @@ pub(crate) fn translate_template(
                     .unwrap_or("");
                 if name == "raw" || name == "verbatim" {
                     let end_tag = format!("end{name}");
-                    let ((body, end_lead, end_trail), tail) = find_end_raw(after, &end_tag)
-                        .ok_or_else(|| SyntaxError(format!("Unterminated {name} block")))?;
+                    let (body, tail) = find_end_raw(after, name).ok_or_else(|| {
+                        let consumed = source.len() - rest.len();
+                        let origin = Origin::after(&source[..consumed + at]);
+                        SyntaxError(format!(
+                            "Template error at line {}, column {}: Missing \"{end_tag}\" tag",
+                            origin.line + 1,
+                            origin.column + 1
+                        ))
+                    })?;
                     let mut body = body;
-                    if trail == "-" {
-                        body = body.trim_start();
-                    } else if trim_blocks {
+                    let mut tail = tail;
+                    if lead == "-" {
+                        let kept = out.trim_end().len();
+                        out.truncate(kept);
+                    } else if lstrip_blocks {
+                        lstrip_line(&mut out);
+                    }
+                    if trim_blocks {
                         body = body
                             .strip_prefix("\r\n")
                             .or_else(|| body.strip_prefix('\n'))
                             .unwrap_or(body);
                     }
-                    if end_lead == "-" {
-                        body = body.trim_end();
+                    // nunjitsu applies the opening tag's `-%}` after the closing tag.
+                    if trail == "-" {
+                        tail = tail.trim_start();
                     }
-                    out.push_str(open_expr);
-                    out.push_str(lead);
-                    out.push(' ');
-                    emit_string(body, &mut out);
-                    out.push(' ');
-                    out.push_str(end_trail);
-                    out.push_str("}}");
+                    // The body stays text (so later markers trim it as nunjitsu's text);
+                    // only the openings of tags in it become string interpolations.
+                    escape_openings(body, open_expr, &mut out);
                     rest = tail;
                     continue;
                 }
@@ -1340,21 +1355,72 @@ pub(crate) fn translate_template(
     }
 }
 
-/// The body of a raw block up to its `{% endraw %}` tag: ((body, lead marker, trail
-/// marker), the text after the end tag).
-fn find_end_raw<'a>(
-    source: &'a str,
-    end_tag: &str,
-) -> Option<((&'a str, &'a str, &'a str), &'a str)> {
+/// Drops the spaces and tabs that begin the current (last) line of `out`, when nothing else
+/// is on it: `lstripBlocks` before a block tag.
+fn lstrip_line(out: &mut String) {
+    let line_start = out.rfind('\n').map_or(0, |at| at + 1);
+    if out[line_start..].chars().all(|c| c == ' ' || c == '\t') {
+        out.truncate(line_start);
+    }
+}
+
+/// Copies raw text, turning each tag opening in it (`${{`, `{%`, `{#`) into an interpolated
+/// string so minijinja prints it instead of reading a tag.
+fn escape_openings(text: &str, open_expr: &str, out: &mut String) {
+    let mut rest = text;
+    while !rest.is_empty() {
+        let found = [open_expr, "{%", "{#"]
+            .into_iter()
+            .find(|o| rest.starts_with(o));
+        match found {
+            Some(opening) => {
+                out.push_str(open_expr);
+                out.push(' ');
+                emit_string(opening, out);
+                out.push_str(" }}");
+                rest = &rest[opening.len()..];
+            }
+            None => {
+                let c = rest.chars().next().expect("not empty");
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+}
+
+/// The body of a raw block up to its closing tag, and the text after that tag. As in
+/// nunjitsu, only `{% endraw %}` without markers closes it, and inner `{% raw %}` tags nest.
+fn find_end_raw<'a>(source: &'a str, name: &str) -> Option<(&'a str, &'a str)> {
+    let closing = format!("end{name}");
+    let mut depth = 1;
     let mut from = 0;
     while let Some(at) = source[from..].find("{%") {
         let start = from + at;
-        let close = source[start + 2..].find("%}")? + start + 2;
-        let (lead, inner, trail) = split_markers(&source[start + 2..close]);
-        if inner.trim() == end_tag {
-            return Some(((&source[..start], lead, trail), &source[close + 2..]));
+        let after_open = &source[start + 2..];
+        let inner = after_open.trim_start();
+        let marker = if after_open.starts_with('-') {
+            None
+        } else if let Some(rest) = inner.strip_prefix(closing.as_str()) {
+            Some((false, rest))
+        } else {
+            inner.strip_prefix(name).map(|rest| (true, rest))
+        };
+        match marker.and_then(|(open, rest)| Some((open, rest.trim_start().strip_prefix("%}")?))) {
+            Some((open, after)) => {
+                let end = source.len() - after.len();
+                if open {
+                    depth += 1;
+                } else {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some((&source[..start], after));
+                    }
+                }
+                from = end;
+            }
+            None => from = start + 2,
         }
-        from = start + 2;
     }
     None
 }

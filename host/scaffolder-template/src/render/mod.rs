@@ -75,6 +75,7 @@ pub struct Renderer {
     env: Environment<'static>,
     syntax: Syntax,
     trim_blocks: bool,
+    lstrip_blocks: bool,
 }
 
 /// A render that failed; the original text should be kept.
@@ -128,6 +129,7 @@ impl Renderer {
             env,
             syntax: options.syntax,
             trim_blocks: options.trim_blocks,
+            lstrip_blocks: options.lstrip_blocks,
         }
     }
 
@@ -241,8 +243,9 @@ impl Renderer {
     fn render_text_in(&self, source: &str, ctx: &Value) -> Result<String, RenderError> {
         // Diagnostics point into the text as written, not as translated.
         let original = source;
-        let source = expr::translate_template(source, self.syntax, self.trim_blocks)
-            .map_err(|e| RenderError { message: e.0 })?;
+        let source =
+            expr::translate_template(source, self.syntax, self.trim_blocks, self.lstrip_blocks)
+                .map_err(|e| RenderError { message: e.0 })?;
         let rendered = self.env.render_str(&source, ctx.clone()).map_err(|e| {
             match filters::diagnostic(original, &e, self.syntax) {
                 Some(message) => RenderError { message },

@@ -778,3 +778,51 @@ fn a_missing_method_is_reported_where_nunjitsu_reports_it() {
          resolved to undefined and cannot be called"
     );
 }
+
+#[test]
+fn raw_blocks_and_comments_keep_white_space_as_nunjitsu_does() {
+    let render = |source: &str, trim_blocks: bool, lstrip_blocks: bool| {
+        Renderer::new(RendererOptions {
+            trim_blocks,
+            lstrip_blocks,
+            ..RendererOptions::default()
+        })
+        .render_text(source, &context())
+        .unwrap()
+    };
+    // A later `{%-` trims the end of a raw body, as any text.
+    assert_eq!(
+        render(
+            "{% raw %}x ${{ y }}\n  {% endraw %}\n  {%- if true %}!{% endif %}",
+            false,
+            false
+        ),
+        "x ${{ y }}!"
+    );
+    // The opening tag's `-%}` applies after the closing tag; raw tags nest.
+    assert_eq!(
+        render(
+            "{% raw -%} a {% raw %}b{% endraw %} {% endraw %}  c",
+            false,
+            false
+        ),
+        " a {% raw %}b{% endraw %} c"
+    );
+    // A comment stops the trimming of a `-%}` before it.
+    assert_eq!(
+        render("{% if true -%}\n   {# note #}   b{% endif %}", false, false),
+        "   b"
+    );
+    // lstripBlocks strips the indentation before `{% raw %}`.
+    assert_eq!(
+        render("a\n  {% raw %}\n{{ x }}{% endraw %}", true, true),
+        "a\n{{ x }}"
+    );
+    assert_eq!(
+        Renderer::new(RendererOptions::default())
+            .render_text("a {% raw %}x{%- endraw %}", &context())
+            .unwrap_err()
+            .message,
+        "Template error at line 1, column 3: Missing \"endraw\" tag"
+    );
+}
