@@ -42,7 +42,7 @@ pub async fn dry_run(
         ApiError::input("Input template is not a template")
             .with_cause("TemplateError", err.to_string())
     })?;
-    check_values_and_secrets(&template, &values, &secrets)?;
+    let values = check_values_and_secrets(&template, &values, &secrets)?;
     let secrets = with_backstage_token(secrets, &principal);
 
     let result = state

@@ -9,7 +9,8 @@ pub mod templates;
 
 use axum::body::Bytes;
 use axum::http::Uri;
-use scaffolder_template::{Template, validate_secrets, validate_values};
+use scaffolder_template::parameters::check_values;
+use scaffolder_template::{Template, validate_secrets};
 use serde_json::{Map, Value as Json, json};
 
 use crate::auth::Principal;
@@ -71,15 +72,22 @@ pub(crate) fn no_query(uri: &Uri) -> Result<(), ApiError> {
     Query::parse(uri.query(), &[]).map(|_| ())
 }
 
-/// Checks `values` against each parameter page, then `secrets` against the template's
-/// secrets schema: Backstage's `400 { errors }` on the first that fails.
+/// Checks `values` against each shown parameter page, then `secrets` against the
+/// template's secrets schema: Backstage's `400 { errors }` on the first that fails.
+/// Returns the values the run gets: Backstage 4.3.0 removes what only hidden pages (a
+/// false `when`) own.
 pub(crate) fn check_values_and_secrets(
     template: &Template,
     values: &Json,
     secrets: &Map<String, Json>,
-) -> Result<(), ApiError> {
-    validate_values(&template.spec.parameters, values).map_err(ApiError::Validation)?;
-    check_secrets(template, secrets)
+) -> Result<Json, ApiError> {
+    let checked = check_values(&template.spec.parameters, values);
+    for warning in &checked.warnings {
+        tracing::debug!(template = %template.entity_ref(), "{warning}");
+    }
+    let values = checked.into_result().map_err(ApiError::Validation)?;
+    check_secrets(template, secrets)?;
+    Ok(values)
 }
 
 /// Checks `secrets` against `spec.secrets.schema`, when the template has one.

@@ -43,18 +43,13 @@ pub async fn create(
     let (namespace, name) = parse_template_ref(template_ref)?;
     let loaded = find_template(&state, &namespace, &name).await?;
     let template = &loaded.template;
-    check_values_and_secrets(template, values, &secrets)?;
+    let values = check_values_and_secrets(template, values, &secrets)?;
 
     let user = TaskUser {
         entity: None,
         user_ref: principal.user_ref().map(str::to_owned),
     };
-    let spec = TaskSpec::with_base_url(
-        template,
-        values.clone(),
-        Some(user),
-        loaded.base_url.clone(),
-    );
+    let spec = TaskSpec::with_base_url(template, values, Some(user), loaded.base_url.clone());
     let task = state
         .engine
         .create_task(

@@ -59,7 +59,15 @@ pub async fn parameter_schema(
             if let Some(description) = page.get("description") {
                 step.insert("description".into(), description.clone());
             }
-            step.insert("schema".into(), page.clone());
+            // Backstage 4.3.0 moves a page's `when` out of the schema to the step, and
+            // drops one that is neither a string nor a boolean (`router.cjs.js`).
+            let mut schema = page.clone();
+            if let Some(when) = schema.as_object_mut().and_then(|s| s.remove("when"))
+                && (when.is_string() || when.is_boolean())
+            {
+                step.insert("when".into(), when);
+            }
+            step.insert("schema".into(), schema);
             Json::Object(step)
         })
         .collect();
