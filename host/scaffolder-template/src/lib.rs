@@ -6,6 +6,7 @@
 //! compiled to `wasm32-wasip2`.
 
 mod context;
+pub mod defaults;
 mod error;
 mod model;
 pub mod parameters;
