@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
     name = "scaffolder",
     version,
     propagate_version = true,
-    after_help = "Examples:\n  scaffolder serve --port 7007 --templates ./examples\n  scaffolder dry-run examples/docs-site/template.yaml --set name=handbook\n  scaffolder plugin new hello && scaffolder plugin build hello\n\nEach command's --help has more."
+    after_help = "Examples:\n  scaffolder serve --port 7007 --templates ./examples\n  scaffolder dry-run examples/docs-site/template.yaml --set name=handbook\n  scaffolder test examples\n  scaffolder plugin new hello && scaffolder plugin build hello\n\nEach command's --help has more."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -27,6 +27,9 @@ pub enum Command {
     /// Run a template locally, without a server or a database, and show what it would create.
     #[command(after_help = DRY_RUN_HELP)]
     DryRun(DryRunArgs),
+    /// Run templates' regression tests: each `tests/*.yaml` case beside a `template.yaml`, as a dry run.
+    #[command(after_help = TEST_HELP)]
+    Test(TestArgs),
     /// Write, build, test and inspect plugins (WebAssembly components that provide actions).
     #[command(
         subcommand,
@@ -46,6 +49,42 @@ Like Backstage's dry run, actions that cannot dry-run (publishing, registering) 
 and their outputs are examples; --execute runs them for real, with the grants and secrets
 that --config would give them in a server. Values are checked against the template's
 parameters before anything runs.";
+
+const TEST_HELP: &str = "\
+Examples:
+  scaffolder test examples                 (every template under examples/ with a tests/ folder)
+  scaffolder test examples/rust-service    (one template)
+  scaffolder test --update                 (write the snapshots of the cases that changed)
+
+A case file (tests/<case>.yaml beside template.yaml) gives values and what to expect:
+  values: { name: billing, owner: group:default/payments }
+  expect:
+    files: { Dockerfile: { contains: EXPOSE 8080 }, .env: absent }
+    output: { text: [{ title: Files }] }     # a subset of the rendered spec.output
+    # or, for a case that must fail:  failure: { message: is required, step: fetch }
+The files are also compared with tests/<case>.snapshot/ (unless `snapshot: false`).
+Parameter defaults are filled in as the portal's form does. Each case is a dry run.";
+
+/// `scaffolder test`.
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// A template's directory, or a directory of them (each `template.yaml` with a
+    /// `tests/` folder beside it).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Rewrite the snapshots that differ (and create missing ones) instead of failing.
+    #[arg(long)]
+    pub update: bool,
+    /// A server configuration whose plugins and grants to use; repeatable.
+    #[arg(long = "config", value_name = "FILE")]
+    pub configs: Vec<PathBuf>,
+    /// An extra plugin component (`.wasm`); repeatable.
+    #[arg(long = "plugin", value_name = "FILE")]
+    pub plugins: Vec<PathBuf>,
+    /// Where compiled plugins are cached (as for `serve`).
+    #[arg(long, value_name = "DIR", env = "SCAFFOLDER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use scaffolder_engine::{
     ActionRegistry, DryRunFile, LocalRunRequest, LocalRunResult, LocalRunner, TemplateFiles,
 };
+use scaffolder_template::defaults::apply_defaults;
 use scaffolder_template::{Template, validate_secrets};
 use serde_json::{Map, Value as Json};
 use tempfile::TempDir;
@@ -21,29 +22,16 @@ use crate::{config, setup, values};
 pub async fn run(args: DryRunArgs) -> anyhow::Result<()> {
     let template = read_template(&args.template)?;
     let values = values::read_values(args.values.as_deref(), &args.sets, &template)?;
-    let problems = values::value_problems(&template, &values);
-    if !problems.is_empty() {
-        let mut message = format!(
-            "the values do not fit the parameters of {}; nothing was run:",
-            args.template.display()
-        );
-        for problem in &problems {
-            message.push_str("\n  ");
-            message.push_str(problem);
-        }
-        message.push_str("\nfix them in the values file or with --set KEY=VALUE");
-        bail!(message);
-    }
     let secrets = values::parse_secrets(&args.secrets)?;
-    if let Some(schema) = &template.spec.secrets_schema
-        && let Err(errors) = validate_secrets(schema, &Json::Object(secrets.clone()))
-    {
-        let lines: Vec<String> = errors.iter().map(|e| format!("  {}", e.message)).collect();
-        bail!(
-            "the template's secrets schema refuses the secrets:\n{}\ngive them with --secret NAME=VALUE",
-            lines.join("\n")
-        );
-    }
+    let values = checked_inputs(&args.template, &template, values, &secrets).map_err(|err| {
+        anyhow::anyhow!(
+            "{err}\n{}",
+            match err {
+                InputProblem::Values(_) => "fix them in the values file or with --set KEY=VALUE",
+                InputProblem::Secrets(_) => "give them with --secret NAME=VALUE",
+            }
+        )
+    })?;
     if let Some(output) = &args.output {
         ensure_empty_dir(output)?;
     }
@@ -120,8 +108,61 @@ pub async fn run(args: DryRunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why a run's inputs were refused before anything ran.
+#[derive(Debug)]
+pub enum InputProblem {
+    /// The values do not fit the parameters: the message and one line per refused field.
+    Values(String),
+    /// The secrets schema refuses the secrets: the message and one line per problem
+    /// (never a secret's value).
+    Secrets(String),
+}
+
+impl std::fmt::Display for InputProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Values(message) | Self::Secrets(message) => f.write_str(message),
+        }
+    }
+}
+
+/// The values a local run gets, as the portal would submit them: each parameter page's
+/// schema `default`s filled in (`scaffolder_template::defaults`), then checked field by
+/// field on every page; and the secrets checked against `spec.secrets.schema`. Shared by
+/// `dry-run` and `test`, so a test case runs exactly what a dry run would.
+pub fn checked_inputs(
+    template_file: &Path,
+    template: &Template,
+    values: Json,
+    secrets: &Map<String, Json>,
+) -> Result<Json, InputProblem> {
+    let values = apply_defaults(&template.spec.parameters, &values);
+    let problems = values::value_problems(template, &values);
+    if !problems.is_empty() {
+        let mut message = format!(
+            "the values do not fit the parameters of {}; nothing was run:",
+            template_file.display()
+        );
+        for problem in &problems {
+            message.push_str("\n  ");
+            message.push_str(problem);
+        }
+        return Err(InputProblem::Values(message));
+    }
+    if let Some(schema) = &template.spec.secrets_schema
+        && let Err(errors) = validate_secrets(schema, &Json::Object(secrets.clone()))
+    {
+        let lines: Vec<String> = errors.iter().map(|e| format!("  {}", e.message)).collect();
+        return Err(InputProblem::Secrets(format!(
+            "the template's secrets schema refuses the secrets:\n{}",
+            lines.join("\n")
+        )));
+    }
+    Ok(values)
+}
+
 /// The template file, with its line and column in any error.
-fn read_template(path: &Path) -> anyhow::Result<Template> {
+pub fn read_template(path: &Path) -> anyhow::Result<Template> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the template {}", path.display()))?;
     Template::from_yaml(&text, Some(&path.display().to_string()))

@@ -16,6 +16,7 @@ mod reload;
 mod serve;
 mod setup;
 mod signing;
+mod template_test;
 mod values;
 
 use std::process::ExitCode;
@@ -45,6 +46,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
         match cli.command {
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::DryRun(args) => dry_run::run(args).await,
+            cli::Command::Test(args) => template_test::run(args).await,
             cli::Command::Plugin(command) => match command {
                 cli::PluginCommand::New(args) => plugin_new::run(args).await,
                 cli::PluginCommand::Build(args) => plugin_build::run(args).await,

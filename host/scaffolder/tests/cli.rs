@@ -91,13 +91,14 @@ fn example_values() -> Vec<(&'static str, Json)> {
     ]
 }
 
-/// The server's dry run of an example, its whole folder uploaded as the frontend does.
+/// The server's dry run of an example, its whole folder uploaded and the parameters'
+/// defaults filled in, as the frontend does (the server applies none; the CLI does).
 fn server_dry_run(server: &Server, name: &str, values: &Json) -> Json {
     let dir = examples().join(name);
     let text = std::fs::read_to_string(dir.join("template.yaml")).unwrap();
-    let template = scaffolder_template::Template::from_yaml(&text, None)
-        .unwrap()
-        .entity;
+    let template = scaffolder_template::Template::from_yaml(&text, None).unwrap();
+    let values = scaffolder_template::defaults::apply_defaults(&template.spec.parameters, values);
+    let template = template.entity;
     let mut files = BTreeMap::new();
     tree(&dir, &dir, &mut files);
     let uploads: Vec<Json> = files
