@@ -137,7 +137,11 @@ impl LocalRunner {
         let task_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
         let workspace = root.join(&task_id);
         let content_dir = match &request.files {
-            TemplateFiles::Uploaded(_) => Some(root.join(format!("{task_id}-content"))),
+            // Backstage's name, `dry-run-content-<uuid>`: paths in its error messages
+            // (a missing skeleton folder) point there.
+            TemplateFiles::Uploaded(_) => {
+                Some(root.join(format!("{prefix}-content-{}", uuid::Uuid::new_v4())))
+            }
             TemplateFiles::File(_) => None,
         };
         let result = self

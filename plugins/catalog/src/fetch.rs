@@ -90,10 +90,13 @@ impl Action for Fetch {
             )
             .map_err(ActionError::failed)
         };
+        // Backstage parses a ref just before asking the catalog for it; with no catalog
+        // configured here, a malformed ref still reports its own error first.
+        let name = entity_ref.map(parse).transpose()?;
         let catalog = CatalogClient::new(ctx)?;
         let mut output = FetchOutput::default();
-        if let Some(reference) = entity_ref {
-            let entity = catalog.entity_by_ref(&parse(reference)?)?;
+        if let (Some(reference), Some(name)) = (entity_ref, &name) {
+            let entity = catalog.entity_by_ref(name)?;
             if entity.is_none() && !input.optional {
                 return Err(ActionError::failed(format!("Entity {reference} not found")));
             }

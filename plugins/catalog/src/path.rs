@@ -7,10 +7,6 @@ use std::path::{Path, PathBuf};
 
 use scaffolder_plugin_sdk::{ActionError, Result, paths};
 
-/// Backstage's message for a path that leaves the workspace.
-pub const OUTSIDE_WORKSPACE: &str =
-    "Relative path is not allowed to refer to a directory outside its parent";
-
 /// Symbolic links followed before giving up, as the kernel does (`ELOOP`).
 const MAX_LINKS: usize = 40;
 
@@ -24,7 +20,7 @@ pub fn safe_child_path(workspace: &str, file_path: &str) -> Result<PathBuf> {
     } else {
         components(&format!("{workspace}/{file_path}"))
     };
-    let outside = || ActionError::invalid_input(OUTSIDE_WORKSPACE);
+    let outside = paths::outside;
     let relative = target.strip_prefix(base.as_slice()).ok_or_else(outside)?;
     let real = real_path(Path::new(workspace), &base, relative.to_vec())?.ok_or_else(outside)?;
     // `isChildPath` tests `path.relative(base, target).startsWith('..')`, which also
@@ -108,7 +104,7 @@ mod tests {
     use super::*;
 
     fn refused(workspace: &str, file_path: &str) -> bool {
-        safe_child_path(workspace, file_path) == Err(ActionError::invalid_input(OUTSIDE_WORKSPACE))
+        safe_child_path(workspace, file_path) == Err(paths::outside())
     }
 
     #[test]

@@ -78,14 +78,19 @@ impl Action for Log {
         let mut files = Vec::new();
         list_files(Path::new("."), &mut files)
             .map_err(|e| ActionError::failed(format!("could not list the workspace: {e}")))?;
-        files.sort();
         let lines: Vec<String> = files
             .iter()
             .map(|path| {
                 let relative = path.strip_prefix("./").unwrap_or(path);
                 if with_contents {
-                    let content = std::fs::read_to_string(path).unwrap_or_default();
-                    format!("  - {relative}:\n\n  {content}")
+                    // Node reads the file as UTF-8 (invalid bytes become U+FFFD); an
+                    // unreadable one is skipped. This entry's indent is Backstage's.
+                    match std::fs::read(path) {
+                        Ok(bytes) => {
+                            format!(" - {relative}:\n\n  {}", String::from_utf8_lossy(&bytes))
+                        }
+                        Err(_) => format!(" - {relative}: [skipped]"),
+                    }
                 } else {
                     format!("  - {relative}")
                 }
@@ -96,12 +101,15 @@ impl Action for Log {
     }
 }
 
-/// Every file under `dir`, as `./`-prefixed paths.
+/// Every file below `dir`, depth first with each folder's names sorted, as Backstage's
+/// `recursiveReadDir` lists them (Node's `readdir` sorts).
 fn list_files(dir: &Path, out: &mut Vec<String>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
+    let mut entries = std::fs::read_dir(dir)?.collect::<std::io::Result<Vec<_>>>()?;
+    entries.sort_by_key(|entry| entry.file_name());
+    for entry in entries {
         let path = entry.path();
-        if entry.file_type()?.is_dir() {
+        // `fs.stat` follows links.
+        if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
             list_files(&path, out)?;
         } else {
             out.push(path.to_string_lossy().into_owned());

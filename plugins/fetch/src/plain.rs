@@ -46,17 +46,14 @@ impl Action for FetchPlain {
     fn run(ctx: &Context, input: PlainInput) -> Result<()> {
         ctx.info("Fetching plain content from remote URL");
         let target = input.target_path.as_deref().unwrap_or("./");
-        let output = paths::workspace_child(ctx, target, "targetPath")?;
+        let output = paths::workspace_child(ctx, target)?;
         let path = match source::resolve(ctx, &input.url)? {
             Source::Local(path) => path,
             Source::Remote(url) => return Err(source::directory_over_http(&url)),
         };
-        let content = tree::read(&path).map_err(|err| {
-            ActionError::failed(format!(
-                "could not read '{}' from the template's directory: {err}",
-                input.url
-            ))
-        })?;
+        // fs-extra's `copy` starts with an `lstat` of the source.
+        let content =
+            tree::read(&path).map_err(|err| source::io_error(ctx, &err, "lstat", &path, None))?;
         match content {
             Content::Tree(entries) => {
                 std::fs::create_dir_all(&output).map_err(|err| write_failed(target, err))?;
@@ -68,8 +65,8 @@ impl Action for FetchPlain {
             Content::File(contents, mode) => {
                 if Path::new(&output).is_dir() {
                     return Err(ActionError::failed(format!(
-                        "cannot copy the file '{}' onto the directory '{target}': give a file name in targetPath",
-                        input.url
+                        "Cannot overwrite directory '{output}' with non-directory '{}'.",
+                        source::host_path(ctx, &path)
                     )));
                 }
                 let kind = scaffolder_template::EntryKind::File { contents, mode };
@@ -109,8 +106,23 @@ impl Action for FetchPlainFile {
 
     fn run(ctx: &Context, input: PlainFileInput) -> Result<()> {
         ctx.info("Fetching plain content from remote URL");
-        let output = paths::workspace_child(ctx, &input.target_path, "targetPath")?;
-        let (contents, mode) = source::read_file(ctx, &input.url, input.token.as_deref())?;
+        let output = paths::workspace_child(ctx, &input.target_path)?;
+        let (contents, mode) = source::read_file(ctx, &input.url, input.token.as_deref(), &output)?;
+        // A file from the template's directory is copied with `fs.copyFile`, which does not
+        // create the target's folder (a download does).
+        if let Source::Local(path) = source::resolve(ctx, &input.url)?
+            && let Some(parent) = Path::new(&output).parent()
+            && !parent.is_dir()
+        {
+            let err = std::io::Error::from(std::io::ErrorKind::NotFound);
+            return Err(source::io_error(
+                ctx,
+                &err,
+                "copyfile",
+                &path,
+                Some(&output),
+            ));
+        }
         let kind = scaffolder_template::EntryKind::File { contents, mode };
         tree::write(Path::new(&output), &kind).map_err(|err| write_failed(&input.target_path, err))
     }

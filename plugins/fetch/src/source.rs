@@ -53,11 +53,7 @@ pub fn resolve(ctx: &Context, url: &str) -> Result<Source> {
         };
         return paths::resolve_child(dir, url)
             .map(Source::Local)
-            .ok_or_else(|| {
-                paths::outside(format!(
-                    "the fetch URL '{url}' is outside the template's directory"
-                ))
-            });
+            .ok_or_else(paths::outside);
     }
     match scheme(base) {
         Some(scheme) if is_http(scheme) => Ok(Source::Remote(join_url(base, url))),
@@ -75,25 +71,57 @@ pub fn directory_over_http(url: &str) -> ActionError {
 }
 
 /// Reads one file and its mode: from the template's directory, or downloaded with `token`
-/// as bearer (with the default mode).
-pub fn read_file(ctx: &Context, url: &str, token: Option<&str>) -> Result<(Vec<u8>, u32)> {
+/// as bearer (with the default mode). `destination` is where Backstage's `fs.copyFile`
+/// would have written it, named in its error message when the file cannot be read.
+pub fn read_file(
+    ctx: &Context,
+    url: &str,
+    token: Option<&str>,
+    destination: &str,
+) -> Result<(Vec<u8>, u32)> {
     match resolve(ctx, url)? {
         Source::Local(path) => {
+            let unreadable =
+                |err: &std::io::Error| io_error(ctx, err, "copyfile", &path, Some(destination));
             if std::path::Path::new(&path).is_dir() {
-                return Err(ActionError::invalid_input(format!(
-                    "the fetch URL '{url}' is a directory, not a file"
-                )));
+                let err = std::io::Error::from(std::io::ErrorKind::IsADirectory);
+                return Err(unreadable(&err));
             }
-            let unreadable = |err: &dyn std::fmt::Display| {
-                ActionError::failed(format!(
-                    "could not read '{url}' from the template's directory: {err}"
-                ))
-            };
             let contents = std::fs::read(&path).map_err(|err| unreadable(&err))?;
-            let mode = files::mode(&path).map_err(|err| unreadable(&err))?;
+            let mode = files::mode(&path).map_err(|err| ActionError::failed(err.to_string()))?;
             Ok((contents, mode))
         }
         Source::Remote(remote) => Ok((download(&remote, token)?, tree::DEFAULT_MODE)),
+    }
+}
+
+/// Node's error for a failed `syscall` on `path` (and `dest`), as Backstage surfaces it,
+/// with paths in the template's directory shown where the host has that directory.
+pub fn io_error(
+    ctx: &Context,
+    err: &std::io::Error,
+    syscall: &str,
+    path: &str,
+    dest: Option<&str>,
+) -> ActionError {
+    let path = host_path(ctx, path);
+    ActionError::failed(files::node_error(err, syscall, &path, dest))
+}
+
+/// A guest path in the template's directory as the host names it: the directory of the
+/// template's `file://` location (Backstage's messages show that path).
+pub fn host_path(ctx: &Context, guest: &str) -> String {
+    let host_dir = ctx
+        .template_base_url()
+        .and_then(|base| base.strip_prefix("file://"))
+        .and_then(|file| file.rsplit_once('/'))
+        .map(|(dir, _)| dir);
+    match (ctx.template_directory(), host_dir) {
+        (Some(dir), Some(host_dir)) => match guest.strip_prefix(dir) {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{host_dir}{rest}"),
+            _ => guest.to_owned(),
+        },
+        _ => guest.to_owned(),
     }
 }
 
@@ -110,7 +138,13 @@ pub fn download(url: &str, token: Option<&str>) -> Result<Vec<u8>> {
             .map(|value| ("authorization", value))
             .into_iter()
             .collect();
-        let response = http::request("GET", &current, &headers, None)?;
+        let response = http::request("GET", &current, &headers, None).map_err(|err| match err {
+            // What Backstage's UrlReader says of a host it may not read.
+            ActionError::Denied(_) => ActionError::Denied(format!(
+                "Reading from '{url}' is not allowed. You may need to configure an integration for the target host, or add it to the configured list of allowed hosts at 'backend.reading.allow'"
+            )),
+            other => other,
+        })?;
         match response.status {
             200..=299 => return Ok(response.body),
             301 | 302 | 303 | 307 | 308 => {

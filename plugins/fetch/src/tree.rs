@@ -15,7 +15,7 @@ pub const DEFAULT_MODE: u32 = 0o644;
 
 /// What a fetch URL points at.
 pub enum Content {
-    /// A directory: every entry below it, parents before children, names sorted.
+    /// A directory: every entry below it, breadth first, names sorted.
     Tree(Vec<SkeletonEntry>),
     /// A single file and its mode.
     File(Vec<u8>, u32),
@@ -24,54 +24,58 @@ pub enum Content {
 /// Reads the directory or file at `path`.
 pub fn read(path: &str) -> io::Result<Content> {
     if std::fs::metadata(path)?.is_dir() {
-        let mut entries = Vec::new();
-        walk(Path::new(path), "", &mut entries)?;
-        Ok(Content::Tree(entries))
+        Ok(Content::Tree(walk(Path::new(path))?))
     } else {
         let mode = files::mode(path).map_err(io::Error::other)?;
         std::fs::read(path).map(|contents| Content::File(contents, mode))
     }
 }
 
-fn walk(dir: &Path, prefix: &str, out: &mut Vec<SkeletonEntry>) -> io::Result<()> {
-    let mut names = std::fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.file_name()))
-        .collect::<io::Result<Vec<_>>>()?;
-    names.sort();
-    for name in names {
-        let path = dir.join(&name);
-        let name = name.to_string_lossy();
-        let relative = if prefix.is_empty() {
-            name.into_owned()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let file_type = std::fs::symlink_metadata(&path)?.file_type();
-        if file_type.is_symlink() {
-            let target = std::fs::read_link(&path)?;
-            out.push(SkeletonEntry {
-                path: relative,
-                kind: EntryKind::Symlink {
-                    target: target.to_string_lossy().into_owned(),
-                },
-            });
-        } else if file_type.is_dir() {
-            out.push(SkeletonEntry {
-                path: relative.clone(),
-                kind: EntryKind::Directory,
-            });
-            walk(&path, &relative, out)?;
-        } else {
-            out.push(SkeletonEntry {
-                path: relative,
-                kind: EntryKind::File {
-                    contents: std::fs::read(&path)?,
-                    mode: files::mode(&path).map_err(io::Error::other)?,
-                },
-            });
+/// Every entry below `root` in the order globby lists them: breadth first, each folder's
+/// names sorted byte-wise (as Node's `readdir` returns them).
+fn walk(root: &Path) -> io::Result<Vec<SkeletonEntry>> {
+    let mut out = Vec::new();
+    let mut folders = std::collections::VecDeque::from([(root.to_path_buf(), String::new())]);
+    while let Some((dir, prefix)) = folders.pop_front() {
+        let mut names = std::fs::read_dir(&dir)?
+            .map(|entry| entry.map(|e| e.file_name()))
+            .collect::<io::Result<Vec<_>>>()?;
+        names.sort();
+        for name in names {
+            let path = dir.join(&name);
+            let name = name.to_string_lossy();
+            let relative = if prefix.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let file_type = std::fs::symlink_metadata(&path)?.file_type();
+            if file_type.is_symlink() {
+                let target = std::fs::read_link(&path)?;
+                out.push(SkeletonEntry {
+                    path: relative,
+                    kind: EntryKind::Symlink {
+                        target: target.to_string_lossy().into_owned(),
+                    },
+                });
+            } else if file_type.is_dir() {
+                out.push(SkeletonEntry {
+                    path: relative.clone(),
+                    kind: EntryKind::Directory,
+                });
+                folders.push_back((path, relative));
+            } else {
+                out.push(SkeletonEntry {
+                    path: relative,
+                    kind: EntryKind::File {
+                        contents: std::fs::read(&path)?,
+                        mode: files::mode(&path).map_err(io::Error::other)?,
+                    },
+                });
+            }
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 /// Writes one entry at `path`, creating parent directories and replacing an existing file

@@ -20,7 +20,7 @@ impl WorkspacePath {
     /// Resolves `input` inside `workspace` (the workspace's absolute path, as the step
     /// sees it), or fails when it refers to something outside.
     pub fn resolve(workspace: &str, input: &str) -> Result<Self, ActionError> {
-        let outside = || ActionError::invalid_input(format!("'{input}' is outside the workspace"));
+        let outside = scaffolder_plugin_sdk::paths::outside;
         let parts = if input.starts_with('/') {
             // As in `path.resolve`, `..` at the root of an absolute path stays at the root.
             let absolute = components(input, true).ok_or_else(outside)?;
@@ -200,10 +200,7 @@ mod tests {
             "a/b/../../../x",
         ] {
             let err = WorkspacePath::resolve(WS, input).unwrap_err();
-            assert_eq!(
-                err,
-                ActionError::invalid_input(format!("'{input}' is outside the workspace"))
-            );
+            assert_eq!(err, scaffolder_plugin_sdk::paths::outside(), "{input}");
         }
     }
 

@@ -3,7 +3,7 @@
 //! directory sorted by name, a recursive listing descending from the last directory found
 //! first, symlinks listed as files and never followed.
 
-use scaffolder_plugin_sdk::{Action, ActionInfo, Context, Result};
+use scaffolder_plugin_sdk::{Action, ActionError, ActionInfo, Context, Result, files};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -86,21 +86,19 @@ impl Action for ReadDir {
 
     fn run(ctx: &Context, input: ReadDirInput) -> Result<ReadDirOutput> {
         let workspace = ctx.workspace();
-        let dirs = input
-            .paths
-            .iter()
-            .map(|path| WorkspacePath::resolve(workspace, path))
-            .collect::<Result<Vec<_>>>()?;
         let mut output = ReadDirOutput::default();
-        for dir in dirs {
-            let (files, folders) = (output.files.len(), output.folders.len());
+        // Backstage resolves and reads one path after the other, and logs nothing.
+        for path in &input.paths {
+            let dir = WorkspacePath::resolve(workspace, path)?;
+            if let Err(err) = std::fs::read_dir(dir.local()) {
+                return Err(ActionError::failed(files::node_error(
+                    &err,
+                    "scandir",
+                    &dir.absolute(workspace),
+                    None,
+                )));
+            }
             read_dir(workspace, &dir, input.recursive, &mut output)?;
-            ctx.info(format!(
-                "Read {}: {} files, {} folders",
-                dir.absolute(workspace),
-                output.files.len() - files,
-                output.folders.len() - folders
-            ));
         }
         Ok(output)
     }

@@ -7,7 +7,9 @@ use scaffolder_plugin_sdk::{Action, ActionError, ActionInfo, Context, Result};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::path::{WorkspacePath, is_missing, reason};
+use scaffolder_plugin_sdk::files;
+
+use crate::path::{WorkspacePath, is_missing};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,33 +77,24 @@ impl Action for Rename {
 
     fn run(ctx: &Context, input: RenameInput) -> Result<()> {
         let workspace = ctx.workspace();
-        // Every entry is checked before anything is moved.
-        let moves = input
-            .files
-            .iter()
-            .map(|file| {
-                if file.from.is_empty() || file.to.is_empty() {
-                    return Err(ActionError::invalid_input(
-                        "each file must have a from and to property",
-                    ));
-                }
-                let from = WorkspacePath::resolve(workspace, &file.from)?;
-                let to = WorkspacePath::resolve(workspace, &file.to)?;
-                if from.is_root() || to.is_root() {
-                    return Err(ActionError::invalid_input(format!(
-                        "cannot rename {} to {}: the workspace itself cannot be renamed or replaced",
-                        file.from, file.to
-                    )));
-                }
-                Ok((from, to, file.overwrite.unwrap_or(false)))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        for (from, to, overwrite) in moves {
+        // Backstage checks and moves one entry after the other.
+        for file in &input.files {
+            if file.from.is_empty() || file.to.is_empty() {
+                return Err(ActionError::invalid_input(
+                    "each file must have a from and to property",
+                ));
+            }
+            let from = WorkspacePath::resolve(workspace, &file.from)?;
+            let to = WorkspacePath::resolve(workspace, &file.to)?;
             let source = from.absolute(workspace);
             let destination = to.absolute(workspace);
-            move_path(workspace, &from, &to, overwrite).map_err(|why| {
-                ActionError::failed(format!("failed to rename {source} to {destination}: {why}"))
-            })?;
+            if from.is_root() || to.is_root() {
+                return Err(ActionError::invalid_input(format!(
+                    "cannot rename {source} to {destination}: the workspace itself cannot be renamed or replaced"
+                )));
+            }
+            move_path(workspace, &from, &to, file.overwrite.unwrap_or(false))
+                .map_err(ActionError::failed)?;
             ctx.info(format!(
                 "File {source} renamed to {destination} successfully"
             ));
@@ -110,44 +103,60 @@ impl Action for Rename {
     }
 }
 
-/// Moves `from` to `to`; the error is the reason, naming the path it concerns.
+/// fs-extra's `move`, with its error messages.
 fn move_path(
     workspace: &str,
     from: &WorkspacePath,
     to: &WorkspacePath,
     overwrite: bool,
 ) -> std::result::Result<(), String> {
-    let show = |path: &WorkspacePath| path.absolute(workspace);
-    if let Err(err) = std::fs::symlink_metadata(from.local()) {
-        return Err(format!("{}: {}", show(from), reason(&err)));
+    let (src, dest) = (from.absolute(workspace), to.absolute(workspace));
+    let node = |err: &std::io::Error, syscall: &str, path: &str| {
+        files::node_error(err, syscall, path, None)
+    };
+    // `stat.checkPaths`: an `lstat` of both.
+    let source =
+        std::fs::symlink_metadata(from.local()).map_err(|err| node(&err, "lstat", &src))?;
+    let existing = match std::fs::symlink_metadata(to.local()) {
+        Ok(metadata) => Some(metadata),
+        Err(err) if is_missing(&err) => None,
+        Err(err) => return Err(node(&err, "lstat", &dest)),
+    };
+    if let Some(existing) = &existing {
+        if from == to {
+            return Err("Source and destination must not be the same.".to_owned());
+        }
+        if source.is_dir() && !existing.is_dir() {
+            return Err(format!(
+                "Cannot overwrite non-directory '{dest}' with directory '{src}'."
+            ));
+        }
+        if !source.is_dir() && existing.is_dir() {
+            return Err(format!(
+                "Cannot overwrite directory '{dest}' with non-directory '{src}'."
+            ));
+        }
     }
-    if from == to {
-        return Err("source and destination are the same".to_owned());
-    }
-    if to.is_below(from) {
-        return Err(format!("cannot move {} into itself", show(from)));
+    if source.is_dir() && to.is_below(from) {
+        return Err(format!(
+            "Cannot move '{src}' to a subdirectory of itself, '{dest}'."
+        ));
     }
     if let Some(parent) = to.parent().filter(|parent| !parent.is_root()) {
         std::fs::create_dir_all(parent.local())
-            .map_err(|err| format!("creating {}: {}", show(&parent), reason(&err)))?;
+            .map_err(|err| node(&err, "mkdir", &parent.absolute(workspace)))?;
     }
-    match std::fs::symlink_metadata(to.local()) {
-        Ok(_) if !overwrite => {
-            return Err(format!(
-                "{} already exists (set overwrite: true to replace it)",
-                show(to)
-            ));
+    if let Some(existing) = existing {
+        if !overwrite {
+            return Err("dest already exists.".to_owned());
         }
-        Ok(existing) => {
-            let removed = if existing.is_dir() {
-                std::fs::remove_dir_all(to.local())
-            } else {
-                std::fs::remove_file(to.local())
-            };
-            removed.map_err(|err| format!("replacing {}: {}", show(to), reason(&err)))?;
-        }
-        Err(err) if is_missing(&err) => {}
-        Err(err) => return Err(format!("{}: {}", show(to), reason(&err))),
+        let removed = if existing.is_dir() {
+            std::fs::remove_dir_all(to.local())
+        } else {
+            std::fs::remove_file(to.local())
+        };
+        removed.map_err(|err| node(&err, "rm", &dest))?;
     }
-    std::fs::rename(from.local(), to.local()).map_err(|err| reason(&err))
+    std::fs::rename(from.local(), to.local())
+        .map_err(|err| files::node_error(&err, "rename", &src, Some(&dest)))
 }

@@ -87,7 +87,7 @@ pub fn publish(
     inputs: &CommitInputs,
 ) -> Result<ObjectId> {
     let source = match inputs.source_path.as_deref() {
-        Some(path) => paths::workspace_child(ctx, path, "sourcePath")?,
+        Some(path) => paths::workspace_child(ctx, path)?,
         None => ctx.workspace().to_owned(),
     };
     let (tree, file_count) = worktree::read(Path::new(&source), |path| files::mode(path))?;

@@ -22,3 +22,41 @@ fn guest_path(path: &Path) -> Result<String, ActionError> {
         .map(str::to_owned)
         .ok_or_else(|| ActionError::failed(format!("{} is not valid UTF-8", path.display())))
 }
+
+/// The message of a failed Node `fs` call, which Backstage's actions surface as they are:
+/// `ENOENT: no such file or directory, lstat '/path'`, with ` -> '/dest'` for two-path
+/// calls (`copyfile`, `rename`).
+pub fn node_error(err: &std::io::Error, syscall: &str, path: &str, dest: Option<&str>) -> String {
+    use std::io::ErrorKind;
+    let (code, description) = match err.kind() {
+        ErrorKind::NotFound => ("ENOENT", "no such file or directory"),
+        ErrorKind::AlreadyExists => ("EEXIST", "file already exists"),
+        ErrorKind::NotADirectory => ("ENOTDIR", "not a directory"),
+        ErrorKind::IsADirectory => ("EISDIR", "illegal operation on a directory"),
+        ErrorKind::DirectoryNotEmpty => ("ENOTEMPTY", "directory not empty"),
+        ErrorKind::PermissionDenied => ("EACCES", "permission denied"),
+        _ => return format!("{err}, {syscall} '{path}'"),
+    };
+    match dest {
+        Some(dest) => format!("{code}: {description}, {syscall} '{path}' -> '{dest}'"),
+        None => format!("{code}: {description}, {syscall} '{path}'"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_errors_read_as_node_prints_them() {
+        let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert_eq!(
+            node_error(&missing, "lstat", "/workspace/a", None),
+            "ENOENT: no such file or directory, lstat '/workspace/a'"
+        );
+        assert_eq!(
+            node_error(&missing, "copyfile", "/t/a", Some("/workspace/b")),
+            "ENOENT: no such file or directory, copyfile '/t/a' -> '/workspace/b'"
+        );
+    }
+}

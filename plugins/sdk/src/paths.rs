@@ -25,17 +25,18 @@ pub fn resolve_child(parent: &str, path: &str) -> Option<String> {
     inside.then_some(resolved)
 }
 
-/// Resolves `path` inside the workspace; `what` names the input in the error.
-pub fn workspace_child(ctx: &Context, path: &str, what: &str) -> Result<String> {
-    resolve_child(ctx.workspace(), path)
-        .ok_or_else(|| outside(format!("{what} '{path}' is outside the workspace")))
+/// Resolves `path` inside the workspace, or Backstage's refusal.
+pub fn workspace_child(ctx: &Context, path: &str) -> Result<String> {
+    resolve_child(ctx.workspace(), path).ok_or_else(outside)
 }
 
-/// Backstage's refusal of a path that leaves its parent (a `NotAllowedError`).
-pub fn outside(detail: impl std::fmt::Display) -> ActionError {
-    ActionError::Denied(format!(
-        "Relative path is not allowed to refer to a directory outside its parent: {detail}"
-    ))
+/// Backstage's message when `resolveSafeChildPath` refuses a path that leaves its parent.
+pub const OUTSIDE: &str = "Relative path is not allowed to refer to a directory outside its parent";
+
+/// Backstage's refusal of a path that leaves its parent (a `NotAllowedError`), worded as
+/// Backstage words it, without naming the path.
+pub fn outside() -> ActionError {
+    ActionError::Denied(OUTSIDE.to_owned())
 }
 
 /// `/`-separated absolute form: `.` and empty segments dropped, `..` applied (never above `/`).

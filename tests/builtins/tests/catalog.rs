@@ -246,7 +246,7 @@ async fn write_refuses_paths_outside_the_workspace() {
             Some("Relative path is not allowed to refer to a directory outside its parent"),
             "{file_path}"
         );
-        assert_eq!(error_name(&run), "InputError", "{file_path}");
+        assert_eq!(error_name(&run), "NotAllowedError", "{file_path}");
         assert!(
             run.messages()
                 .contains(&info(&format!("Writing {file_path}"))),

@@ -37,6 +37,41 @@ async fn log_writes_the_input_the_message_and_the_workspace() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lists_the_workspace_depth_first_as_backstage_does() {
+    let harness = Harness::new().await;
+    let run = harness
+        .run(
+            json!([
+                { "id": "fetch", "action": "fetch:plain", "input": { "url": "./skeleton" } },
+                { "id": "names", "action": "debug:log", "input": { "listWorkspace": true } },
+                { "id": "contents", "action": "debug:log", "input": { "listWorkspace": "with-contents" } }
+            ]),
+            json!({}),
+            &[
+                ("skeleton/a.txt", "dot"),
+                ("skeleton/a/x", "slash"),
+                ("skeleton/b.bin", "\u{0}\u{ff}"),
+            ],
+        )
+        .await;
+    assert!(run.succeeded(), "{:#?}", run.events);
+    let messages = run.messages();
+    // `a/` sorts before `a.txt` by name, though `a.txt` < `a/x` as paths.
+    assert!(
+        messages.contains(&format!("{INFO}Workspace:\n  - a/x\n  - a.txt\n  - b.bin")),
+        "{messages:#?}"
+    );
+    // One space before the dash with contents; a binary file read as text.
+    assert!(
+        messages.contains(&format!(
+            "{INFO}Workspace:\n - a/x:\n\n  slash\n - a.txt:\n\n  dot\n - b.bin:\n\n  \u{0}\u{ff}"
+        )),
+        "{messages:#?}"
+    );
+    harness.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_validates_its_input() {
     let harness = Harness::new().await;
     let run = harness

@@ -1,0 +1,1 @@
+second ${{ values.name }}
