@@ -17,7 +17,42 @@ use super::filters::regex;
 
 /// An expression nunjitsu's parser refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SyntaxError(pub(crate) String);
+pub(crate) struct SyntaxError(pub(crate) String, pub(crate) Option<usize>);
+
+impl SyntaxError {
+    fn new(message: impl Into<String>) -> Self {
+        Self(message.into(), None)
+    }
+
+    /// The error at byte `offset` of the expression.
+    fn at(message: impl Into<String>, offset: usize) -> Self {
+        Self(message.into(), Some(offset))
+    }
+
+    /// This error at `offset` unless it already has a position.
+    fn located(self, offset: usize) -> Self {
+        match self.1 {
+            Some(_) => self,
+            None => Self(self.0, Some(offset)),
+        }
+    }
+}
+
+impl Tok {
+    /// The token's text, as nunjitsu quotes it in messages.
+    fn text(&self) -> String {
+        match self {
+            Tok::Name(t) | Tok::Number(t) | Tok::Str(t) | Tok::Regex(t) => t.clone(),
+            Tok::Op(op) => (*op).to_owned(),
+            Tok::Eof => String::new(),
+        }
+    }
+}
+
+/// nunjitsu's `formatDiagnosticValue`: the value as a JSON string.
+fn quoted(value: &str) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
 
 // ---------------------------------------------------------------------------------------
 // Tokens
@@ -75,7 +110,7 @@ fn tokenize(source: &str) -> Result<(Vec<Tok>, Vec<usize>), SyntaxError> {
             _ => false,
         };
         if c == '.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) && !after_operand {
-            return Err(SyntaxError("Invalid numeric literal".into()));
+            return Err(SyntaxError::at("Invalid numeric literal", i));
         }
         if c.is_ascii_digit() {
             let mut end = i;
@@ -92,7 +127,7 @@ fn tokenize(source: &str) -> Result<(Vec<Tok>, Vec<usize>), SyntaxError> {
                 .get(end)
                 .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
             {
-                return Err(SyntaxError("Invalid numeric literal".into()));
+                return Err(SyntaxError::at("Invalid numeric literal", i));
             }
             offsets.push(i);
             tokens.push(Tok::Number(source[i..end].to_owned()));
@@ -118,7 +153,12 @@ fn tokenize(source: &str) -> Result<(Vec<Tok>, Vec<usize>), SyntaxError> {
                 tokens.push(Tok::Op(&SINGLE[at..at + 1]));
                 i += 1;
             }
-            None => return Err(SyntaxError(format!("Unexpected character \"{c}\""))),
+            None => {
+                return Err(SyntaxError::at(
+                    format!("Unexpected character {}", quoted(&c.to_string())),
+                    i,
+                ));
+            }
         }
     }
     offsets.push(source.len());
@@ -167,7 +207,7 @@ fn read_string(source: &str, start: usize, quote: char) -> Result<(String, usize
             other => other,
         });
     }
-    Err(SyntaxError("Unterminated string literal".into()))
+    Err(SyntaxError::at("Unterminated string literal", start))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -259,26 +299,41 @@ impl Parser {
         if self.consume(op) {
             Ok(())
         } else {
-            Err(SyntaxError(format!("Expected {op}")))
+            Err(SyntaxError::at(format!("Expected {op}"), self.here()))
         }
     }
 
     fn expect_name(&mut self) -> Result<String, SyntaxError> {
+        let here = self.here();
         match self.peek(0).clone() {
             Tok::Name(n) => {
                 self.at += 1;
-                allowed(&n)?;
+                allowed(&n).map_err(|e| e.located(here))?;
                 Ok(n)
             }
-            other => Err(SyntaxError(format!("Expected name, received {other:?}"))),
+            _ => Err(self.unexpected("name")),
         }
     }
 
     fn expect_eof(&self) -> Result<(), SyntaxError> {
         match self.peek(0) {
             Tok::Eof => Ok(()),
-            other => Err(SyntaxError(format!("Expected eof, received {other:?}"))),
+            _ => Err(self.unexpected("eof")),
         }
+    }
+
+    /// Where the current token starts.
+    fn here(&self) -> usize {
+        self.offsets[self.at.min(self.offsets.len() - 1)]
+    }
+
+    /// `Expected <kind>, received "<token>"` at the current token.
+    fn unexpected(&self, kind: &str) -> SyntaxError {
+        let message = match self.peek(0) {
+            Tok::Eof => format!("Expected {kind}, received end of input"),
+            other => format!("Expected {kind}, received {}", quoted(&other.text())),
+        };
+        SyntaxError::at(message, self.here())
     }
 
     fn nested<T>(
@@ -287,7 +342,7 @@ impl Parser {
     ) -> Result<T, SyntaxError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(SyntaxError("expression nested too deeply".into()));
+            return Err(SyntaxError::at("expression nested too deeply", self.here()));
         }
         let result = parse(self);
         self.depth -= 1;
@@ -490,19 +545,23 @@ impl Parser {
 
     fn unary(&mut self) -> Parsed {
         if self.consume("-") {
+            let inner = self.here();
             let target = self.nested(Self::unary)?;
             if matches!(target, Expr::Neg(_)) {
-                return Err(SyntaxError(
-                    "Repeated unparenthesized unary - is not supported".into(),
+                return Err(SyntaxError::at(
+                    "Repeated unparenthesized unary - is not supported",
+                    inner,
                 ));
             }
             return Ok(Expr::Neg(Box::new(target)));
         }
         if self.consume("+") {
+            let inner = self.here();
             let target = self.nested(Self::unary)?;
             if matches!(target, Expr::Pos(_)) {
-                return Err(SyntaxError(
-                    "Repeated unparenthesized unary + is not supported".into(),
+                return Err(SyntaxError::at(
+                    "Repeated unparenthesized unary + is not supported",
+                    inner,
                 ));
             }
             return Ok(Expr::Pos(Box::new(target)));
@@ -522,7 +581,7 @@ impl Parser {
                 let value = self.nested(Self::subscript)?;
                 self.expect_op("]")?;
                 if let Expr::Str(s) = &value {
-                    allowed(s)?;
+                    allowed(s).map_err(|e| e.located(self.last_key))?;
                 }
                 expr = match value {
                     Expr::Slice(_, start, stop, step) => {
@@ -549,7 +608,8 @@ impl Parser {
             Some(self.inline_if()?)
         };
         if !self.consume(":") {
-            return start.ok_or_else(|| SyntaxError("Expected subscript expression".into()));
+            let here = self.here();
+            return start.ok_or_else(|| SyntaxError::at("Expected subscript expression", here));
         }
         let stop = if ends(self) {
             None
@@ -571,6 +631,7 @@ impl Parser {
 
     fn primary(&mut self) -> Parsed {
         let token = self.peek(0).clone();
+        let start = self.here();
         self.at += 1;
         match token {
             Tok::Number(n) => Ok(Expr::Number(n.parse().unwrap_or(f64::NAN))),
@@ -581,27 +642,30 @@ impl Parser {
                 "false" => Expr::Bool(false),
                 "none" | "null" => Expr::Null,
                 _ => {
-                    allowed(&n)?;
+                    allowed(&n).map_err(|e| e.located(start))?;
                     Expr::Symbol(n)
                 }
             }),
             Tok::Op("(") => {
                 let children = self.nested(|p| p.delimited(")"))?;
                 if children.is_empty() {
-                    return Err(SyntaxError(
-                        "Parenthesized expression cannot be empty".into(),
+                    return Err(SyntaxError::at(
+                        "Parenthesized expression cannot be empty",
+                        start,
                     ));
                 }
                 Ok(Expr::Group(children))
             }
             Tok::Op("[") => Ok(Expr::Array(self.nested(|p| p.delimited("]"))?)),
             Tok::Op("{") => Ok(Expr::Dict(self.nested(Self::dictionary)?)),
-            Tok::Eof => Err(SyntaxError(
-                "Unexpected expression token at end of input".into(),
+            Tok::Eof => Err(SyntaxError::at(
+                "Unexpected expression token at end of input",
+                start,
             )),
-            other => Err(SyntaxError(format!(
-                "Unexpected expression token {other:?}"
-            ))),
+            other => Err(SyntaxError::at(
+                format!("Unexpected expression token {}", quoted(&other.text())),
+                start,
+            )),
         }
     }
 
@@ -615,13 +679,15 @@ impl Parser {
                 Tok::Name(n) if !matches!(n.as_str(), "true" | "false" | "null" | "none") => n,
                 Tok::Str(s) => s,
                 _ => {
-                    return Err(SyntaxError(
-                        "Dictionary keys must be strings or names".into(),
+                    return Err(SyntaxError::at(
+                        "Dictionary keys must be strings or names",
+                        self.here(),
                     ));
                 }
             };
+            let here = self.here();
             self.at += 1;
-            allowed(&key)?;
+            allowed(&key).map_err(|e| e.located(here))?;
             self.expect_op(":")?;
             pairs.push((key, self.inline_if()?));
             if !self.consume(",") {
@@ -654,8 +720,9 @@ impl Parser {
         }
         loop {
             if let (Tok::Name(name), Tok::Op("=")) = (self.peek(0).clone(), self.peek(1)) {
+                let here = self.here();
                 self.at += 2;
-                allowed(&name)?;
+                allowed(&name).map_err(|e| e.located(here))?;
                 args.push(Arg::Keyword(name, self.inline_if()?));
             } else {
                 args.push(Arg::Positional(self.inline_if()?));
@@ -673,7 +740,10 @@ impl Parser {
 
 fn allowed(name: &str) -> Result<(), SyntaxError> {
     if RESERVED.contains(&name) {
-        return Err(SyntaxError(format!("Template name \"{name}\" is reserved")));
+        return Err(SyntaxError::new(format!(
+            "Template name {} is reserved",
+            quoted(name)
+        )));
     }
     Ok(())
 }
@@ -965,7 +1035,9 @@ fn translate_located(
     shared: &[String],
     origin: Origin,
 ) -> Result<String, SyntaxError> {
-    let mut expr = Parser::new(source)?.parse()?;
+    let mut expr = Parser::new(source)
+        .and_then(Parser::parse)
+        .map_err(|e| e.in_template(source, origin))?;
     if !shared.is_empty() {
         rename(&mut expr, shared);
     }
@@ -973,6 +1045,32 @@ fn translate_located(
     let mut out = String::new();
     emit(&expr, &mut out);
     Ok(out)
+}
+
+impl SyntaxError {
+    /// The message as nunjitsu words it: `Template error at line 1, column 11: Expected eof,
+    /// received "bar"`, the position counted from the template's start.
+    fn in_template(self, source: &str, origin: Origin) -> Self {
+        let (line, column) = origin.locate(source, self.1.unwrap_or(0));
+        Self::new(format!(
+            "Template error at line {}, column {}: {}",
+            line + 1,
+            column + 1,
+            self.0
+        ))
+    }
+}
+
+impl Origin {
+    /// The 0-based line and column of byte `offset` of `expression`, which starts here.
+    fn locate(self, expression: &str, offset: usize) -> (usize, usize) {
+        let here = Origin::after(&expression[..offset.min(expression.len())]);
+        if here.line == 0 {
+            (self.line, self.column + here.column)
+        } else {
+            (self.line + here.line, here.column)
+        }
+    }
 }
 
 /// nunjitsu's path of a callee: names and constant keys (`values.name.padStart`).
@@ -995,13 +1093,7 @@ fn not_callable_message(site: Option<&(String, usize)>) -> String {
     };
     EMITTING.with(|e| {
         let (source, origin) = &*e.borrow();
-        let before = &source[..(*offset).min(source.len())];
-        let here = Origin::after(before);
-        let (line, column) = if here.line == 0 {
-            (origin.line, origin.column + here.column)
-        } else {
-            (origin.line + here.line, here.column)
-        };
+        let (line, column) = origin.locate(source, *offset);
         format!(
             "Template error at line {}, column {}: Template value \"{path}\" resolved to undefined and cannot be called",
             line + 1,
@@ -1115,7 +1207,7 @@ fn loop_targets(source: &str) -> Result<Vec<String>, SyntaxError> {
     loop {
         let name = parser.expect_name()?;
         if matches!(name.as_str(), "true" | "false" | "null" | "none") {
-            return Err(SyntaxError("Binding targets must be ordinary names".into()));
+            return Err(SyntaxError::new("Binding targets must be ordinary names"));
         }
         targets.push(name);
         if !parser.consume(",") {
@@ -1209,7 +1301,7 @@ pub(crate) fn translate_template(
             "{#" => {
                 let end = rest[body_start..]
                     .find("#}")
-                    .ok_or_else(|| SyntaxError("Unterminated comment".into()))?;
+                    .ok_or_else(|| tag_error(source, rest, at, "Unterminated comment tag"))?;
                 let comment = &rest[at..body_start + end + 2];
                 if comment.starts_with("{#-") || comment.ends_with("-#}") {
                     out.push_str(comment);
@@ -1222,7 +1314,7 @@ pub(crate) fn translate_template(
             }
             "{%" => {
                 let end = find_close(rest, body_start, "%}")
-                    .ok_or_else(|| SyntaxError("Unterminated block tag".into()))?;
+                    .ok_or_else(|| tag_error(source, rest, at, "Unterminated block tag"))?;
                 let code = &rest[body_start..end];
                 let after = &rest[end + 2..];
                 let (lead, inner, trail) = split_markers(code);
@@ -1236,7 +1328,7 @@ pub(crate) fn translate_template(
                     let (body, tail) = find_end_raw(after, name).ok_or_else(|| {
                         let consumed = source.len() - rest.len();
                         let origin = Origin::after(&source[..consumed + at]);
-                        SyntaxError(format!(
+                        SyntaxError::new(format!(
                             "Template error at line {}, column {}: Missing \"{end_tag}\" tag",
                             origin.line + 1,
                             origin.column + 1
@@ -1278,7 +1370,7 @@ pub(crate) fn translate_template(
                     "case" => {
                         let n = *switches
                             .last()
-                            .ok_or_else(|| SyntaxError("case outside switch".into()))?;
+                            .ok_or_else(|| SyntaxError::new("case outside switch"))?;
                         let mut conditions = vec![inner.trim()[4..].trim().to_owned()];
                         let mut tail = after;
                         // Cases with empty bodies share the next case's body.
@@ -1336,7 +1428,7 @@ pub(crate) fn translate_template(
             }
             _ => {
                 let end = find_close(rest, body_start, "}}")
-                    .ok_or_else(|| SyntaxError("Unterminated variable tag".into()))?;
+                    .ok_or_else(|| tag_error(source, rest, at, "Unterminated variable tag"))?;
                 let (lead, inner, trail) = split_markers(&rest[body_start..end]);
                 out.push_str(open);
                 out.push_str(lead);
@@ -1387,6 +1479,17 @@ fn escape_openings(text: &str, open_expr: &str, out: &mut String) {
             }
         }
     }
+}
+
+/// An error at the tag starting at `at` in `rest` (the unread end of `source`).
+fn tag_error(source: &str, rest: &str, at: usize, message: &str) -> SyntaxError {
+    let consumed = source.len() - rest.len();
+    let origin = Origin::after(&source[..consumed + at]);
+    SyntaxError::new(format!(
+        "Template error at line {}, column {}: {message}",
+        origin.line + 1,
+        origin.column + 1
+    ))
 }
 
 /// The body of a raw block up to its closing tag, and the text after that tag. As in
@@ -1446,7 +1549,7 @@ fn translate_statement(code: &str, shared: &[String]) -> Result<String, SyntaxEr
         ),
         "for" => {
             let split =
-                top_level_keyword(args, "in").ok_or_else(|| SyntaxError("Expected in".into()))?;
+                top_level_keyword(args, "in").ok_or_else(|| SyntaxError::new("Expected in"))?;
             let targets = loop_targets(&args[..split])?;
             let iterable = translate_expression(&args[split + 2..])?;
             format!(

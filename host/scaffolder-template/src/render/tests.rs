@@ -826,3 +826,38 @@ fn raw_blocks_and_comments_keep_white_space_as_nunjitsu_does() {
         "Template error at line 1, column 3: Missing \"endraw\" tag"
     );
 }
+
+#[test]
+fn syntax_errors_are_worded_and_located_as_nunjitsu_words_them() {
+    let renderer = Renderer::new(RendererOptions::default());
+    let error = |source: &str| {
+        renderer
+            .render_text(source, &context())
+            .unwrap_err()
+            .message
+    };
+    assert_eq!(
+        error("a ${{ foo bar }}"),
+        "Template error at line 1, column 11: Expected eof, received \"bar\""
+    );
+    assert_eq!(
+        error("x\n  ${{ 1 + }}"),
+        "Template error at line 2, column 11: Unexpected expression token at end of input"
+    );
+    assert_eq!(
+        error("a ${{ 1e3 }}"),
+        "Template error at line 1, column 7: Invalid numeric literal"
+    );
+    assert_eq!(
+        error("a ${{ x.__proto__ }}"),
+        "Template error at line 1, column 9: Template name \"__proto__\" is reserved"
+    );
+    assert_eq!(
+        error("a ${{ - -1 }}"),
+        "Template error at line 1, column 9: Repeated unparenthesized unary - is not supported"
+    );
+    assert_eq!(
+        error("a {# x"),
+        "Template error at line 1, column 3: Unterminated comment tag"
+    );
+}
