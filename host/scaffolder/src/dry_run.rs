@@ -137,7 +137,12 @@ pub fn checked_inputs(
     secrets: &Map<String, Json>,
 ) -> Result<Json, InputProblem> {
     let values = apply_defaults(&template.spec.parameters, &values);
-    let problems = values::value_problems(template, &values);
+    // Hidden pages (a false `when`) are not checked and their values are removed.
+    let checked = values::check(template, &values);
+    for warning in &checked.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let (values, problems) = (checked.values, checked.problems);
     if !problems.is_empty() {
         let mut message = format!(
             "the values do not fit the parameters of {}; nothing was run:",

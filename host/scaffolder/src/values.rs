@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use scaffolder_template::{ParameterError, Template, validate_values};
+use scaffolder_template::ParameterError;
+use scaffolder_template::Template;
+use scaffolder_template::parameters::{PageCheck, check_values};
 use serde_json::{Map, Value as Json};
 
 /// One YAML (or JSON, which is YAML) document; an empty text is `null`.
@@ -130,13 +132,26 @@ pub fn parse_secrets(args: &[String]) -> anyhow::Result<Map<String, Json>> {
     Ok(secrets)
 }
 
-/// Every value the template's parameter pages refuse, one line per field, each page
-/// checked (Backstage stops at the first page that fails; an author wants them all).
-pub fn value_problems(template: &Template, values: &Json) -> Vec<String> {
+/// Values checked against a template's parameter pages for a local run.
+pub struct CheckedValues {
+    /// What the run gets: the values minus those only hidden pages own (a false `when`).
+    pub values: Json,
+    /// Every value the shown pages refuse, one line per field.
+    pub problems: Vec<String>,
+    /// `when` conditions that could not be evaluated and schemas that could not be
+    /// followed, with what was done instead.
+    pub warnings: Vec<String>,
+}
+
+/// Checks values as the server does (`scaffolder_template::parameters::check_values`), but
+/// reports every shown page (Backstage stops at the first page that fails; an author
+/// wants them all).
+pub fn check(template: &Template, values: &Json) -> CheckedValues {
     let pages = &template.spec.parameters;
+    let checked = check_values(pages, values);
     let mut problems = Vec::new();
-    for (index, page) in pages.iter().enumerate() {
-        let Err(errors) = validate_values(std::slice::from_ref(page), values) else {
+    for (index, (page, check)) in pages.iter().zip(&checked.pages).enumerate() {
+        let PageCheck::Shown { errors } = check else {
             continue;
         };
         let title = page
@@ -145,10 +160,14 @@ pub fn value_problems(template: &Template, values: &Json) -> Vec<String> {
             .map(|t| format!("'{t}'"))
             .unwrap_or_else(|| format!("{}", index + 1));
         for error in errors {
-            problems.push(format!("page {title}: {}", describe(&error)));
+            problems.push(format!("page {title}: {}", describe(error)));
         }
     }
-    problems
+    CheckedValues {
+        values: checked.values,
+        problems,
+        warnings: checked.warnings,
+    }
 }
 
 /// `values.port: is not of a type(s) integer (got "abc")`.
@@ -260,7 +279,7 @@ spec:
 
     #[test]
     fn every_page_is_reported_field_by_field() {
-        let problems = value_problems(&template(), &json!({ "port": "abc", "docker": "yes" }));
+        let problems = check(&template(), &json!({ "port": "abc", "docker": "yes" })).problems;
         assert_eq!(
             problems,
             [
@@ -268,6 +287,39 @@ spec:
                 "page 'Service': values.port: is not of a type(s) integer (got \"abc\")",
                 "page 'Extras': values.docker: is not of a type(s) boolean (got \"yes\")",
             ]
+        );
+    }
+
+    #[test]
+    fn hidden_pages_are_skipped_and_lose_their_values() {
+        let template = Template::from_yaml(
+            r#"
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: { name: t }
+spec:
+  type: service
+  parameters:
+    - title: Service
+      properties:
+        docker: { type: boolean }
+    - title: Docker
+      when: ${{ parameters.docker }}
+      required: [image]
+      properties:
+        image: { type: string }
+  steps: []
+"#,
+            None,
+        )
+        .unwrap();
+        let checked = check(&template, &json!({ "docker": false, "image": 5 }));
+        assert!(checked.problems.is_empty(), "{:?}", checked.problems);
+        assert_eq!(checked.values, json!({ "docker": false }));
+        let checked = check(&template, &json!({ "docker": true }));
+        assert_eq!(
+            checked.problems,
+            ["page 'Docker': values.image: is required"]
         );
     }
 
