@@ -61,13 +61,28 @@ async fn plain_file_copies_one_file_to_its_target_path() {
     let harness = Harness::new().await;
     let run = harness
         .run(
-            json!([{ "id": "f", "action": "fetch:plain:file", "input": { "url": "./files/readme.md", "targetPath": "docs/nested/README.md" } }]),
+            json!([{ "id": "f", "action": "fetch:plain:file", "input": { "url": "./files/readme.md", "targetPath": "README.md" } }]),
             json!({}),
             &[("files/readme.md", "# ${{ raw }}\n")],
         )
         .await;
     assert!(run.succeeded(), "{:#?}", run.events);
-    assert_eq!(run.read("docs/nested/README.md"), "# ${{ raw }}\n");
+    assert_eq!(run.read("README.md"), "# ${{ raw }}\n");
+
+    // Backstage's `fs.copyFile` does not create the target's folder.
+    let run = harness
+        .run(
+            json!([{ "id": "f", "action": "fetch:plain:file", "input": { "url": "./files/readme.md", "targetPath": "docs/nested/README.md" } }]),
+            json!({}),
+            &[("files/readme.md", "")],
+        )
+        .await;
+    let error = run.error().unwrap();
+    assert!(
+        error.starts_with("ENOENT: no such file or directory, copyfile '/")
+            && error.ends_with("/files/readme.md' -> '/workspace/docs/nested/README.md'"),
+        "{error}"
+    );
 
     let run = harness
         .run(
@@ -77,7 +92,9 @@ async fn plain_file_copies_one_file_to_its_target_path() {
         )
         .await;
     assert!(
-        run.error().unwrap().contains("is a directory"),
+        run.error()
+            .unwrap()
+            .starts_with("EISDIR: illegal operation on a directory, copyfile '"),
         "{:?}",
         run.error()
     );
@@ -140,7 +157,7 @@ async fn fetch_actions_run_in_a_dry_run() {
         .dry_run(
             json!([
                 { "id": "plain", "action": "fetch:plain", "input": { "url": "./plain", "targetPath": "plain" } },
-                { "id": "file", "action": "fetch:plain:file", "input": { "url": "./one.txt", "targetPath": "file/one.txt" } },
+                { "id": "file", "action": "fetch:plain:file", "input": { "url": "./one.txt", "targetPath": "plain/one.txt" } },
                 { "id": "tpl", "action": "fetch:template", "input": { "url": "./skeleton", "targetPath": "tpl", "values": { "name": "${{ parameters.name }}" } } },
                 { "id": "tplfile", "action": "fetch:template:file", "input": { "url": "./one.txt", "targetPath": "tplfile/one.txt", "values": { "name": "${{ parameters.name }}" } } }
             ]),
@@ -157,7 +174,7 @@ async fn fetch_actions_run_in_a_dry_run() {
     let files = files(&result);
     for expected in [
         ("plain/p.txt", "plain"),
-        ("file/one.txt", "one ${{ values.name }}"),
+        ("plain/one.txt", "one ${{ values.name }}"),
         ("tpl/svc.md", "# svc"),
         ("tplfile/one.txt", "one svc"),
     ] {
@@ -512,7 +529,7 @@ async fn template_keeps_existing_files_unless_replace_is_set() {
     ];
     let steps = |replace: Json| {
         json!([
-            { "id": "seed", "action": "fetch:plain:file", "input": { "url": "./existing.txt", "targetPath": "target/a.txt" } },
+            { "id": "seed", "action": "fetch:plain", "input": { "url": "./existing.txt", "targetPath": "target/a.txt" } },
             { "id": "t", "action": "fetch:template", "input": { "url": "./skeleton", "targetPath": "target", "values": { "v": 1 }, "replace": replace } }
         ])
     };

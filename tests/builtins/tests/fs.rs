@@ -318,7 +318,7 @@ async fn delete_succeeds_when_nothing_matches() {
     assert!(run.succeeded(), "{:#?}", run.events);
     assert_eq!(tree(&run.workspace), skeleton_files());
     assert!(
-        !run.messages().iter().any(|m| m.contains("delete")),
+        !run.messages().iter().any(|m| m.contains("deleted")),
         "nothing is logged for a pattern matching nothing: {:#?}",
         run.messages()
     );
