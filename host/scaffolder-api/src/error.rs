@@ -59,6 +59,12 @@ impl ApiError {
         Self::standard(StatusCode::CONFLICT, "ConflictError", message)
     }
 
+    /// A JavaScript `TypeError` Backstage lets through as a 500 (the catalog's schema
+    /// validator throws one for an invalid entity).
+    pub fn type_error(message: impl Into<String>) -> Self {
+        Self::standard(StatusCode::INTERNAL_SERVER_ERROR, "TypeError", message)
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::standard(StatusCode::INTERNAL_SERVER_ERROR, "Error", message)
     }

@@ -6,6 +6,7 @@
 //! [`error::standard_error_body`]; handlers live in `routes/`, one file per resource.
 
 pub mod auth;
+mod entity_check;
 mod error;
 mod query;
 pub mod registry;

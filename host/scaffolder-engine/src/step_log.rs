@@ -34,10 +34,6 @@ impl LogLines {
         self.line(LogLevel::Info, message);
     }
 
-    pub fn warn(&self, message: &str) {
-        self.line(LogLevel::Warn, message);
-    }
-
     /// Records a line, redacted. Debug lines go to tracing only (Backstage's task logger
     /// drops them at its default level).
     pub fn line(&self, level: LogLevel, message: &str) {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use scaffolder_runtime::{StepContext, StepFailureKind, StepRequest, TemplateInfo};
-use scaffolder_template::{ParameterError, Renderer, TemplateContext, validate_input};
+use scaffolder_template::{ParameterError, Renderer, TemplateContext, is_truthy, validate_input};
 use serde_json::{Map, Value as Json, json};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -67,9 +67,25 @@ pub(crate) struct Run {
     pub saved_steps: Map<String, Json>,
 }
 
-/// One run of a step's action: the `each` item (key and value), if any, and the
-/// rendered, validated input.
-type Iteration = (Option<(String, Json)>, Json);
+/// One run of a step's action: the `each` item (key and value), if any, whether its
+/// `if` holds, and the rendered input (validated when it runs).
+struct Iteration {
+    item: Option<(String, Json)>,
+    runs: bool,
+    input: Json,
+}
+
+/// An `each` item: its key (a string, also for arrays) and value.
+type EachItem = (String, Json);
+
+/// What a step's `each` resolved to.
+enum Each {
+    Undefined,
+    /// Not an array nor an object (null included).
+    Primitive,
+    /// `Object.entries` of the value: arrays by string index, holes left out.
+    Entries(Vec<(String, Json)>),
+}
 
 /// How a step that did not fail ended.
 enum StepEnd {
@@ -167,6 +183,14 @@ impl Run {
         if let Some(failure) = first_failure {
             return Err(failure);
         }
+        if self.dry_run
+            && self.extra_steps > 0
+            && let Some(extract_id) = self.task_id.strip_prefix("dry-run-")
+        {
+            // Backstage's dry run ends with its `dry-run:extract` step, whose id is the
+            // run's UUID; `spec.output` sees its (empty) output.
+            context.set_output(extract_id, json!({}));
+        }
         let mut warnings = Vec::new();
         let output = render_output(
             &self.renderer,
@@ -255,19 +279,33 @@ impl Run {
         }
         self.journal.log(beginning).await;
 
-        let log = StepLog::open(self.journal.clone(), &step.id, redactor.clone());
+        // What this step derives from secrets is hidden in its own lines and error only,
+        // as Backstage's per-step logger does; the run's secrets everywhere.
+        let step_redactor = Arc::new(Redactor::child(redactor.clone()));
+        let log = StepLog::open(self.journal.clone(), &step.id, step_redactor.clone());
         let result = self
-            .step_body(step, context, failed_before, log.lines(), redactor, secrets)
+            .step_body(
+                step,
+                context,
+                failed_before,
+                log.lines(),
+                (redactor, &step_redactor),
+                secrets,
+            )
             .await;
         log.finish().await;
 
-        match result? {
+        let end = result.map_err(|failure| Failure {
+            name: step_redactor.redact(&failure.name),
+            message: step_redactor.redact(&failure.message),
+        })?;
+        match end {
             StepEnd::Completed(output) => {
                 // Later steps of this run see the output as the action returned it;
                 // what is recorded has secret values hidden.
                 if !self.dry_run {
                     self.journal
-                        .step_completed(&step.id, &redactor.redact_json(&output))
+                        .step_completed(&step.id, &step_redactor.redact_json(&output))
                         .await
                         .map_err(Failure::error)?;
                 }
@@ -297,7 +335,7 @@ impl Run {
         context: &mut TemplateContext,
         failed_before: bool,
         log: &LogLines,
-        redactor: &Arc<Redactor>,
+        (redactor, step_redactor): (&Arc<Redactor>, &Arc<Redactor>),
         secrets: &Arc<Mutex<BTreeMap<String, String>>>,
     ) -> Result<StepEnd, Failure> {
         self.check_cancelled(step)?;
@@ -314,7 +352,7 @@ impl Run {
                         &mut warnings,
                     )
                     .holds;
-                flush_warnings(log, &mut warnings);
+                flush_warnings(&mut warnings);
                 if !holds {
                     return Ok(skipped_by_condition(step));
                 }
@@ -329,11 +367,21 @@ impl Run {
         };
 
         if self.dry_run {
+            // Rendered with every secret's value replaced by `***`, as Backstage does:
+            // filters see `***`, never the secret.
+            let mut shown = context.clone();
+            for value in shown
+                .secrets
+                .values_mut()
+                .chain(shown.environment_secrets.values_mut())
+            {
+                *value = json!("***");
+            }
             let input = self
                 .renderer
-                .render_value(&step.input, &context.with_secrets(), &mut warnings)
+                .render_value(&step.input, &shown.with_secrets(), &mut warnings)
                 .unwrap_or_else(|| json!({}));
-            flush_warnings(log, &mut warnings);
+            flush_warnings(&mut warnings);
             let pretty = serde_json::to_string_pretty(&input).unwrap_or_default();
             log.info(&format!(
                 "Running {} in dry-run mode with inputs (secrets redacted): {pretty}",
@@ -351,10 +399,14 @@ impl Run {
         }
 
         let iterations =
-            self.prepare_iterations(step, action, context, failed_before, log, redactor)?;
+            self.prepare_iterations(step, action, context, failed_before, step_redactor)?;
         let mut output = Map::new();
-        for (item, input) in iterations {
+        for Iteration { item, runs, input } in iterations {
             if let Some(item) = &item {
+                if !runs {
+                    log.info(&format!("Skipping step each: {}", describe_each(item)));
+                    continue;
+                }
                 log.info(&format!("Running step each: {}", describe_each(item)));
             }
             let request = StepRequest {
@@ -389,90 +441,165 @@ impl Run {
         Ok(StepEnd::Completed(Json::Object(output)))
     }
 
-    /// Renders `each` and, per item, `if` and the input; validates every input before
-    /// any runs. Items whose `if` is false are left out.
+    /// Renders `each` and, per item, `if` and the input, as Backstage: `each` and the
+    /// per-item `if` see secrets; what differs from a rendering without secrets is hidden
+    /// in the step's lines; the inputs of the items that run are validated before any
+    /// runs.
     fn prepare_iterations(
         &self,
         step: &SpecStep,
         action: &RegisteredAction,
         context: &mut TemplateContext,
         failed_before: bool,
-        log: &LogLines,
         redactor: &Redactor,
     ) -> Result<Vec<Iteration>, Failure> {
         let mut warnings = Vec::new();
-        let items: Vec<Option<(String, Json)>> = match &step.each {
+        let has_secrets = !context.secrets.is_empty() || !context.environment_secrets.is_empty();
+        let mut without_secrets = context.clone();
+        without_secrets.secrets.clear();
+        without_secrets.environment_secrets.clear();
+
+        // Each item with the same item rendered without secrets (`None`: unknown).
+        let items: Vec<Option<(EachItem, Option<EachItem>)>> = match &step.each {
             None => vec![None],
             Some(each) => {
-                let rendered =
-                    self.renderer
-                        .render_value(each, &context.with_secrets(), &mut warnings);
-                flush_warnings(log, &mut warnings);
-                let each_text = match each {
-                    Json::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                match rendered {
-                    None | Some(Json::Null) => {
+                let resolved =
+                    render_each(&self.renderer, each, &context.with_secrets(), &mut warnings);
+                flush_warnings(&mut warnings);
+                let entries = match resolved {
+                    Each::Entries(entries) => entries,
+                    Each::Undefined => {
+                        let each_text = match each {
+                            Json::String(s) => s.clone(),
+                            other => js_to_string(other),
+                        };
                         return Err(Failure::input(format!(
                             "Invalid value on action {}.each parameter, \"{each_text}\" cannot be resolved to a value",
                             step.action
                         )));
                     }
-                    Some(Json::Array(items)) => items
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, v)| Some((i.to_string(), v)))
-                        .collect(),
-                    Some(Json::Object(map)) => map.into_iter().map(Some).collect(),
-                    Some(_) => {
+                    Each::Primitive => {
                         return Err(Failure::input(format!(
-                            "Invalid value on action {}.each parameter, \"{each_text}\" must resolve to an array or object",
+                            "Invalid value on action {}.each parameter, must resolve to an array or object",
                             step.action
                         )));
                     }
+                };
+                let mut plain: Vec<Option<(String, Json)>> = vec![None; entries.len()];
+                if has_secrets && !entries.is_empty() {
+                    let mut ignored = Vec::new();
+                    match render_each(
+                        &self.renderer,
+                        each,
+                        &without_secrets.with_secrets(),
+                        &mut ignored,
+                    ) {
+                        Each::Entries(other) => {
+                            // Arrays are matched by index, objects by position.
+                            let array = each_is_array(&entries);
+                            let mut without = Vec::with_capacity(entries.len());
+                            for (index, (key, _)) in entries.iter().enumerate() {
+                                let found = if array {
+                                    other.iter().find(|(k, _)| k == key)
+                                } else {
+                                    other.get(index)
+                                };
+                                plain[index] = match (found, array) {
+                                    (Some(pair), _) => Some(pair.clone()),
+                                    (None, true) => Some((key.clone(), Json::Null)),
+                                    (None, false) => None,
+                                };
+                                without.push(match (found, array) {
+                                    (Some((k, v)), _) => json!([k, v]),
+                                    (None, true) => json!([key]),
+                                    (None, false) => Json::Null,
+                                });
+                            }
+                            let with: Vec<Json> =
+                                entries.iter().map(|(k, v)| json!([k, v])).collect();
+                            add_secret_redactions(redactor, &json!(with), Some(&json!(without)));
+                        }
+                        _ => {
+                            let mut strings = Vec::new();
+                            for (key, value) in &entries {
+                                strings.push(key.clone());
+                                string_values(value, &mut strings);
+                            }
+                            strings.iter().for_each(|s| redactor.add(s));
+                        }
+                    }
                 }
+                entries
+                    .into_iter()
+                    .zip(plain)
+                    .map(|(item, plain)| Some((item, plain)))
+                    .collect()
             }
         };
 
         let mut prepared = Vec::with_capacity(items.len());
-        for item in items {
+        for entry in items {
+            let (item, plain) = match entry {
+                Some((item, plain)) => (Some(item), plain),
+                None => (None, None),
+            };
             context.each = item.clone();
-            if let (Some(each), Some(condition @ Json::String(_))) = (&item, &step.condition) {
-                let holds = self
-                    .renderer
-                    .render_condition(
-                        condition,
-                        &context.without_secrets(),
-                        failed_before,
-                        &mut warnings,
-                    )
-                    .holds;
-                flush_warnings(log, &mut warnings);
-                if !holds {
-                    log.info(&format!("Skipping step each: {}", describe_each(each)));
-                    continue;
-                }
+            without_secrets.each = plain.clone();
+            if has_secrets && let Some((key, value)) = &item {
+                let without = plain.as_ref().map(|(k, v)| json!({ "key": k, "value": v }));
+                add_secret_redactions(
+                    redactor,
+                    &json!({ "key": key, "value": value }),
+                    Some(without.as_ref().unwrap_or(&json!({}))),
+                );
             }
+            // An `if` that is absent or empty lets every item run; `if: false` was
+            // handled before `each` was resolved.
+            let runs = match (&item, &step.condition) {
+                (Some(_), Some(condition)) if is_truthy(condition) => {
+                    let holds = self
+                        .renderer
+                        .render_condition(
+                            condition,
+                            &context.with_secrets(),
+                            failed_before,
+                            &mut warnings,
+                        )
+                        .holds;
+                    flush_warnings(&mut warnings);
+                    holds
+                }
+                _ => true,
+            };
             let input = self
                 .renderer
                 .render_value(&step.input, &context.with_secrets(), &mut warnings)
                 .unwrap_or_else(|| json!({}));
-            flush_warnings(log, &mut warnings);
-            hide_values_derived_from_secrets(&step.input, &input, redactor);
-            if let Err(errors) = validate_input(&action.info.input_schema, &input) {
-                context.each = None;
-                let key = item
-                    .as_ref()
-                    .map(|(key, _)| format!("[{key}]"))
-                    .unwrap_or_default();
-                return Err(Failure::input(format!(
-                    "Invalid input passed to action {}{key}, {}",
-                    step.action,
-                    describe_errors(&errors)
-                )));
+            flush_warnings(&mut warnings);
+            if runs {
+                if has_secrets {
+                    let mut ignored = Vec::new();
+                    let plain_input = self.renderer.render_value(
+                        &step.input,
+                        &without_secrets.with_secrets(),
+                        &mut ignored,
+                    );
+                    add_secret_redactions(redactor, &input, plain_input.as_ref());
+                }
+                if let Err(errors) = validate_input(&action.info.input_schema, &input) {
+                    context.each = None;
+                    let key = item
+                        .as_ref()
+                        .map(|(key, _)| format!("[{key}]"))
+                        .unwrap_or_default();
+                    return Err(Failure::input(format!(
+                        "Invalid input passed to action {}{key}, {}",
+                        step.action,
+                        describe_errors(&errors)
+                    )));
+                }
             }
-            prepared.push((item, input));
+            prepared.push(Iteration { item, runs, input });
         }
         context.each = None;
         Ok(prepared)
@@ -520,9 +647,11 @@ fn skipped_by_condition(step: &SpecStep) -> StepEnd {
     ))
 }
 
-fn flush_warnings(log: &LogLines, warnings: &mut Vec<String>) {
+/// Rendering problems (an expression kept as written) go to the server's log only:
+/// Backstage keeps such a string silently, so the task's log has no line for it.
+fn flush_warnings(warnings: &mut Vec<String>) {
     for warning in warnings.drain(..) {
-        log.warn(&warning);
+        tracing::warn!("{warning}");
     }
 }
 
@@ -575,27 +704,117 @@ pub(crate) fn describe_errors(errors: &[ParameterError]) -> String {
         .join(", ")
 }
 
-/// A rendered string whose template mentions `secrets` is derived from a secret: hide
-/// it too (Backstage's "values derived from them during rendering").
-fn hide_values_derived_from_secrets(template: &Json, rendered: &Json, redactor: &Redactor) {
-    match (template, rendered) {
-        (Json::String(source), Json::String(value)) if source.contains("secrets") => {
-            redactor.add(value);
+/// Backstage's `collectSecretRedactions`: hides every string of a value rendered with
+/// secrets that differs from the same place rendered without them (`None`: nothing
+/// rendered). Objects are compared entry by entry in order: an entry missing on the
+/// other side hides its key and every string in it, a different key hides the key.
+fn add_secret_redactions(redactor: &Redactor, with: &Json, without: Option<&Json>) {
+    match with {
+        Json::String(text) if without.and_then(Json::as_str) != Some(text.as_str()) => {
+            redactor.add(text);
         }
-        (Json::Object(t), Json::Object(r)) => {
-            for (key, t) in t {
-                if let Some(r) = r.get(key) {
-                    hide_values_derived_from_secrets(t, r, redactor);
-                }
+        Json::Array(items) => {
+            let other = without.and_then(Json::as_array);
+            for (index, item) in items.iter().enumerate() {
+                add_secret_redactions(redactor, item, other.and_then(|o| o.get(index)));
             }
         }
-        (Json::Array(t), Json::Array(r)) => {
-            for (t, r) in t.iter().zip(r) {
-                hide_values_derived_from_secrets(t, r, redactor);
+        Json::Object(map) => {
+            let other: Vec<(&String, &Json)> = without
+                .and_then(Json::as_object)
+                .map(|o| o.iter().collect())
+                .unwrap_or_default();
+            for (index, (key, value)) in map.iter().enumerate() {
+                match other.get(index) {
+                    None => {
+                        let mut strings = vec![key.clone()];
+                        string_values(value, &mut strings);
+                        strings.iter().for_each(|s| redactor.add(s));
+                    }
+                    Some((other_key, other_value)) => {
+                        if *other_key != key {
+                            redactor.add(key);
+                        }
+                        add_secret_redactions(redactor, value, Some(other_value));
+                    }
+                }
             }
         }
         _ => {}
     }
+}
+
+/// Every string of a value, object keys included (Backstage's `extractStringValues`).
+fn string_values(value: &Json, out: &mut Vec<String>) {
+    match value {
+        Json::String(text) => out.push(text.clone()),
+        Json::Array(items) => items.iter().for_each(|item| string_values(item, out)),
+        Json::Object(map) => {
+            for (key, item) in map {
+                out.push(key.clone());
+                string_values(item, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Renders a step's `each` (spec §3.6 step 8). A YAML list keeps its items apart so
+/// that one rendering to undefined is a hole, which `Object.entries` skips.
+fn render_each(
+    renderer: &Renderer,
+    each: &Json,
+    context: &Json,
+    warnings: &mut Vec<String>,
+) -> Each {
+    if let Json::Array(items) = each {
+        return Each::Entries(
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(index, item)| {
+                    Some((
+                        index.to_string(),
+                        renderer.render_value(item, context, warnings)?,
+                    ))
+                })
+                .collect(),
+        );
+    }
+    match renderer.render_value(each, context, warnings) {
+        None => Each::Undefined,
+        Some(Json::Array(items)) => Each::Entries(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(index, item)| (index.to_string(), item))
+                .collect(),
+        ),
+        Some(Json::Object(map)) => Each::Entries(js_object_entries(map)),
+        Some(_) => Each::Primitive,
+    }
+}
+
+/// Whether `each` entries came from an array (keys `0`, `1`, ... possibly with holes).
+fn each_is_array(entries: &[(String, Json)]) -> bool {
+    entries.iter().all(|(key, _)| array_index(key).is_some())
+}
+
+/// `Object.entries` order: keys that are array indices first, ascending, then the
+/// others in insertion order.
+fn js_object_entries(map: Map<String, Json>) -> Vec<(String, Json)> {
+    let (mut indices, others): (Vec<_>, Vec<_>) = map
+        .into_iter()
+        .partition(|(key, _)| array_index(key).is_some());
+    indices.sort_by_key(|(key, _)| array_index(key));
+    indices.extend(others);
+    indices
+}
+
+/// A JavaScript array index: the canonical decimal form of an integer below 2³² − 1.
+fn array_index(key: &str) -> Option<u32> {
+    let n: u32 = key.parse().ok()?;
+    (n < u32::MAX && n.to_string() == key).then_some(n)
 }
 
 /// `spec.output` rendered without secrets; in `links` and `text`, items whose `if` is
@@ -689,6 +908,61 @@ mod tests {
         merge_output(&mut output, json!({ "a": 1 }), true);
         merge_output(&mut output, json!({ "a": 2 }), true);
         assert_eq!(Json::Object(output), json!({ "a": [1, 2] }));
+    }
+
+    #[test]
+    fn each_over_an_object_follows_javascript_key_order() {
+        let map = json!({ "zeta": 1, "10": 2, "alpha": 3, "9": 4, "-1": 5, "01": 6, "2": 7 });
+        let Json::Object(map) = map else {
+            unreachable!()
+        };
+        let keys: Vec<String> = js_object_entries(map).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["2", "9", "10", "zeta", "alpha", "-1", "01"]);
+    }
+
+    #[test]
+    fn each_kinds_and_holes_of_a_yaml_list() {
+        let renderer = Renderer::new(Default::default());
+        let ctx = json!({ "parameters": { "list": ["a"], "n": 5, "nothing": null } });
+        let mut warnings = Vec::new();
+        let mut each = |value: Json| render_each(&renderer, &value, &ctx, &mut warnings);
+        assert!(matches!(
+            each(json!("${{ parameters.missing }}")),
+            Each::Undefined
+        ));
+        assert!(matches!(
+            each(json!("${{ parameters.nothing }}")),
+            Each::Primitive
+        ));
+        assert!(matches!(
+            each(json!("${{ parameters.n }}")),
+            Each::Primitive
+        ));
+        let Each::Entries(entries) = each(json!([
+            "${{ parameters.list[0] }}",
+            "${{ parameters.missing }}",
+            "x"
+        ])) else {
+            panic!("a list is entries")
+        };
+        assert_eq!(
+            entries,
+            [("0".to_owned(), json!("a")), ("2".to_owned(), json!("x"))]
+        );
+    }
+
+    #[test]
+    fn what_differs_without_secrets_is_hidden() {
+        let redactor = Redactor::default();
+        add_secret_redactions(
+            &redactor,
+            &json!({ "message": "token abc123", "same": "plain", "gone": "s3cr3t", "list": ["x1", "y2"] }),
+            Some(&json!({ "message": "token ", "same": "plain" })),
+        );
+        assert_eq!(
+            redactor.redact("token abc123 plain s3cr3t gone list x1 y2"),
+            "*** plain *** *** *** *** ***"
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl TemplateContext {
         ctx
     }
 
-    /// The context for `if` and `spec.output`: no task or environment secrets.
+    /// The context for `if` and `spec.output`: no task secrets, environment secrets empty.
     pub fn without_secrets(&self) -> Json {
         let mut user = Map::new();
         if let Some(r) = &self.user_ref {
@@ -53,7 +53,8 @@ impl TemplateContext {
             "steps": self.steps,
             "user": user,
             "context": { "task": { "id": self.task_id } },
-            "environment": { "parameters": self.environment_parameters },
+            // Backstage's base context has `environment.secrets: {}`.
+            "environment": { "parameters": self.environment_parameters, "secrets": {} },
         });
         if let Some((key, value)) = &self.each {
             ctx["each"] = json!({ "key": key, "value": value });

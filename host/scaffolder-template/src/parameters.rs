@@ -59,7 +59,7 @@ pub fn validate_secrets(schema: &Json, secrets: &Json) -> Result<(), Vec<Paramet
             } else {
                 err.message = format!("{property} {}", err.message);
             }
-            err.stack = err.message.clone();
+            // Backstage rewrites `property` and `message` but keeps jsonschema's `stack`.
             err.property = property;
             err.instance = json!({});
             err

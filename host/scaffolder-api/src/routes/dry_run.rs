@@ -19,6 +19,7 @@ use super::{
 };
 use crate::ApiState;
 use crate::auth::Principal;
+use crate::entity_check::{EntityProblem, check_template_entity};
 use crate::error::ApiError;
 
 pub async fn dry_run(
@@ -38,6 +39,13 @@ pub async fn dry_run(
     let secrets = secrets_field(&body, "secrets")?;
     let directory_contents = parse_directory_contents(contents)?;
 
+    match check_template_entity(&entity) {
+        Ok(()) => {}
+        Err(EntityProblem::NotATemplate) => {
+            return Err(ApiError::input("Input template is not a template"));
+        }
+        Err(EntityProblem::Invalid(message)) => return Err(ApiError::type_error(message)),
+    }
     let template = Template::from_json(entity).map_err(|err| {
         ApiError::input("Input template is not a template")
             .with_cause("TemplateError", err.to_string())
