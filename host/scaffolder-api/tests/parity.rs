@@ -202,15 +202,16 @@ fn normalise_text(text: &str) -> String {
             && let Some((path_len, placeholder)) = temporary_path(rest)
         {
             out.push_str(placeholder);
-            rest = &rest[path_len..];
+            rest = step_directory(&rest[path_len..], &mut out);
             continue;
         }
         if let Some(after) = rest.strip_prefix("/workspace")
-            && !after.starts_with(|c: char| c.is_alphanumeric() || c == '-' || c == '_')
+            && (after.starts_with("_step-")
+                || !after.starts_with(|c: char| c.is_alphanumeric() || c == '-' || c == '_'))
             && !out.ends_with(|c: char| c.is_alphanumeric() || c == '/' || c == '.')
         {
             out.push_str("<workspace>");
-            rest = after;
+            rest = step_directory(after, &mut out);
             continue;
         }
         if uuid_len(rest) == 36 && !out.ends_with(|c: char| c.is_ascii_hexdigit()) {
@@ -228,6 +229,27 @@ fn normalise_text(text: &str) -> String {
         rest = &rest[c.len_utf8()..];
     }
     out
+}
+
+/// Right after a workspace: a step's temporary directory (`<workspace>_step-<id>-XXXXXX`,
+/// six random characters from `mkdtemp`) keeps its step id and loses the random part.
+fn step_directory<'a>(rest: &'a str, out: &mut String) -> &'a str {
+    let Some(name) = rest.strip_prefix("_step-") else {
+        return rest;
+    };
+    let end = name
+        .find(|c: char| c.is_whitespace() || matches!(c, '/' | '\'' | '"' | ',' | ')' | '`'))
+        .unwrap_or(name.len());
+    let token = &name[..end];
+    match token.rsplit_once('-') {
+        Some((id, random))
+            if random.len() == 6 && random.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            out.push_str(&format!("_step-{id}-<random>"));
+            &name[end..]
+        }
+        _ => rest,
+    }
 }
 
 /// At a `/`: the length of an absolute path whose last segment is `dry-run-<uuid>` or
@@ -434,7 +456,8 @@ async fn corpus_dry_runs_match_backstage_4_2_0() {
             )),
         }
     }
-    for name in &known {
+    let selection = std::env::var_os("PARITY_ONLY").is_some();
+    for name in known.iter().filter(|_| !selection) {
         assert!(
             cases.iter().any(|c| &c.name == name),
             "the README's Known differences lists {name}, which is not in the corpus"
@@ -492,10 +515,14 @@ fn normalising_replaces_workspaces_ids_and_times() {
     let text = "Template result written to /tmp/dry-run-828b4b07-dccf-4a25-822a-76dbc56320e8 \
                 from /tmp/x/dry-run-content-828b4b07-dccf-4a25-822a-76dbc56320e8/skeleton, \
                 task dry-run-0f8fad5b-d9cb-469f-a165-70867728950e at 2026-12-06T01:02:03.456Z; \
-                ours in /workspace/src, not /workspaces";
+                ours in /workspace/src, not /workspaces; \
+                copyfile '/tmp/dry-run-828b4b07-dccf-4a25-822a-76dbc56320e8_step-fetch-file-Ab3dE9/tmp' \
+                and '/workspace_step-fetch-file-x1Y2z3/tmp'";
     assert_eq!(
         normalise_text(text),
         "Template result written to <workspace> from <template-dir>/skeleton, \
-         task dry-run-<uuid> at <timestamp>; ours in <workspace>/src, not /workspaces"
+         task dry-run-<uuid> at <timestamp>; ours in <workspace>/src, not /workspaces; \
+         copyfile '<workspace>_step-fetch-file-<random>/tmp' \
+         and '<workspace>_step-fetch-file-<random>/tmp'"
     );
 }
