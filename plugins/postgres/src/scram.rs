@@ -105,7 +105,7 @@ impl Client {
         }
         let signature = server_final
             .strip_prefix("v=")
-            .and_then(|v| BASE64.decode(v.trim_end_matches(|c: char| c == '\0')).ok())
+            .and_then(|v| BASE64.decode(v.trim_end_matches('\0')).ok())
             .ok_or("the server's final SCRAM message is malformed")?;
         match self.expected_server_signature {
             Some(expected) if expected.as_slice() == signature.as_slice() => Ok(()),
