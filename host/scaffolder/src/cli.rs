@@ -75,7 +75,15 @@ pub struct TestArgs {
     /// Rewrite the snapshots that differ (and create missing ones) instead of failing.
     #[arg(long)]
     pub update: bool,
-    /// A server configuration whose plugins and grants to use; repeatable.
+    #[command(flatten)]
+    pub local: LocalPluginArgs,
+}
+
+/// The plugins a local run (`dry-run`, `test`) loads besides the built-ins.
+#[derive(Debug, Args)]
+pub struct LocalPluginArgs {
+    /// A server configuration whose plugins, grants and default environment to use;
+    /// repeat to layer files.
     #[arg(long = "config", value_name = "FILE")]
     pub configs: Vec<PathBuf>,
     /// An extra plugin component (`.wasm`); repeatable.
@@ -178,16 +186,8 @@ pub struct DryRunArgs {
     /// instead of progress and a summary.
     #[arg(long)]
     pub json: bool,
-    /// A server configuration whose plugins, grants and default environment to use;
-    /// repeat to layer files.
-    #[arg(long = "config", value_name = "FILE")]
-    pub configs: Vec<PathBuf>,
-    /// An extra plugin component (`.wasm`); repeatable.
-    #[arg(long = "plugin", value_name = "FILE")]
-    pub plugins: Vec<PathBuf>,
-    /// Where compiled plugins are cached (as for `serve`).
-    #[arg(long, value_name = "DIR", env = "SCAFFOLDER_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub local: LocalPluginArgs,
 }
 
 #[derive(Debug, Args)]

@@ -36,8 +36,12 @@ pub async fn run(args: DryRunArgs) -> anyhow::Result<()> {
         ensure_empty_dir(output)?;
     }
 
-    let session =
-        LocalSession::open(&args.configs, &args.plugins, args.data_dir.as_deref()).await?;
+    let session = LocalSession::open(
+        &args.local.configs,
+        &args.local.plugins,
+        args.local.data_dir.as_deref(),
+    )
+    .await?;
     session.check_actions(&template)?;
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     if !args.json {

@@ -59,8 +59,12 @@ pub async fn run(args: TestArgs) -> anyhow::Result<()> {
     } else {
         args.dir.clone()
     };
-    let session =
-        LocalSession::open(&args.configs, &args.plugins, args.data_dir.as_deref()).await?;
+    let session = LocalSession::open(
+        &args.local.configs,
+        &args.local.plugins,
+        args.local.data_dir.as_deref(),
+    )
+    .await?;
     let style = Style::stdout();
     let total: usize = suites.iter().map(|(_, cases)| cases.len()).sum();
     println!("\nrunning {total} template test cases");
