@@ -706,8 +706,9 @@ pub(crate) fn describe_errors(errors: &[ParameterError]) -> String {
 
 /// Backstage's `collectSecretRedactions`: hides every string of a value rendered with
 /// secrets that differs from the same place rendered without them (`None`: nothing
-/// rendered). Objects are compared entry by entry in order: an entry missing on the
-/// other side hides its key and every string in it, a different key hides the key.
+/// rendered there). Object entries are paired by key, as Backstage 4.3.0 does (be5074c):
+/// 4.2.0 paired them by position, so a key that a secret made disappear shifted the rest
+/// and hid key names (the word `token` in every later log line), which never are secrets.
 fn add_secret_redactions(redactor: &Redactor, with: &Json, without: Option<&Json>) {
     match with {
         Json::String(text) if without.and_then(Json::as_str) != Some(text.as_str()) => {
@@ -720,24 +721,9 @@ fn add_secret_redactions(redactor: &Redactor, with: &Json, without: Option<&Json
             }
         }
         Json::Object(map) => {
-            let other: Vec<(&String, &Json)> = without
-                .and_then(Json::as_object)
-                .map(|o| o.iter().collect())
-                .unwrap_or_default();
-            for (index, (key, value)) in map.iter().enumerate() {
-                match other.get(index) {
-                    None => {
-                        let mut strings = vec![key.clone()];
-                        string_values(value, &mut strings);
-                        strings.iter().for_each(|s| redactor.add(s));
-                    }
-                    Some((other_key, other_value)) => {
-                        if *other_key != key {
-                            redactor.add(key);
-                        }
-                        add_secret_redactions(redactor, value, Some(other_value));
-                    }
-                }
+            let other = without.and_then(Json::as_object);
+            for (key, value) in map {
+                add_secret_redactions(redactor, value, other.and_then(|o| o.get(key)));
             }
         }
         _ => {}
@@ -952,16 +938,17 @@ mod tests {
     }
 
     #[test]
-    fn what_differs_without_secrets_is_hidden() {
+    fn what_differs_without_secrets_is_hidden_and_keys_stay() {
         let redactor = Redactor::default();
+        // Without secrets `token` is gone: the entries after it pair by key, not position.
         add_secret_redactions(
             &redactor,
-            &json!({ "message": "token abc123", "same": "plain", "gone": "s3cr3t", "list": ["x1", "y2"] }),
+            &json!({ "message": "token abc123", "token": "t0ken-value", "same": "plain", "gone": "s3cr3t", "list": ["x1", "y2"] }),
             Some(&json!({ "message": "token ", "same": "plain" })),
         );
         assert_eq!(
-            redactor.redact("token abc123 plain s3cr3t gone list x1 y2"),
-            "*** plain *** *** *** *** ***"
+            redactor.redact("token abc123 t0ken-value plain s3cr3t gone list x1 y2"),
+            "*** *** plain *** gone list *** ***"
         );
     }
 
