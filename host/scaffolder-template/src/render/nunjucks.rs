@@ -16,6 +16,7 @@ use minijinja::{Environment, Error, ErrorKind, Value};
 
 use super::regex::JsRegex;
 use crate::render::Syntax;
+use crate::render::runtime::items;
 
 /// The filters nunjitsu has (`hasBuiltinFilter`).
 pub(crate) const FILTERS: &[&str] = &[
@@ -466,10 +467,6 @@ fn is_record(value: &Value) -> bool {
     value.kind() == ValueKind::Map
 }
 
-fn items(value: &Value) -> Vec<Value> {
-    value.try_iter().map(|i| i.collect()).unwrap_or_default()
-}
-
 /// A record's entries, keys as strings, in JavaScript property order (integer-like keys first,
 /// ascending, then the others in insertion order), as `Object.keys` of a parsed JSON object.
 fn entries(value: &Value) -> Vec<(String, Value)> {
@@ -860,7 +857,7 @@ fn order(left: &Value, right: &Value) -> Result<Option<Ordering>, String> {
     ))
 }
 
-fn order_primitives(left: &Primitive, right: &Primitive) -> Option<Ordering> {
+pub(crate) fn order_primitives(left: &Primitive, right: &Primitive) -> Option<Ordering> {
     if let (Primitive::String(a), Primitive::String(b)) = (left, right) {
         return Some(a.encode_utf16().cmp(b.encode_utf16()));
     }

@@ -144,21 +144,10 @@ fn compare(operator: &str, left: Value, right: Value) -> Result<bool, Error> {
     })
 }
 
-/// `runtimeOrder`: -1, 0, 1, or `None` for NaN.
+/// `runtimeOrder`: -1, 0, 1, or `None` for NaN (nunjucks.rs's order, as a number).
 pub(crate) fn order(left: &Value, right: &Value) -> Result<Option<f64>, Error> {
-    let (l, r) = (prim(left)?, prim(right)?);
-    if let (Primitive::String(a), Primitive::String(b)) = (&l, &r) {
-        return Ok(Some(match a.encode_utf16().cmp(b.encode_utf16()) {
-            std::cmp::Ordering::Less => -1.0,
-            std::cmp::Ordering::Equal => 0.0,
-            std::cmp::Ordering::Greater => 1.0,
-        }));
-    }
-    let (a, b) = (
-        nunjucks::primitive_to_number(&l),
-        nunjucks::primitive_to_number(&r),
-    );
-    Ok(a.partial_cmp(&b).map(|o| o as i8 as f64))
+    let ordering = nunjucks::order_primitives(&prim(left)?, &prim(right)?);
+    Ok(ordering.map(|o| o as i8 as f64))
 }
 
 fn is_primitive(v: &Value) -> bool {
