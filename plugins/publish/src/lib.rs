@@ -5,6 +5,7 @@
 //! git's smart-HTTP protocol (`pkt_line.rs`, `smart_http.rs`) through `wasi:http`, so
 //! they reach only the hosts the operator granted; no git binary, no shell.
 
+mod catalog_url;
 mod github_api;
 mod initial_commit;
 mod objects;

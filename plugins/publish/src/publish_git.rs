@@ -2,10 +2,11 @@
 //! repository on any smart-HTTP git server (GitHub, GitLab, Gitea, Forgejo, Bitbucket,
 //! `git http-backend`).
 
-use scaffolder_plugin_sdk::integrations::{self, Integration};
+use scaffolder_plugin_sdk::integrations;
 use scaffolder_plugin_sdk::{Action, ActionError, ActionInfo, Context, Result, json};
 use serde::Deserialize;
 
+use crate::catalog_url::{self, Patterns};
 use crate::initial_commit::{self, CommitInputs, PublishOutput, with_commit_properties};
 use crate::smart_http::Remote;
 
@@ -20,6 +21,7 @@ pub struct Input {
     #[serde(default = "default_branch")]
     default_branch: String,
     token: Option<String>,
+    repo_contents_url: Option<String>,
     #[serde(flatten)]
     commit: CommitInputs,
 }
@@ -58,6 +60,11 @@ impl Action for PublishGit {
                     "title": "Authentication Token",
                     "description": "The token to push with. Without it, the operator's GIT_TOKEN secret is used when granted.",
                     "type": "string"
+                },
+                "repoContentsUrl": {
+                    "title": "Repository Contents URL",
+                    "description": "The pattern of the output repoContentsUrl, under which the catalog reads the pushed files (catalogInfoUrl: <repoContentsUrl>/catalog-info.yaml), with the placeholders {repository} (the clone URL without credentials and .git), {origin}, {host}, {path} and {branch}. Without it, the layout of the host's kind, from its integrations entry or its name: GitHub {repository}/blob/{branch}, GitLab {repository}/-/blob/{branch}, Gitea and Forgejo {repository}/src/branch/{branch}, Bitbucket Cloud {repository}/src/{branch}, Bitbucket Server <base>/projects/<KEY>/repos/<slug>/browse, Azure {repository}; any other host, the plugin's repoContentsUrl configuration, else {repository}/raw/branch/{branch} (Gitea's raw files, read with a plain GET).",
+                    "type": "string"
                 }
             })),
             "additionalProperties": false
@@ -82,72 +89,26 @@ impl Action for PublishGit {
             )));
         }
         initial_commit::check_branch(&input.default_branch)?;
+        let integrations = integrations::integrations(ctx)?;
+        let repo_contents_url = catalog_url::repo_contents_url(
+            &remote_url,
+            &input.default_branch,
+            &integrations,
+            Patterns {
+                step: input.repo_contents_url.as_deref(),
+                operator: ctx.config(catalog_url::CONFIG_KEY).as_deref(),
+            },
+        )?;
         let token = input
             .token
             .filter(|t| !t.is_empty())
             .or_else(|| ctx.secret(TOKEN_SECRET));
         let remote = Remote::new(&remote_url, token.as_deref());
         let commit = initial_commit::publish(ctx, &remote, &input.default_branch, &input.commit)?;
-        let integrations = integrations::integrations(ctx)?;
         Ok(PublishOutput {
-            repo_contents_url: contents_url(&integrations, &remote_url, &input.default_branch),
+            repo_contents_url,
             remote_url,
             commit_hash: commit.to_hex(),
         })
-    }
-}
-
-/// Where the branch's files can be browsed: the layout of the host's integration kind
-/// (what Backstage's publishers output and its URL readers understand), or, for a host
-/// without one, `<repository>/raw/branch/<branch>`, under which a plain HTTP `GET` of
-/// `/<path>` returns a file on Gitea and Forgejo.
-fn contents_url(integrations: &[Integration], remote_url: &str, branch: &str) -> String {
-    let repository = remote_url.strip_suffix(".git").unwrap_or(remote_url);
-    let host = repository
-        .split_once("://")
-        .map(|(_, rest)| rest.split('/').next().unwrap_or(rest))
-        .map(|authority| authority.rsplit_once('@').map_or(authority, |(_, h)| h))
-        .unwrap_or("");
-    match integrations::find(integrations, host).map(|i| i.kind.as_str()) {
-        Some("github") => format!("{repository}/blob/{branch}"),
-        Some("gitlab") => format!("{repository}/-/blob/{branch}"),
-        Some("gitea") => format!("{repository}/src/branch/{branch}"),
-        Some("bitbucketCloud") => format!("{repository}/src/{branch}"),
-        _ => format!("{repository}/raw/branch/{branch}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn contents_urls_follow_the_hosts_layout() {
-        let integrations = vec![
-            Integration::new("github", "github.com"),
-            Integration::new("gitlab", "gitlab.example.com"),
-            Integration::new("gitea", "gitea.example.com:3000"),
-        ];
-        let cases = [
-            (
-                "https://github.com/o/r.git",
-                "https://github.com/o/r/blob/main",
-            ),
-            (
-                "https://gitlab.example.com/g/s/r.git",
-                "https://gitlab.example.com/g/s/r/-/blob/main",
-            ),
-            (
-                "http://gitea.example.com:3000/o/r.git",
-                "http://gitea.example.com:3000/o/r/src/branch/main",
-            ),
-            (
-                "http://127.0.0.1:8080/o/r.git",
-                "http://127.0.0.1:8080/o/r/raw/branch/main",
-            ),
-        ];
-        for (remote, expected) in cases {
-            assert_eq!(contents_url(&integrations, remote, "main"), expected);
-        }
     }
 }
