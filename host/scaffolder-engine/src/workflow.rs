@@ -3,12 +3,14 @@
 //! the events Backstage's `NunjucksWorkflowRunner` writes, in its order (spec §2.3, §3.6,
 //! §5). Tasks and dry runs share it; they differ in their [`Journal`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use scaffolder_runtime::{StepContext, StepFailureKind, StepRequest, TemplateInfo};
-use scaffolder_template::{ParameterError, Renderer, TemplateContext, is_truthy, validate_input};
+use scaffolder_template::{
+    ParameterError, Renderer, TemplateContext, is_truthy, step_reference_warnings, validate_input,
+};
 use serde_json::{Map, Value as Json, json};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -112,6 +114,12 @@ impl Run {
             .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
             .collect();
         let secrets = Arc::new(Mutex::new(secrets));
+        // References that can only render empty (Backstage renders them so, silently):
+        // said in the server's log, and on stderr in a local run, whatever the template's
+        // source (a directory, the catalog, a dry run's upload).
+        for warning in step_reference_warnings(&self.spec.steps, &self.spec.output) {
+            tracing::warn!(task_id = %self.task_id, "{warning}");
+        }
 
         self.task_log(format!(
             "Starting up task with {} steps",
@@ -339,7 +347,9 @@ impl Run {
         secrets: &Arc<Mutex<BTreeMap<String, String>>>,
     ) -> Result<StepEnd, Failure> {
         self.check_cancelled(step)?;
-        let mut warnings = Vec::new();
+        // The step renders a value more than once (a dry run's log line, then the run,
+        // once per `each` item): each problem is reported once.
+        let mut warnings = RenderWarnings::default();
         match &step.condition {
             Some(Json::Bool(false)) => return Ok(skipped_by_condition(step)),
             Some(condition @ Json::String(_)) if step.each.is_none() => {
@@ -349,10 +359,10 @@ impl Run {
                         condition,
                         &context.without_secrets(),
                         failed_before,
-                        &mut warnings,
+                        warnings.sink(),
                     )
                     .holds;
-                flush_warnings(&mut warnings);
+                warnings.flush();
                 if !holds {
                     return Ok(skipped_by_condition(step));
                 }
@@ -379,9 +389,9 @@ impl Run {
             }
             let input = self
                 .renderer
-                .render_value(&step.input, &shown.with_secrets(), &mut warnings)
+                .render_value(&step.input, &shown.with_secrets(), warnings.sink())
                 .unwrap_or_else(|| json!({}));
-            flush_warnings(&mut warnings);
+            warnings.flush();
             let pretty = serde_json::to_string_pretty(&input).unwrap_or_default();
             log.info(&format!(
                 "Running {} in dry-run mode with inputs (secrets redacted): {pretty}",
@@ -398,8 +408,14 @@ impl Run {
             }
         }
 
-        let iterations =
-            self.prepare_iterations(step, action, context, failed_before, step_redactor)?;
+        let iterations = self.prepare_iterations(
+            step,
+            action,
+            context,
+            failed_before,
+            step_redactor,
+            &mut warnings,
+        )?;
         let mut output = Map::new();
         for Iteration { item, runs, input } in iterations {
             if let Some(item) = &item {
@@ -452,8 +468,8 @@ impl Run {
         context: &mut TemplateContext,
         failed_before: bool,
         redactor: &Redactor,
+        warnings: &mut RenderWarnings,
     ) -> Result<Vec<Iteration>, Failure> {
-        let mut warnings = Vec::new();
         let has_secrets = !context.secrets.is_empty() || !context.environment_secrets.is_empty();
         let mut without_secrets = context.clone();
         without_secrets.secrets.clear();
@@ -463,9 +479,13 @@ impl Run {
         let items: Vec<Option<(EachItem, Option<EachItem>)>> = match &step.each {
             None => vec![None],
             Some(each) => {
-                let resolved =
-                    render_each(&self.renderer, each, &context.with_secrets(), &mut warnings);
-                flush_warnings(&mut warnings);
+                let resolved = render_each(
+                    &self.renderer,
+                    each,
+                    &context.with_secrets(),
+                    warnings.sink(),
+                );
+                warnings.flush();
                 let entries = match resolved {
                     Each::Entries(entries) => entries,
                     Each::Undefined => {
@@ -563,19 +583,19 @@ impl Run {
                             condition,
                             &context.with_secrets(),
                             failed_before,
-                            &mut warnings,
+                            warnings.sink(),
                         )
                         .holds;
-                    flush_warnings(&mut warnings);
+                    warnings.flush();
                     holds
                 }
                 _ => true,
             };
             let input = self
                 .renderer
-                .render_value(&step.input, &context.with_secrets(), &mut warnings)
+                .render_value(&step.input, &context.with_secrets(), warnings.sink())
                 .unwrap_or_else(|| json!({}));
-            flush_warnings(&mut warnings);
+            warnings.flush();
             if runs {
                 if has_secrets {
                     let mut ignored = Vec::new();
@@ -647,11 +667,30 @@ fn skipped_by_condition(step: &SpecStep) -> StepEnd {
     ))
 }
 
-/// Rendering problems (an expression kept as written) go to the server's log only:
-/// Backstage keeps such a string silently, so the task's log has no line for it.
-fn flush_warnings(warnings: &mut Vec<String>) {
-    for warning in warnings.drain(..) {
-        tracing::warn!("{warning}");
+/// A step's rendering problems (an expression kept as written). They go to the server's
+/// log only: Backstage keeps such a string silently, so the task's log has no line for
+/// it. A step renders its values more than once (a dry run renders the input for its log
+/// line and again to run it; `each` renders it per item), so each problem is logged the
+/// first time only.
+#[derive(Default)]
+struct RenderWarnings {
+    new: Vec<String>,
+    reported: HashSet<String>,
+}
+
+impl RenderWarnings {
+    /// Where the renderer adds problems; [`Self::flush`] logs them.
+    fn sink(&mut self) -> &mut Vec<String> {
+        &mut self.new
+    }
+
+    fn flush(&mut self) {
+        for warning in self.new.drain(..) {
+            if !self.reported.contains(&warning) {
+                tracing::warn!("{warning}");
+                self.reported.insert(warning);
+            }
+        }
     }
 }
 

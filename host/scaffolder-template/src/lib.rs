@@ -12,6 +12,7 @@ mod model;
 pub mod parameters;
 pub mod render;
 pub mod skeleton;
+mod step_references;
 pub mod yaml;
 
 pub use context::TemplateContext;
@@ -22,3 +23,4 @@ pub use render::{
     Condition, RenderError, Renderer, RendererOptions, ScmIntegration, ScmKind, Syntax, is_truthy,
 };
 pub use skeleton::{EntryKind, SkeletonEntry, SkeletonError, SkeletonOptions, render_skeleton};
+pub use step_references::step_reference_warnings;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::error::TemplateError;
+use crate::step_references::step_reference_warnings;
 use crate::yaml::{self, child_index, child_key};
 
 /// The only template API version Backstage 4.x runs.
@@ -19,6 +20,9 @@ pub struct Template {
     pub entity: Json,
     pub metadata: Metadata,
     pub spec: TemplateSpec,
+    /// What loads and runs but cannot be meant, such as a `steps.<id>` reference to a step
+    /// that has not run (`step_references`); with the line when read from YAML.
+    pub warnings: Vec<TemplateError>,
 }
 
 /// The parts of `metadata` the scaffolder uses; everything is also in `Template::entity`.
@@ -108,10 +112,13 @@ impl Template {
             .into_iter()
             .filter(|doc| doc.value.get("kind").and_then(Json::as_str) == Some("Template"))
             .map(|doc| {
-                Self::from_json(doc.value.clone()).map_err(|mut err| {
+                let locate = |mut err: TemplateError| {
                     err.position = err.path.as_deref().and_then(|p| doc.position(p));
                     name(err)
-                })
+                };
+                let mut template = Self::from_json(doc.value.clone()).map_err(locate)?;
+                template.warnings = template.warnings.into_iter().map(locate).collect();
+                Ok(template)
             })
             .collect())
     }
@@ -137,10 +144,13 @@ impl Template {
         }
         let metadata = parse_metadata(root)?;
         let spec = parse_spec(root)?;
+        let steps: Vec<Map<String, Json>> = spec.steps.iter().map(|s| s.raw.clone()).collect();
+        let warnings = step_reference_warnings(&steps, &spec.output);
         Ok(Self {
             entity,
             metadata,
             spec,
+            warnings,
         })
     }
 

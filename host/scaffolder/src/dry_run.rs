@@ -52,10 +52,10 @@ pub async fn run(args: DryRunArgs) -> anyhow::Result<()> {
             "Dry run of"
         };
         eprintln!(
-            "{} {}: {} steps",
+            "{} {}: {}",
             style.bold(mode),
             template.entity_ref(),
-            template.spec.steps.len()
+            crate::plural::plural(template.spec.steps.len(), "step", "steps")
         );
     }
     let progress = (!args.json).then(|| {
@@ -104,7 +104,9 @@ pub async fn run(args: DryRunArgs) -> anyhow::Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&scaffolder_api::dry_run_response_body(&result))?
+            serde_json::to_string_pretty(&crate::progress::without_log_colours(
+                scaffolder_api::dry_run_response_body(&result)
+            ))?
         );
     } else {
         print!("{}", summary(&result, args.output.as_deref(), args.execute));

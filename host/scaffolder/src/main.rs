@@ -11,6 +11,7 @@ mod plugin_inspect;
 mod plugin_new;
 mod plugin_publish;
 mod plugin_test;
+mod plural;
 mod progress;
 mod reload;
 mod serve;

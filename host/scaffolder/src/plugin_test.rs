@@ -141,7 +141,10 @@ pub async fn run(args: PluginTestArgs) -> anyhow::Result<()> {
     }
     println!("\n{} passed, {failed} failed", cases.len() - failed);
     if failed > 0 {
-        bail!("{failed} of {} cases failed", cases.len());
+        bail!(
+            "{failed} of {} failed",
+            crate::plural::plural(cases.len(), "case", "cases")
+        );
     }
     Ok(())
 }
@@ -341,7 +344,10 @@ fn print_run(ran: &Ran) {
     if !ran.files.is_empty() {
         println!("{}", style.bold("Workspace"));
         for (path, content) in &ran.files {
-            println!("  {path} ({} bytes)", content.len());
+            println!(
+                "  {path} ({})",
+                crate::plural::plural(content.len(), "byte", "bytes")
+            );
         }
     }
 }

@@ -69,6 +69,22 @@ impl Style {
     }
 }
 
+/// A dry-run response (`{ log: [{ body: { message } }], ... }`) for `--json`: the server
+/// keeps winston's colours in `log` for Backstage's log viewer, but a program reading the
+/// command's JSON wants the messages as plain text.
+pub fn without_log_colours(mut response: Json) -> Json {
+    if let Some(events) = response.get_mut("log").and_then(Json::as_array_mut) {
+        for event in events {
+            if let Some(message) = event.pointer_mut("/body/message")
+                && let Some(text) = message.as_str()
+            {
+                *message = Json::String(console::strip_ansi_codes(text).into_owned());
+            }
+        }
+    }
+    response
+}
+
 /// <https://no-color.org>: a set, non-empty `NO_COLOR` turns colours off.
 fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
@@ -193,5 +209,27 @@ fn duration(elapsed: Duration) -> String {
         format!("{}ms", elapsed.as_millis())
     } else {
         format!("{:.1}s", elapsed.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::without_log_colours;
+
+    #[test]
+    fn json_log_messages_lose_their_colours_and_nothing_else_changes() {
+        let response = json!({
+            "log": [
+                { "body": { "message": "Beginning step Log", "stepId": "log" } },
+                { "body": { "message": "\u{1b}[32minfo\u{1b}[39m: hi \u{1b}[1mthere\u{1b}[0m" } },
+            ],
+            "output": { "text": "\u{1b}[31mkept\u{1b}[0m" },
+        });
+        let plain = without_log_colours(response.clone());
+        assert_eq!(plain["log"][0], response["log"][0]);
+        assert_eq!(plain["log"][1]["body"]["message"], "info: hi there");
+        assert_eq!(plain["output"], response["output"]);
     }
 }

@@ -67,7 +67,10 @@ pub async fn run(args: TestArgs) -> anyhow::Result<()> {
     .await?;
     let style = Style::stdout();
     let total: usize = suites.iter().map(|(_, cases)| cases.len()).sum();
-    println!("\nrunning {total} template test cases");
+    println!(
+        "\nrunning {}",
+        crate::plural::plural(total, "template test case", "template test cases")
+    );
     let mut failed = Vec::new();
     let mut updated = Vec::new();
     for (template_dir, cases) in &suites {
@@ -107,7 +110,11 @@ pub async fn run(args: TestArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     if !failed.is_empty() {
-        bail!("{} of {total} template test cases failed", failed.len());
+        bail!(
+            "{} of {} failed",
+            failed.len(),
+            crate::plural::plural(total, "template test case", "template test cases")
+        );
     }
     Ok(())
 }
@@ -620,9 +627,9 @@ fn compare_snapshot(snapshot: &Path, files: &[DryRunFile]) -> anyhow::Result<Vec
             return Ok(Vec::new());
         }
         bail!(
-            "no snapshot yet: run `scaffolder test --update` to create {} from this run's {} files",
+            "no snapshot yet: run `scaffolder test --update` to create {} from this run's {}",
             snapshot.display(),
-            created.len()
+            crate::plural::plural(created.len(), "file", "files")
         );
     }
     let mut stored = Entries::new();
@@ -647,8 +654,8 @@ fn compare_snapshot(snapshot: &Path, files: &[DryRunFile]) -> anyhow::Result<Vec
                     unified_diff(old, new, "snapshot", "created")
                 )),
                 _ => differences.push(format!(
-                    "{path}: binary contents differ ({} bytes in the snapshot, {} now)",
-                    old.len(),
+                    "{path}: binary contents differ ({} in the snapshot, {} now)",
+                    crate::plural::plural(old.len(), "byte", "bytes"),
                     content.len()
                 )),
             }
@@ -748,8 +755,8 @@ fn subset(expected: &Json, actual: &Json, at: &str, out: &mut Vec<String>) {
         (Json::Array(expected), Json::Array(actual)) => {
             if expected.len() != actual.len() {
                 out.push(format!(
-                    "{at}: {} items, expected {}",
-                    actual.len(),
+                    "{at}: {}, expected {}",
+                    crate::plural::plural(actual.len(), "item", "items"),
                     expected.len()
                 ));
                 return;
@@ -796,7 +803,7 @@ mod tests {
         );
         assert_eq!(
             problems(json!({ "links": [] }), actual.clone()),
-            ["output.links: 1 items, expected 0"]
+            ["output.links: 1 item, expected 0"]
         );
         assert_eq!(
             problems(json!({ "text": [] }), actual),

@@ -1,0 +1,116 @@
+//! Issue 20, item 9: the small things a newcomer trips over in `scaffolder dry-run`'s
+//! output. Each test names the rough edge it keeps away.
+
+mod common;
+
+use common::{run_scaffolder, text};
+use serde_json::Value as Json;
+
+/// One step whose input holds an expression that cannot render (an unknown filter).
+const TEMPLATE: &str = r#"apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: rough
+spec:
+  type: service
+  parameters:
+    - properties:
+        name: { type: string }
+  steps:
+    - id: log
+      name: Log
+      action: debug:log
+      input:
+        message: "hello ${{ parameters.name | nosuchfilter }}"
+"#;
+
+/// A step that reads the output of a step that does not exist.
+const UNKNOWN_STEP: &str = r#"apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: unknown-step
+spec:
+  type: service
+  steps:
+    - id: log
+      name: Log
+      action: debug:log
+      input:
+        message: "${{ steps.nosuch.output.x }}"
+"#;
+
+fn dry_run(template: &str, extra: &[&str]) -> (String, String) {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("template.yaml"), template).unwrap();
+    let mut args = vec!["dry-run", "template.yaml", "--set", "name=a"];
+    args.extend_from_slice(extra);
+    let output = run_scaffolder(work.path(), &args);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// The `log` messages of a `dry-run --json` response.
+fn log_messages(stdout: &str) -> Vec<String> {
+    let body: Json = serde_json::from_str(stdout).unwrap();
+    body["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["body"]["message"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A dry run renders a step's input twice (once with secrets shown as `***` for its log
+/// line, once to run it); a value that cannot render is still reported once.
+#[test]
+fn a_value_that_cannot_render_is_reported_once_per_step() {
+    let (_, stderr) = dry_run(TEMPLATE, &[]);
+    let reports = stderr.matches("could not render").count();
+    assert_eq!(reports, 1, "{stderr}");
+    assert!(
+        stderr.contains(
+            "could not render 'hello ${{ parameters.name | nosuchfilter }}', keeping it as written"
+        ),
+        "{stderr}"
+    );
+}
+
+/// `${{ steps.nosuch.output.x }}` renders empty, as in Backstage, but no longer silently.
+#[test]
+fn a_reference_to_an_unknown_step_id_is_warned_about() {
+    let (stdout, stderr) = dry_run(UNKNOWN_STEP, &["--json"]);
+    assert!(
+        stderr.contains("spec.steps[0].input.message: `steps.nosuch` names no step"),
+        "{stderr}"
+    );
+    // Still rendered as Backstage does: an undefined sole expression drops the key.
+    let logged = log_messages(&stdout)
+        .iter()
+        .any(|m| m.ends_with("in dry-run mode with inputs (secrets redacted): {}"));
+    assert!(logged, "{stdout}");
+}
+
+#[test]
+fn a_template_with_one_step_says_1_step() {
+    let (_, stderr) = dry_run(TEMPLATE, &[]);
+    assert!(
+        stderr.contains("Dry run of template:default/rough: 1 step\n"),
+        "{stderr}"
+    );
+}
+
+/// The server keeps winston's colours in `log` (Backstage's frontend shows them); the
+/// command line's `--json` is for programs, so its messages are plain text.
+#[test]
+fn dry_run_json_log_messages_carry_no_ansi_codes() {
+    let (stdout, stderr) = dry_run(TEMPLATE, &["--json"]);
+    let messages = log_messages(&stdout);
+    assert!(
+        messages.contains(&"info: hello ${{ parameters.name | nosuchfilter }}".to_owned()),
+        "{messages:#?}"
+    );
+    assert!(!stdout.contains('\u{1b}'), "ANSI in --json: {stdout}");
+    assert!(!stdout.contains("\\u001b"), "ANSI in --json: {stdout}");
+    assert!(!stderr.contains('\u{1b}'), "ANSI on a pipe: {stderr}");
+}
