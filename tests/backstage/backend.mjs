@@ -83,6 +83,11 @@ backend.add(
   feature('@backstage/plugin-catalog-backend-module-scaffolder-entity-model'),
 );
 backend.add(feature('@backstage/plugin-scaffolder-backend'));
+// Sign-in, as a Backstage app has it: user tokens (the guest's, from
+// GET /api/auth/guest/refresh) and the keys that verify them at
+// /api/auth/.well-known/jwks.json.
+backend.add(feature('@backstage/plugin-auth-backend'));
+backend.add(feature('@backstage/plugin-auth-backend-module-guest-provider'));
 await backend.start();
 
 // ---- readiness -------------------------------------------------------------

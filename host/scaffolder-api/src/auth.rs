@@ -3,6 +3,8 @@
 //! Accepted credentials, in the order they are tried (Backstage's `DefaultAuthService`):
 //!
 //! 1. no header at all: an anonymous principal, only if [`AuthConfig::allow_anonymous`];
+//!    in development mode ([`AuthConfig::serve_unverified_tokens`]: nothing is configured that
+//!    could verify a token) any bearer token too, as [`PrincipalKind::Unverified`];
 //! 2. a static `externalAccess` token: a service principal with the configured subject;
 //! 3. a Backstage user token (`typ: vnd.backstage.user`, or an older token without `typ` and with
 //!    `aud: backstage`), verified against the JWKS of [`AuthConfig::backstage_base_url`]: a user principal;
@@ -10,6 +12,15 @@
 //!
 //! Limited user tokens (`vnd.backstage.limited-user`, meant for cookie access to static assets) and
 //! plugin-to-plugin tokens (`vnd.backstage.plugin`) are refused with a message saying so.
+//!
+//! Development mode exists because a Backstage frontend always sends a token, its signed-in
+//! user's or the guest's: refusing it would make the frontend unusable against a server that
+//! accepts the same request without a token. The token is not verified, so it grants nothing
+//! a tokenless request does not have and is not passed on to actions; the user a Backstage user
+//! token names is only recorded ([`Principal::created_by`]: the task's `createdBy` and
+//! `spec.user.ref`), so the frontend's "Owned" task list works. That is no less trustworthy
+//! than the rest of the mode: any local process may already create any task, and nothing in
+//! this API decides what a caller may do by its user.
 //!
 //! This module knows nothing about axum: the API middleware hands it the raw header value and
 //! turns an [`AuthError`] into a 401 `AuthenticationError` body.
@@ -23,6 +34,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
@@ -47,6 +59,10 @@ pub struct AuthConfig {
     /// Base URL of a Backstage instance whose *user* tokens we accept, e.g. `https://backstage.example.com`:
     /// its keys are at `{base}/api/auth/.well-known/jwks.json`.
     pub backstage_base_url: Option<String>,
+    /// Development mode: serve a request with a bearer token as one without (a Backstage
+    /// frontend always sends one) instead of refusing it as unverifiable. Only valid with
+    /// `allow_anonymous` and nothing that could verify a token (see [`AuthConfig::validate`]).
+    pub serve_unverified_tokens: bool,
 }
 
 /// A `type: static` external access token (`options.token`, `options.subject`).
@@ -108,14 +124,33 @@ pub enum PrincipalKind {
     },
     /// No credentials, accepted because anonymous access is allowed.
     Anonymous,
+    /// A bearer token served without verification in development mode
+    /// ([`AuthConfig::serve_unverified_tokens`]): it has an anonymous caller's rights.
+    Unverified {
+        /// The `sub` of a Backstage user token, read without checking the signature; never an
+        /// identity to decide anything by, only a name to record ([`Principal::created_by`]).
+        claimed_user_ref: Option<String>,
+    },
 }
 
 impl Principal {
-    /// The user's entity ref (`createdBy`, `user.ref` of a task); `None` for services and anonymous callers.
+    /// The verified user's entity ref; `None` for services, anonymous and unverified callers.
     pub fn user_ref(&self) -> Option<&str> {
         match &self.kind {
             PrincipalKind::User { user_ref } => Some(user_ref),
-            PrincipalKind::Service { .. } | PrincipalKind::Anonymous => None,
+            PrincipalKind::Service { .. }
+            | PrincipalKind::Anonymous
+            | PrincipalKind::Unverified { .. } => None,
+        }
+    }
+
+    /// The user a task records as `createdBy` and `spec.user.ref`: the verified user, or in
+    /// development mode the user an unverified Backstage token names. Backstage records no
+    /// creator for service principals, nor do we. Not for deciding what the caller may do.
+    pub fn created_by(&self) -> Option<&str> {
+        match &self.kind {
+            PrincipalKind::Unverified { claimed_user_ref } => claimed_user_ref.as_deref(),
+            _ => self.user_ref(),
         }
     }
 }
@@ -194,6 +229,16 @@ impl AuthConfig {
         if let Some(base) = &self.backstage_base_url {
             check_http_url(base)?;
         }
+        let verifies_tokens = !self.static_tokens.is_empty()
+            || !self.jwks.is_empty()
+            || self.backstage_base_url.is_some();
+        if self.serve_unverified_tokens && (verifies_tokens || !self.allow_anonymous) {
+            return invalid(
+                "unverified tokens may only be served when anonymous access is allowed and \
+                 nothing is configured to verify tokens"
+                    .to_owned(),
+            );
+        }
         Ok(())
     }
 }
@@ -226,6 +271,9 @@ impl Authenticator {
             };
         };
         let token = bearer_token(header)?;
+        if self.inner.serve_unverified_tokens {
+            return Ok(self.inner.unverified(token));
+        }
         let kind = self.inner.principal_for(token).await?;
         Ok(Principal {
             kind,
@@ -272,6 +320,8 @@ impl Authenticator {
         Self {
             inner: Arc::new(Inner {
                 allow_anonymous: config.allow_anonymous,
+                serve_unverified_tokens: config.serve_unverified_tokens,
+                warned_unverified: AtomicBool::new(false),
                 static_tokens,
                 user_keys,
                 external,
@@ -456,6 +506,9 @@ pub fn is_plugin_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// The longest `sub` recorded from an unverified token (Backstage's own entity names and
+/// namespaces are at most 63 characters each).
+const MAX_CLAIMED_USER_REF_LEN: usize = 512;
 /// Static tokens shorter than this are refused by Backstage (`MIN_TOKEN_LENGTH` in `static.ts`).
 const MIN_STATIC_TOKEN_LEN: usize = 8;
 /// An unknown `kid` refetches a key set at most this often (key rotation without a fetch storm).
@@ -486,6 +539,9 @@ const LEGACY_USER_AUDIENCE: &str = "backstage";
 
 struct Inner {
     allow_anonymous: bool,
+    serve_unverified_tokens: bool,
+    /// Whether the development-mode warning about unverified tokens was logged.
+    warned_unverified: AtomicBool,
     static_tokens: Vec<HashedStaticToken>,
     /// Keys of the Backstage instance whose user tokens we accept.
     user_keys: Option<KeySet>,
@@ -522,6 +578,31 @@ struct AudienceClaim {
 }
 
 impl Inner {
+    /// The principal of a token served unverified in development mode; warns at the first.
+    fn unverified(&self, token: &str) -> Principal {
+        let claimed_user_ref = claimed_user_ref(token);
+        if !self.warned_unverified.swap(true, Ordering::Relaxed) {
+            let recorded = match &claimed_user_ref {
+                Some(user_ref) => format!(
+                    "; the user it names, {user_ref}, is recorded as the creator of its tasks, unverified"
+                ),
+                None => String::new(),
+            };
+            tracing::warn!(
+                "a request carries a bearer token (a Backstage frontend always sends its \
+                 user's), but no authentication is configured to verify it, so it is served as \
+                 a request without a token{recorded}. To verify Backstage user tokens, set \
+                 backstage.baseUrl to the Backstage backend that issues them (its keys are at \
+                 <baseUrl>/api/auth/.well-known/jwks.json); for other callers, configure \
+                 backend.auth.externalAccess. Logged once"
+            );
+        }
+        Principal {
+            kind: PrincipalKind::Unverified { claimed_user_ref },
+            token: None,
+        }
+    }
+
     async fn principal_for(&self, token: &str) -> Result<PrincipalKind, AuthError> {
         if let Some(subject) = self.static_subject(token) {
             return Ok(PrincipalKind::Service {
@@ -587,7 +668,6 @@ impl Inner {
                 "Illegal token: no configured key set accepts JWTs of this kind",
             ));
         }
-        tracing::debug!(reasons = %failures.join("; "), "bearer token rejected");
         Err(AuthError::new(format!(
             "Illegal token: {}",
             failures.join("; ")
@@ -652,6 +732,38 @@ fn bearer_token(header: &str) -> Result<&str, AuthError> {
         return Err(invalid());
     }
     Ok(token)
+}
+
+/// The `sub` of a Backstage user token (typed, or legacy), read without verifying anything,
+/// when it is a user entity ref (`user:<namespace>/<name>`).
+fn claimed_user_ref(token: &str) -> Option<String> {
+    let header = jsonwebtoken::decode_header(token).ok()?;
+    let is_user_token = match header
+        .typ
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some(TYP_USER) => true,
+        None => has_legacy_user_audience(token),
+        Some(_) => false,
+    };
+    if !is_user_token {
+        return None;
+    }
+    let sub = jsonwebtoken::dangerous::insecure_decode_claims::<Claims>(token)
+        .ok()?
+        .sub?;
+    if sub.len() > MAX_CLAIMED_USER_REF_LEN {
+        return None;
+    }
+    let (kind, rest) = sub.split_once(':')?;
+    let (namespace, name) = rest.split_once('/')?;
+    let is_part = |part: &str| {
+        !part.is_empty()
+            && !part.contains(|c: char| c.is_whitespace() || c.is_control() || "/:".contains(c))
+    };
+    (kind.eq_ignore_ascii_case("user") && is_part(namespace) && is_part(name)).then_some(sub)
 }
 
 /// Whether an untyped JWT claims `aud: "backstage"`, as Backstage user tokens did before `typ`.
@@ -1044,6 +1156,68 @@ mod tests {
             }
         );
         assert_eq!(principal.user_ref(), None);
+    }
+
+    fn development_config() -> AuthConfig {
+        AuthConfig {
+            allow_anonymous: true,
+            serve_unverified_tokens: true,
+            ..AuthConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn any_token_is_served_unverified_in_development_mode() {
+        let auth = Authenticator::new(development_config());
+        let key = test_key(1, "key-1");
+        let user_token = sign(&key, Some(TYP_USER), user_claims("user:development/guest"));
+
+        let principal = auth.authenticate(Some(&bearer(&user_token))).await.unwrap();
+
+        assert_eq!(
+            principal.kind,
+            PrincipalKind::Unverified {
+                claimed_user_ref: Some("user:development/guest".to_owned())
+            }
+        );
+        // Recorded, never trusted, never passed on.
+        assert_eq!(principal.created_by(), Some("user:development/guest"));
+        assert_eq!(principal.user_ref(), None);
+        assert_eq!(principal.token, None);
+
+        let mut legacy = user_claims("user:default/old");
+        legacy["aud"] = json!("backstage");
+        for (token, claimed) in [
+            (sign(&key, None, legacy), Some("user:default/old")),
+            ("an-opaque-token".to_owned(), None),
+            (
+                sign(&key, Some(TYP_PLUGIN), user_claims("user:default/j")),
+                None,
+            ),
+            (sign(&key, Some("JWT"), user_claims("user:default/j")), None),
+            (sign(&key, Some(TYP_USER), user_claims("jane")), None),
+            (
+                sign(&key, Some(TYP_USER), user_claims("group:default/team")),
+                None,
+            ),
+            (
+                sign(&key, Some(TYP_USER), user_claims("user:default/ja ne")),
+                None,
+            ),
+            (
+                sign(&key, Some(TYP_USER), user_claims("user:default/")),
+                None,
+            ),
+        ] {
+            let principal = auth.authenticate(Some(&bearer(&token))).await.unwrap();
+            assert_eq!(principal.created_by(), claimed, "{token}");
+        }
+        // A header that is not a bearer token is still refused.
+        let message = reject(&auth, Some("Basic dXNlcjpwYXNz")).await;
+        assert!(
+            message.starts_with("Invalid Authorization header"),
+            "{message}"
+        );
     }
 
     #[tokio::test]
@@ -1439,5 +1613,29 @@ mod tests {
             ..AuthConfig::default()
         };
         assert!(not_url.validate().is_err());
+    }
+
+    #[test]
+    fn validate_allows_unverified_tokens_only_when_nothing_could_verify_them() {
+        assert_eq!(development_config().validate(), Ok(()));
+        let refused = [
+            AuthConfig {
+                allow_anonymous: false,
+                ..development_config()
+            },
+            AuthConfig {
+                serve_unverified_tokens: true,
+                allow_anonymous: true,
+                ..static_config()
+            },
+            AuthConfig {
+                backstage_base_url: Some("http://127.0.0.1:7007".to_owned()),
+                ..development_config()
+            },
+        ];
+        for config in refused {
+            let error = config.validate().unwrap_err();
+            assert!(error.message.contains("unverified tokens"), "{error}");
+        }
     }
 }

@@ -97,7 +97,8 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Checks the bearer token and stores the [`auth::Principal`] for the handlers.
+/// Checks the bearer token and stores the [`auth::Principal`] for the handlers; a refusal
+/// is logged with its reason (never the token), so the operator sees why a caller gets 401.
 async fn authenticate(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
     let header = authorization(&request);
     match state.auth.authenticate(header.as_deref()).await {
@@ -105,7 +106,16 @@ async fn authenticate(State(state): State<ApiState>, mut request: Request, next:
             request.extensions_mut().insert(Arc::new(principal));
             next.run(request).await
         }
-        Err(err) => ApiError::authentication(err.message).into_response(),
+        Err(err) => {
+            // The path only: a query string may carry values a caller considers private.
+            tracing::warn!(
+                method = %request.method(),
+                path = %request.uri().path(),
+                "request refused with 401: {}",
+                err.message
+            );
+            ApiError::authentication(err.message).into_response()
+        }
     }
 }
 

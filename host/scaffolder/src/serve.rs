@@ -296,6 +296,7 @@ fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
         static_tokens: Vec::new(),
         jwks: Vec::new(),
         backstage_base_url: config.backstage.base_url.clone(),
+        serve_unverified_tokens: false,
     };
     for access in &config.backend.auth.external_access {
         match access {
@@ -331,10 +332,13 @@ fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
             );
         }
         tracing::warn!(
-            "development mode: no authentication is configured, so requests without a token are \
-             accepted; this is only allowed because the server listens on loopback ({host})"
+            "development mode: no authentication is configured, so every request is accepted, \
+             and a bearer token (a Backstage frontend always sends one) is served unverified, as \
+             if there were none; this is only allowed because the server listens on loopback \
+             ({host}). Set backstage.baseUrl to verify Backstage user tokens"
         );
         auth.allow_anonymous = true;
+        auth.serve_unverified_tokens = true;
     }
     auth.validate()?;
     Ok(Authenticator::new(auth))

@@ -45,18 +45,16 @@ pub async fn create(
     let template = &loaded.template;
     let values = check_values_and_secrets(template, values, &secrets)?;
 
+    // The user, verified or (in development mode only) as the unverified token names it.
+    let created_by = principal.created_by().map(str::to_owned);
     let user = TaskUser {
         entity: None,
-        user_ref: principal.user_ref().map(str::to_owned),
+        user_ref: created_by.clone(),
     };
     let spec = TaskSpec::with_base_url(template, values, Some(user), loaded.base_url.clone());
     let task = state
         .engine
-        .create_task(
-            &spec,
-            principal.user_ref().map(str::to_owned),
-            with_backstage_token(secrets, &principal),
-        )
+        .create_task(&spec, created_by, with_backstage_token(secrets, &principal))
         .await?;
     tracing::info!(task_id = %task.id, template = %template.entity_ref(), "task created");
     Ok((StatusCode::CREATED, JsonResponse(json!({ "id": task.id }))))
