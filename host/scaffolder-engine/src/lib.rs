@@ -16,6 +16,7 @@ mod dry_run;
 mod events;
 mod failure;
 mod fan_out;
+mod input_check;
 mod invoke;
 mod redact;
 mod retention;
@@ -43,6 +44,7 @@ pub use dry_run::{
 };
 pub use events::{Announcement, EventBus};
 pub use failure::Failure;
+pub use input_check::check_step_input;
 pub use invoke::{Invocation, InvokeError};
 pub use redact::Redactor;
 pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser, recover_strategy};

@@ -86,8 +86,9 @@ pub struct LocalPluginArgs {
     /// repeat to layer files.
     #[arg(long = "config", value_name = "FILE")]
     pub configs: Vec<PathBuf>,
-    /// An extra plugin component (`.wasm`); repeatable.
-    #[arg(long = "plugin", value_name = "FILE")]
+    /// An extra plugin: a component (`.wasm`), or a plugin crate's directory, built first
+    /// as `plugin build` does; repeatable.
+    #[arg(long = "plugin", value_name = "FILE|DIR")]
     pub plugins: Vec<PathBuf>,
     /// Where compiled plugins are cached (as for `serve`).
     #[arg(long, value_name = "DIR", env = "SCAFFOLDER_DATA_DIR")]
@@ -157,7 +158,11 @@ A case file names an action, its input, and what to expect:
   expect:
     output: { greeting: Hello, World! }
     files: { greeting.txt: \"Hello, World!\\n\" }
-    # or, for a case that must fail:  failure: { kind: invalid-input, message: name }
+    # or, for a case that must fail:  failure: { kind: invalidInput, message: name }
+
+Failure kinds: invalidInput, failed, denied, trap, timeout, outOfMemory, limitExceeded,
+cancelled, host. The input is checked against the action's input schema first, as a
+template step's is.
 
 The sandbox is the production one: the workspace, the secrets given with --secret, the hosts
 given with --allow-host, and the server's default limits; nothing else.";
@@ -314,9 +319,10 @@ pub struct ServeArgs {
     /// A directory of templates (every YAML file with `kind: Template` under it); repeatable.
     #[arg(long = "templates", value_name = "DIR")]
     pub templates: Vec<PathBuf>,
-    /// A plugin component to load with no grants beyond the workspace; repeatable. Use
+    /// A plugin to load with no grants beyond the workspace: a component (`.wasm`), or a
+    /// plugin crate's directory, built first as `plugin build` does; repeatable. Use
     /// `scaffolder.plugins` in the config to grant hosts, secrets or limits.
-    #[arg(long = "plugin", value_name = "FILE")]
+    #[arg(long = "plugin", value_name = "FILE|DIR")]
     pub plugins: Vec<PathBuf>,
     /// Where the SQLite database, workspaces and the compile cache live
     /// (`scaffolder.dataDirectory`; default `$XDG_DATA_HOME/scaffolder`).
@@ -344,5 +350,46 @@ mod tests {
         }
         Cli::command().debug_assert();
         check(&Cli::command(), "scaffolder");
+    }
+
+    /// `plugin test --help` lists the failure kinds as case files spell them, all of them:
+    /// the match has no catch-all, so a new kind does not compile until it is listed.
+    #[test]
+    fn the_plugin_test_help_lists_every_failure_kind() {
+        use scaffolder_runtime::StepFailureKind as K;
+        let kinds = [
+            K::InvalidInput,
+            K::Failed,
+            K::Denied,
+            K::Trap,
+            K::Timeout,
+            K::OutOfMemory,
+            K::LimitExceeded,
+            K::Cancelled,
+            K::Host,
+        ];
+        for kind in kinds {
+            match kind {
+                K::InvalidInput
+                | K::Failed
+                | K::Denied
+                | K::Trap
+                | K::Timeout
+                | K::OutOfMemory
+                | K::LimitExceeded
+                | K::Cancelled
+                | K::Host => {}
+            }
+            let name = serde_json::to_value(kind).unwrap();
+            let name = name.as_str().unwrap();
+            let listed = super::PLUGIN_TEST_HELP
+                .split_once("Failure kinds:")
+                .map(|(_, rest)| rest.split('.').next().unwrap_or_default())
+                .unwrap_or_default();
+            assert!(
+                listed.split([',', '\n', ' ']).any(|word| word == name),
+                "{name} is not in the help's list of failure kinds: {listed}"
+            );
+        }
     }
 }

@@ -1,7 +1,11 @@
 //! `scaffolder plugin build [DIR]`: cargo builds the crate for `wasm32-wasip2` (the target
 //! installed with rustup first when missing), the component is loaded exactly as the
 //! server loads it (exports, WIT version, metadata checked), and its digest and requested
-//! capabilities are printed.
+//! capabilities are printed. [`component`] is how every `--plugin` and `plugin test`
+//! argument becomes a component: a crate's directory is built here first.
+//!
+//! Cargo runs in the crate's directory, so its `.cargo/config.toml` applies: `plugin new`
+//! writes one that shares `../target` between the plugins created side by side.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -39,6 +43,21 @@ pub async fn run(args: PluginBuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The component a plugin argument names: a directory is a plugin crate, built as
+/// `plugin build` builds it (cargo's output on stderr); anything else is the component
+/// file itself.
+pub fn component(path: &Path) -> anyhow::Result<PathBuf> {
+    match std::fs::metadata(path) {
+        Ok(metadata) if metadata.is_dir() => build(path),
+        Ok(_) => Ok(path.to_path_buf()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{} does not exist; give a plugin component (.wasm) or a plugin crate's directory",
+            path.display()
+        ),
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 /// Builds the plugin crate in `dir` in release mode and returns its component. Cargo's
 /// own output goes to stderr.
 pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
@@ -50,8 +69,11 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
         );
     }
     ensure_target()?;
+    let manifest = std::path::absolute(&manifest)
+        .with_context(|| format!("cannot resolve {}", manifest.display()))?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut child = Command::new(&cargo)
+        .current_dir(dir)
         .args(["build", "--release", "--target", TARGET])
         .args([
             "--message-format",

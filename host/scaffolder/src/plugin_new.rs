@@ -2,6 +2,11 @@
 //! the binary) through the engine, like any template, and writes the crate it renders.
 //! The same template serves the Backstage frontend, so a plugin crate looks the same
 //! whether it was created here or from the portal.
+//!
+//! Here, and not from the portal, the crate also gets a `.cargo/config.toml` that puts
+//! its builds in `../target`, shared by the plugins created in the same directory: a new
+//! plugin then compiles only its own crate, not the SDK, serde and wit-bindgen again. A
+//! crate created from the portal is a repository of its own, where `..` is nobody's.
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +45,13 @@ pub async fn run(args: PluginNewArgs) -> anyhow::Result<()> {
         .await
         .context("rendering the plugin template failed")?;
     write_files(&target, &result.directory_contents)?;
+    let config = target.join(CARGO_CONFIG);
+    if let Some(parent) = config.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(&config, SHARED_TARGET_CONFIG)
+        .with_context(|| format!("cannot write {}", config.display()))?;
 
     println!(
         "Created the plugin crate {} in {} (action {}:greet)\n",
@@ -52,11 +64,30 @@ pub async fn run(args: PluginNewArgs) -> anyhow::Result<()> {
     println!("  cd {dir} && cargo test          the unit tests, natively");
     println!("  scaffolder plugin build {dir}     the component, its digest and capabilities");
     println!("  scaffolder plugin test {dir}      tests/cases/*.yaml in the real sandbox");
+    println!("  scaffolder dry-run {dir}/example/template.yaml --plugin {dir} --set who=World");
+    let shared = target.parent().unwrap_or(Path::new("")).join("target");
     println!(
-        "  scaffolder dry-run {dir}/example/template.yaml --plugin <component> --set who=World"
+        "\nBuilds go to {} ({}), shared by the plugins created beside this one: the first \
+         build compiles the dependencies (a minute or so), each later plugin only its own \
+         crate.",
+        shared.display(),
+        config.display()
     );
     Ok(())
 }
+
+/// Where the shared target directory is configured, in the crate.
+const CARGO_CONFIG: &str = ".cargo/config.toml";
+
+/// Cargo reads a relative `target-dir` from the directory holding `.cargo/`: the crate.
+const SHARED_TARGET_CONFIG: &str = "\
+# Written by `scaffolder plugin new`: the plugins created in the same directory share one
+# target directory, so a new plugin compiles only its own crate, not the SDK, serde and
+# wit-bindgen again. Delete this file to build inside the crate instead (for example in CI,
+# where `..` is outside the checkout).
+[build]
+target-dir = \"../target\"
+";
 
 /// Names that make a valid crate, directory and action-id prefix.
 fn check_name(name: &str) -> anyhow::Result<()> {

@@ -1,6 +1,10 @@
 //! `scaffolder plugin test`: runs a plugin's actions in the production sandbox (the same
 //! runtime, grants and default limits as a server), each case in a fresh temporary
 //! workspace, and checks what came out: the output, the files, the log, or the failure.
+//! Before the action runs, its input is checked against its schema by the engine's own
+//! check (`scaffolder_engine::check_step_input`), so an input a template step would
+//! refuse is refused here too, with the same message. Failure kinds are spelt as
+//! `StepFailureKind` serialises them (`invalidInput`), in case files and in messages.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use scaffolder_runtime::{
     Checkpoint, Grants, LogLevel, Plugin, PluginConfig, Runtime, RuntimeConfig, StepContext,
-    StepFailure, StepHost, StepRequest,
+    StepFailure, StepFailureKind, StepHost, StepRequest,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
@@ -56,18 +60,15 @@ struct Expect {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExpectedFailure {
-    /// `invalidInput`, `failed`, `denied`, `trap`, `timeout`, `outOfMemory`, ...
-    kind: Option<String>,
+    /// `invalidInput`, `failed`, `denied`, `trap`, `timeout`, `outOfMemory`, ...; another
+    /// spelling is refused with the list of kinds.
+    kind: Option<StepFailureKind>,
     /// Text the failure message must contain.
     message: Option<String>,
 }
 
 pub async fn run(args: PluginTestArgs) -> anyhow::Result<()> {
-    let component = if args.plugin.extension().is_some_and(|e| e == "wasm") {
-        args.plugin.clone()
-    } else {
-        plugin_build::build(&args.plugin)?
-    };
+    let component = plugin_build::component(&args.plugin)?;
     let mut secrets: BTreeMap<String, String> = values::parse_secrets(&args.secrets)?
         .into_iter()
         .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
@@ -117,9 +118,9 @@ pub async fn run(args: PluginTestArgs) -> anyhow::Result<()> {
             print_run(&ran);
             if let Err(failure) = &ran.result {
                 bail!(
-                    "{} failed ({:?}): {}",
+                    "{} failed ({}): {}",
                     case.action,
-                    failure.kind,
+                    kind_name(failure.kind),
                     failure.message
                 );
             }
@@ -226,6 +227,13 @@ async fn run_case(
             .with_context(|| format!("cannot copy {} into the workspace", dir.display()))?;
     }
     let host = Arc::new(TestHost::default());
+    if let Err(message) = check_input(plugin, case) {
+        return Ok(Ran {
+            result: Err(StepFailure::new(StepFailureKind::InvalidInput, message)),
+            logs: Vec::new(),
+            files: BTreeMap::new(),
+        });
+    }
     let result = plugin
         .execute(
             StepRequest {
@@ -257,6 +265,18 @@ async fn run_case(
     })
 }
 
+/// The engine's check of the case's input against the action's input schema, as a
+/// template step gets it; an action the plugin lacks is left to the plugin to refuse.
+fn check_input(plugin: &Plugin, case: &Case) -> Result<(), String> {
+    let actions = &plugin.info().actions;
+    match actions.iter().find(|a| a.id == case.action) {
+        Some(action) => {
+            scaffolder_engine::check_step_input(&case.action, &action.input_schema, &case.input)
+        }
+        None => Ok(()),
+    }
+}
+
 /// Every way the run differs from the case's expectations.
 fn check(case: &Case, ran: &Ran) -> Vec<String> {
     let expect = &case.expect;
@@ -279,17 +299,18 @@ fn check(case: &Case, ran: &Ran) -> Vec<String> {
         (Err(failure), None) => {
             problems.push(format!(
                 "failed ({}): {}",
-                kind_name(failure),
+                kind_name(failure.kind),
                 failure.message
             ));
         }
         (Err(failure), Some(expected)) => {
-            if let Some(kind) = &expected.kind
-                && *kind != kind_name(failure)
+            if let Some(kind) = expected.kind
+                && kind != failure.kind
             {
                 problems.push(format!(
-                    "failed as {}, expected {kind}: {}",
-                    kind_name(failure),
+                    "failed as {}, expected {}: {}",
+                    kind_name(failure.kind),
+                    kind_name(kind),
                     failure.message
                 ));
             }
@@ -321,8 +342,8 @@ fn check(case: &Case, ran: &Ran) -> Vec<String> {
 }
 
 /// The kind as case files name it (`invalidInput`).
-fn kind_name(failure: &StepFailure) -> String {
-    serde_json::to_value(failure.kind)
+fn kind_name(kind: StepFailureKind) -> String {
+    serde_json::to_value(kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
@@ -433,7 +454,6 @@ fn read_tree(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> std
 #[cfg(test)]
 mod tests {
     use super::*;
-    use scaffolder_runtime::StepFailureKind;
     use serde_json::json;
 
     fn ran(result: Result<Json, StepFailure>) -> Ran {
@@ -491,6 +511,16 @@ mod tests {
             serde_json::from_value::<Case>(json!({ "action": "a:b", "expected": {} })).unwrap_err();
         assert!(
             err.to_string().contains("unknown field `expected`"),
+            "{err}"
+        );
+        // The WIT's spelling (`invalid-input`) is not the case files'.
+        let err = serde_json::from_value::<Case>(json!({
+            "action": "a:b", "expect": { "failure": { "kind": "invalid-input" } }
+        }))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown variant `invalid-input`, expected one of `invalidInput`"),
             "{err}"
         );
     }

@@ -13,7 +13,7 @@ use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
 
 use crate::config::{BUILTIN_PREFIX, Config, OCI_PREFIX, is_url_source};
 use crate::signing::TrustedKey;
-use crate::{download, oci};
+use crate::{download, oci, plugin_build};
 
 /// `--data-dir`, else `scaffolder.dataDirectory`, else the XDG data directory; created
 /// readable by its owner only (0700), since it holds the task database and workspaces.
@@ -118,7 +118,8 @@ fn default_data_dir() -> PathBuf {
 
 /// The built-in plugins (with their default grants, or those of a `builtin:<name>`
 /// entry), then every configured plugin (a file or an OCI reference, pulled into the
-/// data directory's `plugins/` cache), then `--plugin` files. A configured plugin that
+/// data directory's `plugins/` cache), then `--plugin` arguments (a component, or a
+/// plugin crate's directory, built first as `plugin build` does). A configured plugin that
 /// provides every action of a built-in replaces it (a team's pinned build of a built-in).
 pub async fn load_plugins(
     runtime: &Runtime,
@@ -126,6 +127,14 @@ pub async fn load_plugins(
     data_dir: &Path,
     extra: &[PathBuf],
 ) -> anyhow::Result<Vec<(Arc<Plugin>, PluginOrigin)>> {
+    let mut extra_components = Vec::new();
+    for path in extra {
+        let path = path.clone();
+        let component = tokio::task::spawn_blocking(move || plugin_build::component(&path))
+            .await
+            .context("building a plugin crate stopped")??;
+        extra_components.push(component);
+    }
     let mut builtins = Vec::new();
     let settings = plugin_settings(config);
     let entries = &config.scaffolder.plugins;
@@ -185,7 +194,7 @@ pub async fn load_plugins(
                 e.plugin_config(&settings),
             )
         })
-        .chain(extra.iter().map(|p| {
+        .chain(extra_components.iter().map(|p| {
             let plugin_config = PluginConfig {
                 config: settings.clone(),
                 ..PluginConfig::default()
@@ -396,6 +405,15 @@ pub fn engine_config(config: &Config, working_directory: PathBuf) -> EngineConfi
         graceful_shutdown_timeout: scaffolder.graceful_shutdown_timeout,
         workspace_retention: scaffolder.workspace_retention,
         dry_run_limits: scaffolder.dry_run.limits(),
+        // The id the actions registry answers as, configured or not: a template written
+        // for the Backstage that calls this server (`wasm-actions:postgres:...`) runs here.
+        actions_registry_plugin_id: Some(
+            scaffolder
+                .actions_registry
+                .clone()
+                .unwrap_or_default()
+                .plugin_id,
+        ),
         ..EngineConfig::new(working_directory)
     }
 }

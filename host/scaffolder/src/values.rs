@@ -139,13 +139,15 @@ pub struct CheckedValues {
     /// Every value the shown pages refuse, one line per field.
     pub problems: Vec<String>,
     /// `when` conditions that could not be evaluated and schemas that could not be
-    /// followed, with what was done instead.
+    /// followed, with what was done instead; and values no parameter declares.
     pub warnings: Vec<String>,
 }
 
 /// Checks values as the server does (`scaffolder_template::parameters::check_values`), but
 /// reports every shown page (Backstage stops at the first page that fails; an author
-/// wants them all).
+/// wants them all), and warns about each top-level key no page declares: the portal's
+/// form sends only declared fields, so such a key is usually a misspelt one, which the
+/// schemas let through.
 pub fn check(template: &Template, values: &Json) -> CheckedValues {
     let pages = &template.spec.parameters;
     let checked = check_values(pages, values);
@@ -163,10 +165,76 @@ pub fn check(template: &Template, values: &Json) -> CheckedValues {
             problems.push(format!("page {title}: {}", describe(error)));
         }
     }
+    let mut warnings = checked.warnings;
+    warnings.extend(undeclared_keys(pages, values));
     CheckedValues {
         values: checked.values,
         problems,
-        warnings: checked.warnings,
+        warnings,
+    }
+}
+
+/// A warning for each top-level key of `values` that no page declares, naming the
+/// parameters there are. Pages that admit undeclared keys (`additionalProperties` other
+/// than `false`, `patternProperties`) turn the check off.
+fn undeclared_keys(pages: &[Json], values: &Json) -> Vec<String> {
+    let Some(values) = values.as_object() else {
+        return Vec::new();
+    };
+    let open = pages.iter().any(|page| {
+        page.get("patternProperties").is_some()
+            || page
+                .get("additionalProperties")
+                .is_some_and(|a| a != &Json::Bool(false))
+    });
+    if open {
+        return Vec::new();
+    }
+    let mut declared = Vec::new();
+    for page in pages {
+        declared_names(page, &mut declared);
+    }
+    let known = if declared.is_empty() {
+        "the template has no parameters".to_owned()
+    } else {
+        format!("the parameters are {}", declared.join(", "))
+    };
+    values
+        .keys()
+        .filter(|key| !declared.contains(key))
+        .map(|key| format!("no parameter is named '{key}' (the portal would not send it); {known}"))
+        .collect()
+}
+
+/// The property names a page's schema declares, in order: its `properties`, and those of
+/// the subschemas that add fields conditionally (`dependencies`, `allOf`/`anyOf`/`oneOf`,
+/// `if`/`then`/`else`).
+fn declared_names(schema: &Json, out: &mut Vec<String>) {
+    if let Some(properties) = schema.get("properties").and_then(Json::as_object) {
+        for name in properties.keys() {
+            if !out.contains(name) {
+                out.push(name.clone());
+            }
+        }
+    }
+    let nested = ["allOf", "anyOf", "oneOf"]
+        .iter()
+        .filter_map(|key| schema.get(key).and_then(Json::as_array))
+        .flatten()
+        .chain(
+            ["if", "then", "else"]
+                .iter()
+                .filter_map(|key| schema.get(key)),
+        )
+        .chain(
+            schema
+                .get("dependencies")
+                .and_then(Json::as_object)
+                .into_iter()
+                .flat_map(|d| d.values()),
+        );
+    for subschema in nested {
+        declared_names(subschema, out);
     }
 }
 
@@ -288,6 +356,42 @@ spec:
                 "page 'Extras': values.docker: is not of a type(s) boolean (got \"yes\")",
             ]
         );
+    }
+
+    #[test]
+    fn undeclared_keys_are_warned_about_with_the_declared_ones() {
+        let checked = check(
+            &template(),
+            &json!({ "name": "a", "port": 1, "nmae": "a", "options": { "tga": "x" } }),
+        );
+        assert_eq!(
+            checked.warnings,
+            [
+                "no parameter is named 'nmae' (the portal would not send it); the parameters \
+              are name, port, version, options, docker"
+            ]
+        );
+        let conditional = Template::from_yaml(
+            r#"
+apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata: { name: t }
+spec:
+  type: service
+  parameters:
+    - properties:
+        kind: { type: string, enum: [lib, app] }
+      dependencies:
+        kind:
+          oneOf:
+            - properties: { kind: { const: app }, port: { type: integer } }
+  steps: []
+"#,
+            None,
+        )
+        .unwrap();
+        let checked = check(&conditional, &json!({ "kind": "app", "port": 1 }));
+        assert!(checked.warnings.is_empty(), "{:?}", checked.warnings);
     }
 
     #[test]

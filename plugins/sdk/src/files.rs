@@ -35,7 +35,7 @@ pub fn node_error(err: &std::io::Error, syscall: &str, path: &str, dest: Option<
         ErrorKind::IsADirectory => ("EISDIR", "illegal operation on a directory"),
         ErrorKind::DirectoryNotEmpty => ("ENOTEMPTY", "directory not empty"),
         ErrorKind::PermissionDenied => ("EACCES", "permission denied"),
-        _ => return format!("{err}, {syscall} '{path}'"),
+        _ => return format!("{}, {syscall} '{path}'", crate::io_error_message(err)),
     };
     match dest {
         Some(dest) => format!("{code}: {description}, {syscall} '{path}' -> '{dest}'"),

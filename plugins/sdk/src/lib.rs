@@ -44,6 +44,7 @@
 pub mod files;
 pub mod http;
 pub mod integrations;
+mod io_errors;
 pub mod paths;
 pub mod url;
 
@@ -64,6 +65,8 @@ pub mod bindings {
 use bindings::scaffolder::action::host;
 use bindings::scaffolder::action::types as wit;
 
+pub use io_errors::io_error_message;
+use io_errors::without_os_error_numbers;
 pub use serde_json::{Value, json};
 
 /// What an action returns.
@@ -118,9 +121,10 @@ impl std::fmt::Display for ActionError {
 
 impl std::error::Error for ActionError {}
 
+/// `?` on an I/O error: a failure with its message in words ([`io_error_message`]).
 impl From<std::io::Error> for ActionError {
     fn from(err: std::io::Error) -> Self {
-        Self::Failed(err.to_string())
+        Self::Failed(io_error_message(&err))
     }
 }
 
@@ -440,10 +444,13 @@ pub fn execute(
     // the host reports as the initial directory.)
     let _ = std::env::set_current_dir(&context.workspace);
     let ctx = Context { inner: context };
+    // WASI's error numbers mean nothing where the message is read (`io_errors`).
     (entry.run)(&ctx, input).map_err(|err| match err {
-        ActionError::InvalidInput(m) => wit::ActionError::InvalidInput(m),
-        ActionError::Failed(m) => wit::ActionError::Failed(m),
-        ActionError::Denied(m) => wit::ActionError::Denied(m),
+        ActionError::InvalidInput(m) => {
+            wit::ActionError::InvalidInput(without_os_error_numbers(&m))
+        }
+        ActionError::Failed(m) => wit::ActionError::Failed(without_os_error_numbers(&m)),
+        ActionError::Denied(m) => wit::ActionError::Denied(without_os_error_numbers(&m)),
     })
 }
 

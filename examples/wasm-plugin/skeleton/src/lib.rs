@@ -3,7 +3,9 @@
 //! Each action is a type implementing `Action`: serde types for its input and output, the
 //! metadata the scaffolder shows (`info`), and `run`. `plugin!` at the bottom exports them.
 
-use scaffolder_plugin_sdk::{Action, ActionInfo, Context, Result, json, plugin};
+use scaffolder_plugin_sdk::{
+    Action, ActionError, ActionInfo, Context, Result, io_error_message, json, plugin,
+};
 use serde::{Deserialize, Serialize};
 
 /// The input of `${{ values.name }}:greet`, as the template's step gives it.
@@ -62,7 +64,10 @@ impl Action for Greet {
         ctx.info(&greeting);
         if let Some(file) = &input.file {
             // The workspace is the current directory; nothing else on the host is reachable.
-            std::fs::write(file, format!("{greeting}\n"))?;
+            // A failure says what it was doing; `io_error_message` words the I/O error.
+            std::fs::write(file, format!("{greeting}\n")).map_err(|err| {
+                ActionError::failed(format!("cannot write {file}: {}", io_error_message(&err)))
+            })?;
             ctx.info(format!("wrote {file}"));
         }
         Ok(GreetOutput { greeting })
