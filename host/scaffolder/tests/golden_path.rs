@@ -5,11 +5,12 @@
 
 mod common;
 
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Server, get_as, post_as, repo, wait_for_event_as};
-use scaffolder_test_artifacts::backstage::{Backstage, free_port};
+use scaffolder_test_artifacts::backstage::{self, Backstage, free_port};
 use scaffolder_test_artifacts::git_server::{GitServer, git};
 use scaffolder_test_artifacts::scram;
 use serde_json::{Value as Json, json};
@@ -413,4 +414,87 @@ fn a_failed_database_step_is_retried_without_pushing_the_repository_twice() {
     world.catalog_component(&service);
     world.assert_no_secret_anywhere(&events, &database);
     drop_database(&database);
+}
+
+/// The value after `label` on the line of `text` that starts with it.
+fn line_after<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines()
+        .find_map(|line| line.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no line starting with {label:?} in:\n{text}"))
+        .trim()
+}
+
+/// The README's one command, `examples/golden-path/run-local.sh`, run as a newcomer runs
+/// it (with this build's binary and Backstage's packages already installed by the other
+/// tests): it starts its own git server, Backstage backend and scaffolder, runs the
+/// template on the local PostgreSQL, reports what it made, and stops what it started.
+#[test]
+fn the_one_command_local_run_creates_everything_and_stops_its_servers() {
+    backstage::install_packages();
+    let service = unique_service();
+    let database = service.replace('-', "_");
+    let started = Instant::now();
+    let run = Command::new("bash")
+        .arg(repo().join("examples/golden-path/run-local.sh"))
+        .env("SCAFFOLDER", env!("CARGO_BIN_EXE_scaffolder"))
+        .env("SERVICE", &service)
+        .env_remove("POSTGRES_ADMIN_URL")
+        .env_remove("POSTGRES_ADDRESS")
+        .env_remove("KEEP_RUNNING")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        run.status.success(),
+        "run-local.sh failed ({}):\n{stdout}\n{stderr}",
+        run.status
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(180),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    let task = line_after(&stdout, "golden path: task ");
+    assert!(task.ends_with(" completed"), "{stdout}");
+    let git_base = line_after(&stderr, "git server:")
+        .split(' ')
+        .next()
+        .unwrap();
+    let repository = line_after(&stdout, "repository");
+    assert!(
+        repository.starts_with(&format!("{git_base}/team/{service}.git (commit "))
+            && repository.ends_with(&format!(" Create {service} on the golden path)")),
+        "{stdout}"
+    );
+    assert_eq!(
+        line_after(&stdout, "database"),
+        format!("{database} on 127.0.0.1:5432, owned by the role {database}")
+    );
+    assert_eq!(
+        line_after(&stdout, "catalog"),
+        format!(
+            "component:default/{service}, read from {git_base}/team/{service}/raw/branch/main/catalog-info.yaml"
+        )
+    );
+
+    // The database outlives the run; PostgreSQL holds it, owned by its login role.
+    assert_eq!(database_owner(&database), Some((database.clone(), true)));
+    drop_database(&database);
+
+    // Every server the script started is gone.
+    let backstage_base = line_after(&stderr, "Backstage:");
+    let scaffolder_base = line_after(&stderr, "scaffolder:");
+    for base in [git_base, backstage_base, scaffolder_base] {
+        let address = base
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap();
+        assert!(
+            std::net::TcpStream::connect(address).is_err(),
+            "{base} still answers after run-local.sh exited"
+        );
+    }
 }

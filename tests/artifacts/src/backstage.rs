@@ -73,6 +73,15 @@ impl Backstage {
     }
 }
 
+/// Installs the fixture's npm packages when they are missing (as [`Backstage::start`]
+/// does) and returns the fixture's directory, for tests that start the backend some other
+/// way (a script) and must use the same packages rather than install their own.
+pub fn install_packages() -> PathBuf {
+    let dir = fixture_dir();
+    install(&dir);
+    dir
+}
+
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../backstage")
 }
