@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{run_scaffolder, text};
-use serde_json::Value as Json;
+use common::{Server, post, run_scaffolder, text, wait_for_event};
+use serde_json::{Value as Json, json};
 
 /// One step whose input holds an expression that cannot render (an unknown filter).
 const TEMPLATE: &str = r#"apiVersion: scaffolder.backstage.io/v1beta3
@@ -113,4 +113,57 @@ fn dry_run_json_log_messages_carry_no_ansi_codes() {
     assert!(!stdout.contains('\u{1b}'), "ANSI in --json: {stdout}");
     assert!(!stdout.contains("\\u001b"), "ANSI in --json: {stdout}");
     assert!(!stderr.contains('\u{1b}'), "ANSI on a pipe: {stderr}");
+}
+
+/// A task's step under `each` renders its input once per item; the server's log says what
+/// could not render once, and names the unknown step the run reads.
+#[test]
+fn the_server_logs_each_render_problem_of_a_step_once() {
+    let work = tempfile::tempdir().unwrap();
+    let templates = work.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("template.yaml"),
+        r#"apiVersion: scaffolder.backstage.io/v1beta3
+kind: Template
+metadata:
+  name: rough-each
+spec:
+  type: service
+  steps:
+    - id: log
+      name: Log
+      action: debug:log
+      each: ["a", "b"]
+      input:
+        message: "${{ each.value | nosuchfilter }} ${{ steps.nosuch.output.x }}"
+"#,
+    )
+    .unwrap();
+    let server = Server::spawn(
+        &work.path().join("data"),
+        &["--templates", templates.to_str().unwrap()],
+        &[],
+    );
+    let (status, body) = post(
+        &server.base,
+        "/v2/tasks",
+        json!({ "templateRef": "template:default/rough-each", "values": {} }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let task_id = body["id"].as_str().unwrap();
+    let events = wait_for_event(&server.base, task_id, |e| e["type"] == "completion");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["body"]["message"] == "Run completed with status: completed"),
+        "{events:#?}"
+    );
+    let log = server.output();
+    assert_eq!(log.matches("could not render").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("`steps.nosuch` names no step").count(),
+        1,
+        "{log}"
+    );
 }
