@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use scaffolder_runtime::{StepContext, StepFailureKind, StepRequest, TemplateInfo};
 use scaffolder_template::{
-    ParameterError, Renderer, TemplateContext, is_truthy, step_reference_warnings, validate_input,
+    ParameterError, Renderer, TemplateContext, is_truthy, step_reference_warnings,
 };
 use serde_json::{Map, Value as Json, json};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,7 @@ use tracing::Instrument;
 use crate::actions::{ActionRegistry, RegisteredAction};
 use crate::events::{Journal, log_body};
 use crate::failure::Failure;
+use crate::input_check::check_step_input;
 use crate::redact::Redactor;
 use crate::spec::{SpecStep, TaskSpec};
 use crate::step_log::{ActionHost, LogLines, StepLog};
@@ -606,17 +607,15 @@ impl Run {
                     );
                     add_secret_redactions(redactor, &input, plain_input.as_ref());
                 }
-                if let Err(errors) = validate_input(&action.info.input_schema, &input) {
+                // The check `scaffolder plugin test` makes too; an item's key is named.
+                let key = item
+                    .as_ref()
+                    .map(|(key, _)| format!("[{key}]"))
+                    .unwrap_or_default();
+                let label = format!("{}{key}", step.action);
+                if let Err(message) = check_step_input(&label, &action.info.input_schema, &input) {
                     context.each = None;
-                    let key = item
-                        .as_ref()
-                        .map(|(key, _)| format!("[{key}]"))
-                        .unwrap_or_default();
-                    return Err(Failure::input(format!(
-                        "Invalid input passed to action {}{key}, {}",
-                        step.action,
-                        describe_errors(&errors)
-                    )));
+                    return Err(Failure::input(message));
                 }
             }
             prepared.push(Iteration { item, runs, input });
