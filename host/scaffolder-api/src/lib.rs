@@ -28,7 +28,8 @@ use tower_http::cors::CorsLayer;
 pub use error::ApiError;
 pub use routes::dry_run::response_body as dry_run_response_body;
 pub use templates::{
-    CatalogTemplates, DirectoryTemplates, LoadedTemplate, TemplateSource, TemplateSources,
+    BrokenTemplate, CatalogTemplates, DirectoryTemplates, FindError, ListedTemplate,
+    LoadedTemplate, TemplateSource, TemplateSources,
 };
 
 /// Where the router is mounted in a standard Backstage backend.
@@ -63,6 +64,7 @@ pub fn app(state: ApiState, cors: Option<CorsLayer>) -> Router {
 /// The scaffolder routes, relative to the base path.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .route("/v2/templates", get(routes::templates::list))
         .route(
             "/v2/templates/{namespace}/{kind}/{name}/parameter-schema",
             get(routes::templates::parameter_schema),

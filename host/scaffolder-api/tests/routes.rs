@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{TestServer, messages, step_statuses};
+use common::{TestServer, fixtures, messages, step_statuses};
 use scaffolder_engine::DryRunLimits;
 use scaffolder_store::Backend;
 use serde_json::{Value as Json, json};
@@ -15,6 +15,9 @@ use serde_json::{Value as Json, json};
 on_both_databases!(
     parameter_schema_returns_the_pages,
     parameter_schema_errors,
+    a_template_that_does_not_load_answers_400_naming_the_place,
+    a_retry_of_a_template_broken_since_answers_400,
+    templates_are_listed_with_their_load_status,
     actions_are_listed_sorted_with_schemas,
     plugins_are_listed_with_their_origins,
     create_answers_201_and_the_task_runs_to_completion,
@@ -98,11 +101,148 @@ async fn parameter_schema_errors(backend: Backend) {
     assert_eq!(status, 400);
     assert_eq!(body["error"]["message"], "Unknown query parameter 'x'");
 
-    // The broken fixture is skipped, not served.
-    let (status, _) = server
-        .get("/v2/templates/default/template/broken/parameter-schema")
+    server.finish().await;
+}
+
+/// Issue 20, item 3: a template that exists but does not load (its model check fails,
+/// or its YAML breaks after its kind and name) answers 400 with the file, line and
+/// column on every route that looks a template up by ref, in the standard error body.
+async fn a_template_that_does_not_load_answers_400_naming_the_place(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let model = format!(
+        "{}:9:9: spec.steps[0].action: required",
+        fixtures().join("broken.yaml").display()
+    );
+    let yaml = format!(
+        "{}:11:32: invalid YAML:",
+        fixtures().join("broken-yaml.yaml").display()
+    );
+    let check = |body: &Json, method: &str, url: &str, name: &str, place: &str| {
+        assert_eq!(body["error"]["name"], "InputError", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with(&format!(
+                "Template template:default/{name} cannot be loaded: {place}"
+            )),
+            "{message}"
+        );
+        assert_eq!(body["request"], json!({ "method": method, "url": url }));
+        assert_eq!(body["response"], json!({ "statusCode": 400 }));
+    };
+    for (name, place) in [("broken", &model), ("broken-yaml", &yaml)] {
+        let url = format!("/v2/templates/default/template/{name}/parameter-schema");
+        let (status, body) = server.get(&url).await;
+        assert_eq!(status, 400, "{body}");
+        check(&body, "GET", &url, name, place);
+
+        let (status, body) = server
+            .post(
+                "/v2/tasks",
+                json!({ "templateRef": format!("template:default/{name}"), "values": {} }),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        check(&body, "POST", "/v2/tasks", name, place);
+    }
+    server.finish().await;
+}
+
+/// Issue 20, item 3: a retry looks its template up again; one broken since the task ran
+/// answers the same 400.
+async fn a_retry_of_a_template_broken_since_answers_400(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("later.yaml");
+    let template = "apiVersion: scaffolder.backstage.io/v1beta3\nkind: Template\nmetadata:\n  name: later\nspec:\n  type: service\n  steps:\n    - id: read\n      action: friendly:read-file\n      input:\n        path: missing.txt\n";
+    std::fs::write(&file, template).unwrap();
+    let server = TestServer::start_with(
+        backend,
+        common::Options {
+            templates: dir.path().to_path_buf(),
+            ..common::Options::default()
+        },
+    )
+    .await;
+    let id = server.scaffold("later", json!({})).await;
+    let events = server.events_until_completion(&id).await;
+    assert!(
+        events.last().unwrap()["body"]["error"].is_object(),
+        "{events:#?}"
+    );
+    std::fs::write(
+        &file,
+        template.replace("    - id: read\n", "    - id: [read\n"),
+    )
+    .unwrap();
+    let (status, body) = server
+        .post(&format!("/v2/tasks/{id}/retry"), json!({}))
         .await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 400, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "Template template:default/later cannot be loaded: {}:",
+            file.display()
+        )),
+        "{message}"
+    );
+    server.finish().await;
+}
+
+/// Issue 20, item 3: `GET /v2/templates` (ours) lists every template of the server's
+/// directories with its load status; a file that is not a template is not listed.
+async fn templates_are_listed_with_their_load_status(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (status, body) = server.get("/v2/templates").await;
+    assert_eq!(status, 200, "{body}");
+    let templates = body["templates"].as_array().unwrap();
+    let listed = |name: &str| {
+        templates
+            .iter()
+            .find(|t| t["ref"] == format!("template:default/{name}"))
+            .unwrap_or_else(|| panic!("{name} is not listed: {body}"))
+    };
+    let conformance = listed("conformance");
+    assert_eq!(conformance["status"], "loaded");
+    assert_eq!(conformance["title"], "Conformance");
+    assert_eq!(
+        conformance["file"],
+        fixtures().join("conformance.yaml").display().to_string()
+    );
+    assert!(conformance.get("error").is_none(), "{conformance}");
+    let broken = listed("broken");
+    assert_eq!(broken["status"], "error");
+    assert_eq!(
+        broken["error"],
+        json!({
+            "message": format!("{}:9:9: spec.steps[0].action: required", fixtures().join("broken.yaml").display()),
+            "file": fixtures().join("broken.yaml").display().to_string(),
+            "line": 9,
+            "column": 9,
+            "path": "spec.steps[0].action",
+        })
+    );
+    let broken_yaml = listed("broken-yaml");
+    assert_eq!(broken_yaml["status"], "error");
+    assert_eq!(broken_yaml["error"]["line"], 11);
+    assert!(
+        !templates
+            .iter()
+            .any(|t| t["file"].as_str().unwrap().ends_with("not-a-template.yaml")),
+        "{body}"
+    );
+    let files: Vec<&str> = templates
+        .iter()
+        .map(|t| t["file"].as_str().unwrap())
+        .collect();
+    let mut sorted = files.clone();
+    sorted.sort();
+    assert_eq!(files, sorted, "listed by file");
+    let (status, openapi) = server.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        openapi["paths"]["/api/scaffolder/v2/templates"]["get"].is_object(),
+        "the listing is documented"
+    );
     server.finish().await;
 }
 

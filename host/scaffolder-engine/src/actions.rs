@@ -30,6 +30,8 @@ pub struct PluginOrigin {
 pub struct ActionRegistry {
     actions: BTreeMap<String, RegisteredAction>,
     plugins: Vec<(Arc<Plugin>, PluginOrigin)>,
+    /// The plugin id Backstage knows this server by (see [`Self::answering_as`]).
+    answers_as: Option<String>,
 }
 
 /// Two plugins provide the same action id.
@@ -80,7 +82,21 @@ impl ActionRegistry {
                 );
             }
         }
-        Ok(Self { actions, plugins })
+        Ok(Self {
+            actions,
+            plugins,
+            answers_as: None,
+        })
+    }
+
+    /// Also finds each action under `<plugin_id>:<id>`, the id Backstage's scaffolder
+    /// gives it through its actions registry when this server answers as `plugin_id`
+    /// (`scaffolder.actionsRegistry.pluginId`): a template written for that Backstage
+    /// (`wasm-actions:postgres:database:create`) runs here unchanged, with the same action
+    /// Backstage would have called here.
+    pub fn answering_as(mut self, plugin_id: Option<String>) -> Self {
+        self.answers_as = plugin_id;
+        self
     }
 
     /// The plugins, in load order, with their origins.
@@ -88,8 +104,14 @@ impl ActionRegistry {
         &self.plugins
     }
 
+    /// The action `id`, or `<id>` for `<plugin id>:<id>` (see [`Self::answering_as`]).
     pub fn get(&self, id: &str) -> Option<&RegisteredAction> {
-        self.actions.get(id)
+        self.actions.get(id).or_else(|| {
+            let own = id
+                .strip_prefix(self.answers_as.as_deref()?)?
+                .strip_prefix(':')?;
+            self.actions.get(own)
+        })
     }
 
     /// All actions, sorted by id.

@@ -114,7 +114,7 @@ impl LocalRunner {
     /// Workspaces go under `config.working_directory`.
     pub fn new(actions: ActionRegistry, config: &EngineConfig) -> Self {
         Self {
-            actions: Arc::new(actions),
+            actions: Arc::new(actions.answering_as(config.actions_registry_plugin_id.clone())),
             renderer: Arc::new(Renderer::new(RendererOptions {
                 integrations: config.integrations.clone(),
                 ..RendererOptions::default()

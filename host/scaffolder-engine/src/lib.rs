@@ -84,6 +84,10 @@ pub struct EngineConfig {
     /// `scaffolder.workspaceStore`: where workspaces are saved so that another replica
     /// can take a task over; `None` keeps them on this replica only.
     pub workspace_store: Option<WorkspaceStore>,
+    /// `scaffolder.actionsRegistry.pluginId`: steps may name an action `<plugin id>:<id>`,
+    /// as Backstage's scaffolder calls it through its actions registry
+    /// ([`ActionRegistry::answering_as`]).
+    pub actions_registry_plugin_id: Option<String>,
 }
 
 impl EngineConfig {
@@ -102,6 +106,7 @@ impl EngineConfig {
             dry_run_limits: DryRunLimits::default(),
             poll_interval: Duration::from_secs(1),
             workspace_store: None,
+            actions_registry_plugin_id: None,
         }
     }
 }
@@ -135,7 +140,9 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 bus: EventBus::new(),
-                actions: RwLock::new(Arc::new(actions)),
+                actions: RwLock::new(Arc::new(
+                    actions.answering_as(config.actions_registry_plugin_id.clone()),
+                )),
                 renderer: Arc::new(renderer),
                 config,
                 wake: Notify::new(),
@@ -167,6 +174,7 @@ impl Engine {
 
     /// Replaces the actions for tasks that start from now on; running tasks keep theirs.
     pub fn set_actions(&self, actions: ActionRegistry) {
+        let actions = actions.answering_as(self.inner.config.actions_registry_plugin_id.clone());
         *self
             .inner
             .actions

@@ -427,7 +427,8 @@ impl Run {
                 log.info(&format!("Running step each: {}", describe_each(item)));
             }
             let request = StepRequest {
-                action_id: step.action.clone(),
+                // The registered id: a step may name it `<plugin id>:<id>`.
+                action_id: action.info.id.clone(),
                 input,
                 context: self.step_context(step),
                 workspace: self.workspace.clone(),

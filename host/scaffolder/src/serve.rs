@@ -34,6 +34,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(host) = &args.host {
         config.backend.listen.host = host.clone();
     }
+    check_template_directories(&config, &args.templates)?;
     let data_dir = setup::data_dir(args.data_dir.as_deref(), &config)?;
     let working_directory = setup::working_directory(&config, &data_dir)?;
 
@@ -209,6 +210,35 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+/// Refuses to start when a template directory does not exist or is not a directory: a
+/// typo in `--templates ./exmaples` would otherwise serve no template, silently.
+fn check_template_directories(config: &Config, args: &[PathBuf]) -> anyhow::Result<()> {
+    let given = args.iter().map(|dir| (dir, "--templates")).chain(
+        config
+            .scaffolder
+            .templates
+            .iter()
+            .map(|dir| (dir, "scaffolder.templates in the configuration")),
+    );
+    for (dir, from) in given {
+        match std::fs::metadata(dir) {
+            Ok(metadata) if metadata.is_dir() => {}
+            Ok(_) => bail!(
+                "the template directory {} (from {from}) is not a directory; give the directory that holds the templates",
+                dir.display()
+            ),
+            Err(err) => bail!(
+                "the template directory {} (from {from}) cannot be read: {err}; check the path (relative paths are resolved against {})",
+                dir.display(),
+                std::env::current_dir()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_else(|_| "the working directory".into())
+            ),
+        }
+    }
+    Ok(())
+}
+
 fn template_sources(config: &Config, dirs: &[PathBuf]) -> Arc<dyn TemplateSource> {
     let dirs: Vec<PathBuf> = dirs
         .iter()
@@ -216,17 +246,25 @@ fn template_sources(config: &Config, dirs: &[PathBuf]) -> Arc<dyn TemplateSource
         .cloned()
         .collect();
     let directories = DirectoryTemplates::new(dirs.clone());
-    let (found, problems) = directories.scan();
+    let listed = directories.scan();
     for dir in &dirs {
-        tracing::info!("templates from {}", dir.display());
+        if listed.iter().any(|t| t.file.starts_with(dir)) {
+            tracing::info!("templates from {}", dir.display());
+        } else {
+            tracing::warn!(
+                "no template found under {}: it holds no YAML file with `kind: Template`",
+                dir.display()
+            );
+        }
     }
-    for (path, template) in &found {
-        tracing::info!("template {} ({})", template.entity_ref(), path.display());
+    for template in listed.iter().filter(|t| t.error.is_none()) {
+        let entity_ref = template.entity_ref.as_deref().unwrap_or_default();
+        tracing::info!("template {entity_ref} ({})", template.file.display());
     }
-    if !problems.is_empty() {
+    let broken = listed.iter().filter(|t| t.error.is_some()).count();
+    if broken > 0 {
         tracing::warn!(
-            "{} template file(s) could not be loaded; they are skipped until fixed",
-            problems.len()
+            "{broken} template(s) cannot be loaded; requests for them answer 400 with the place until they are fixed (GET /api/scaffolder/v2/templates lists them)"
         );
     }
     let mut sources: Vec<Box<dyn TemplateSource>> = vec![Box::new(directories)];

@@ -22,6 +22,16 @@ fn openapi() -> Json {
     let ok = |description: &str| json!({ "description": description, "content": { "application/json": { "schema": { "type": "object" } } } });
     let routes = [
         (
+            "/v2/templates",
+            json!({ "get": {
+                "operationId": "ListTemplates",
+                "description": "Ours, not Backstage's: every template of the server's template directories with its load status, sorted by file. A broken template's requests answer 400 with the same place; files a template fetches as content are not templates. Templates of a catalog are listed by the catalog.",
+                "responses": { "200": { "description": "{ templates }", "content": { "application/json": { "schema": { "type": "object", "required": ["templates"], "properties": {
+                    "templates": { "type": "array", "items": { "$ref": "#/components/schemas/ListedTemplate" } }
+                } } } } }, "default": error }
+            }}),
+        ),
+        (
             "/v2/templates/{namespace}/{kind}/{name}/parameter-schema",
             json!({ "get": {
                 "operationId": "GetTemplateParameterSchema",
@@ -125,6 +135,17 @@ fn openapi() -> Json {
                 "ScaffolderScaffoldOptions": { "type": "object", "required": ["templateRef", "values"], "properties": {
                     "templateRef": { "type": "string" }, "values": { "type": "object" },
                     "secrets": { "type": "object", "additionalProperties": { "type": "string" } }
+                }},
+                "ListedTemplate": { "type": "object", "required": ["ref", "file", "status"], "properties": {
+                    "ref": { "type": ["string", "null"], "description": "template:<namespace>/<name>; null when a broken file names no template" },
+                    "title": { "type": ["string", "null"] },
+                    "file": { "type": "string" },
+                    "status": { "type": "string", "enum": ["loaded", "error"] },
+                    "error": { "type": "object", "required": ["message"], "properties": {
+                        "message": { "type": "string", "description": "file:line:column: path: what is wrong" },
+                        "file": { "type": ["string", "null"] }, "line": { "type": ["integer", "null"] },
+                        "column": { "type": ["integer", "null"] }, "path": { "type": ["string", "null"], "description": "JSON path of the offending node" }
+                    }}
                 }},
                 "Error": { "type": "object", "properties": {
                     "error": { "type": "object", "properties": { "name": { "type": "string" }, "message": { "type": "string" } } },

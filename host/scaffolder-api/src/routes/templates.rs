@@ -1,5 +1,6 @@
-//! `GET /v2/templates/:namespace/:kind/:name/parameter-schema` (spec §1.3), and the
-//! template lookup shared with task creation and retry.
+//! `GET /v2/templates/:namespace/:kind/:name/parameter-schema` (spec §1.3), our
+//! `GET /v2/templates` (every template of the server's directories with its load status),
+//! and the template lookup shared with task creation and retry.
 
 use axum::Json as JsonResponse;
 use axum::extract::{Path, State};
@@ -8,7 +9,36 @@ use serde_json::{Value as Json, json};
 
 use crate::ApiState;
 use crate::error::ApiError;
-use crate::templates::LoadedTemplate;
+use crate::templates::{FindError, ListedTemplate, LoadedTemplate};
+
+/// `GET /v2/templates` (ours, not Backstage's): `{ templates: [{ ref, title, file,
+/// status: "loaded" | "error", error: { message, file, line, column, path } }] }`, sorted
+/// by file. A broken file whose name cannot be read has a `null` ref. Templates of a
+/// catalog are not listed: the catalog lists them.
+pub async fn list(State(state): State<ApiState>, uri: Uri) -> Result<JsonResponse<Json>, ApiError> {
+    super::no_query(&uri)?;
+    let templates: Vec<Json> = state.templates.list().await.iter().map(listed).collect();
+    Ok(JsonResponse(json!({ "templates": templates })))
+}
+
+fn listed(template: &ListedTemplate) -> Json {
+    let mut out = json!({
+        "ref": template.entity_ref,
+        "title": template.title,
+        "file": template.file.display().to_string(),
+        "status": if template.error.is_some() { "error" } else { "loaded" },
+    });
+    if let Some(error) = &template.error {
+        out["error"] = json!({
+            "message": error.to_string(),
+            "file": error.file,
+            "line": error.position.map(|p| p.line),
+            "column": error.position.map(|p| p.column),
+            "path": error.path,
+        });
+    }
+    out
+}
 
 pub async fn parameter_schema(
     State(state): State<ApiState>,
@@ -78,7 +108,8 @@ pub async fn parameter_schema(
     Ok(JsonResponse(Json::Object(out)))
 }
 
-/// The template `template:<namespace>/<name>`, or Backstage's 404.
+/// The template `template:<namespace>/<name>`, Backstage's 404 when there is none, or a
+/// 400 naming the file, line and column when it exists and does not load.
 pub(crate) async fn find_template(
     state: &ApiState,
     namespace: &str,
@@ -89,7 +120,11 @@ pub(crate) async fn find_template(
         Ok(None) => Err(ApiError::not_found(format!(
             "Template template:{namespace}/{name} not found"
         ))),
-        Err(message) => Err(ApiError::internal(message)),
+        Err(FindError::Broken(broken)) => Err(ApiError::input(format!(
+            "Template template:{namespace}/{name} cannot be loaded: {}; fix it, it is read again on the next request",
+            broken.error
+        ))),
+        Err(FindError::Unavailable(message)) => Err(ApiError::internal(message)),
     }
 }
 
