@@ -564,9 +564,29 @@ fn wit_context(request: &StepRequest, template_granted: bool) -> wit::StepContex
     }
 }
 
-/// Turns how the call ended into the step's outcome. Host-observed causes (limits,
-/// denials) take precedence over what the guest said, because a guest that hit a wall
-/// usually reports only the symptom.
+/// Turns how the call ended into the step's outcome.
+///
+/// A limit the host saw exceeded (and a deadline, a memory cap) is the cause whatever
+/// the guest said, because a guest stopped by a limit reports at best a symptom.
+///
+/// A denial is different: the guest got an error back and carried on, and plugins
+/// routinely probe and shrug a refusal off (a library looking for a `.gitignore`
+/// above its directory, an optional secret). So a denial names the failure only when
+/// it plausibly caused it, judged from what the guest said:
+/// - it crashed without a word, or with a word that is a refusal's symptom: the
+///   denial explains what the guest did not;
+/// - it returned an error whose message is a refusal's symptom as the sandbox hands it
+///   out (std's `Permission denied`, a WASI error code, the SDK's wording of a refused
+///   request or secret): it passed the refusal on, and the host's denial names what
+///   was refused (the guest's message follows it);
+/// - it returned any other error: it explained its failure in its own words, and they
+///   stand, with its kind. A plugin that acted on a refusal (`fetch:plain`'s
+///   "Reading from '…' is not allowed", Backstage's message) keeps its message; one
+///   that refused nothing itself but met a 404 after a shrugged-off probe reports
+///   the 404.
+///
+/// When several denials fit, the last one is named: the guest went on after the
+/// earlier ones. Every denial is in the host's log (`scaffolder::sandbox`) either way.
 fn classify(
     ended: Ended,
     budget: &StepBudget,
@@ -577,7 +597,6 @@ fn classify(
     use StepFailureKind as K;
     let limits = budget.limits();
     let fail = |kind, message: String| Err(StepFailure::new(kind, message));
-    let denial = denials.first();
     let exceeded = budget.exceeded();
     match ended {
         Ended::Cancelled => fail(K::Cancelled, "the task was cancelled".to_owned()),
@@ -629,7 +648,15 @@ fn classify(
                 // Not a wasm trap: a host call refused to go on (it says why).
                 None => format!("{err:#}"),
             };
-            match denial {
+            // A crash explains nothing unless the plugin wrote why (a panic message);
+            // then it is judged as a returned error is.
+            let said = log.stderr_tail();
+            let cause = if said.trim().is_empty() {
+                denials.last()
+            } else {
+                denial_passed_on(denials, &said)
+            };
+            match cause {
                 Some(d) => fail(K::Denied, format!("{d} (then: {message})")),
                 None => fail(K::Trap, message),
             }
@@ -640,7 +667,7 @@ fn classify(
                 wit::ActionError::Failed(m) => (K::Failed, m),
                 wit::ActionError::Denied(m) => (K::Denied, m),
             };
-            match denial {
+            match denial_passed_on(denials, &said) {
                 Some(d) => fail(K::Denied, format!("{d} (the plugin reported: {said})")),
                 None => fail(kind, said),
             }
@@ -673,6 +700,56 @@ fn classify(
     }
 }
 
+/// The symptoms of each kind of refusal as a guest receives it, by the start of the
+/// host's denial message (`capability/`, and `get_secret` above). Matched without case.
+const REFUSAL_SYMPTOMS: &[(&[&str], &[&str])] = &[
+    (
+        // `wasi:filesystem`'s `access` and `not-permitted`: std's EACCES and EPERM texts
+        // (also in the error codes' own descriptions and Node-style `EACCES: permission
+        // denied`).
+        &[
+            "access outside the workspace denied",
+            "write to the read-only template directory denied",
+        ],
+        &["permission denied", "operation not permitted"],
+    ),
+    (
+        // `wasi:sockets`' `access-denied`: std's EACCES text, or the code itself.
+        &[
+            "TCP connection to",
+            "TCP peer",
+            "socket use",
+            "name lookup of",
+        ],
+        &[
+            "permission denied",
+            "access denied",
+            "access-denied",
+            "accessdenied",
+        ],
+    ),
+    (
+        // `wasi:http`'s `HTTP-request-denied`, raw or as the SDK's `http` words it.
+        &["outbound HTTP"],
+        &["httprequestdenied", "denied: its origin is not granted"],
+    ),
+    (
+        // `host.get-secret` answering none, as the SDK's `required_secret` words it.
+        &["secret '"],
+        &["is not available: add it to the task or grant it"],
+    ),
+];
+
+/// The last denial whose symptom is in `said`: the refusal the guest passed on.
+fn denial_passed_on<'a>(denials: &'a [String], said: &str) -> Option<&'a String> {
+    let said = said.to_lowercase();
+    denials.iter().rev().find(|denial| {
+        REFUSAL_SYMPTOMS.iter().any(|(kinds, symptoms)| {
+            kinds.iter().any(|k| denial.starts_with(k)) && symptoms.iter().any(|s| said.contains(s))
+        })
+    })
+}
+
 /// Whether a trap came from the step's resource table being full (`maxOpenHandles`).
 fn table_was_full(err: &wasmtime::Error) -> bool {
     use wasmtime::component::ResourceTableError;
@@ -686,4 +763,45 @@ fn table_was_full(err: &wasmtime::Error) -> bool {
 fn find_cause<E: std::error::Error + Send + Sync + 'static>(err: &wasmtime::Error) -> Option<&E> {
     err.downcast_ref::<E>()
         .or_else(|| err.chain().find_map(|cause| cause.downcast_ref::<E>()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROBE: &str = "access outside the workspace denied: /.gitignore";
+    const ORIGIN: &str =
+        "outbound HTTP to http://git.example.com:80 denied: it is not granted to this plugin";
+    const SECRET: &str = "secret 'GIT_TOKEN' denied: it is not granted to this action";
+
+    fn passed_on(denials: &[&str], said: &str) -> Option<String> {
+        let denials: Vec<String> = denials.iter().map(|d| d.to_string()).collect();
+        denial_passed_on(&denials, said).cloned()
+    }
+
+    #[test]
+    fn a_reason_of_the_plugins_own_names_no_denial() {
+        let said = "http://git.example.com/team/x.git answered HTTP 404: there is no repository at this URL";
+        assert_eq!(passed_on(&[PROBE, SECRET], said), None);
+    }
+
+    #[test]
+    fn a_refusal_passed_on_names_the_denial_of_its_kind() {
+        let fs = "/.gitignore: Permission denied (os error 2)";
+        assert_eq!(passed_on(&[PROBE, ORIGIN], fs).as_deref(), Some(PROBE));
+        let http =
+            "request to http://git.example.com/x denied: its origin is not granted to this action";
+        assert_eq!(passed_on(&[ORIGIN, PROBE], http).as_deref(), Some(ORIGIN));
+        let secret =
+            "secret 'GIT_TOKEN' is not available: add it to the task or grant it to this plugin";
+        assert_eq!(passed_on(&[PROBE], secret), None, "no secret was refused");
+        assert_eq!(passed_on(&[PROBE, SECRET], secret).as_deref(), Some(SECRET));
+    }
+
+    #[test]
+    fn of_several_denials_of_a_kind_the_last_is_named() {
+        let first = "access outside the workspace denied: /a";
+        let said = "EACCES: permission denied, open '/b'";
+        assert_eq!(passed_on(&[first, PROBE], said).as_deref(), Some(PROBE));
+    }
 }

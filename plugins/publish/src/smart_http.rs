@@ -109,10 +109,16 @@ impl Remote {
             _ => "the git server failed",
         };
         let detail = String::from_utf8_lossy(&body[..body.len().min(200)]);
+        let detail = detail.trim();
+        // The server's own words when it sent any (git http-backend sends none for 404).
+        let detail = if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        };
         Err(ActionError::failed(format!(
-            "{} answered HTTP {status}: {hint} ({})",
-            self.url,
-            detail.trim()
+            "{} answered HTTP {status}: {hint}{detail}",
+            self.url
         )))
     }
 }

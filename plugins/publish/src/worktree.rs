@@ -19,13 +19,19 @@ pub fn read(root: &Path, mode_of: impl Fn(&Path) -> Result<u32>) -> Result<(Dire
             root.display()
         )));
     }
+    // `.gitignore` files as custom ignore files, not `git_ignore(true)`: with that, the
+    // `ignore` crate reads the `.gitignore` of every directory above `root` (even with
+    // `parents(false)`, which only stops it applying them), and `/.gitignore` is outside
+    // the workspace: a sandbox denial at every publish. Custom ignore files have the
+    // same syntax and are read only in the directories walked.
     let walk = WalkBuilder::new(root)
         .hidden(false)
         .ignore(false)
         .parents(false)
         .git_global(false)
         .git_exclude(false)
-        .git_ignore(true)
+        .git_ignore(false)
+        .add_custom_ignore_filename(".gitignore")
         .require_git(false)
         .follow_links(false)
         .sort_by_file_name(|a, b| a.cmp(b))
@@ -121,5 +127,29 @@ mod tests {
         let names: Vec<&String> = tree.keys().collect();
         assert_eq!(names, [".env.example", ".gitignore", "src"]);
         assert_eq!(files, 3);
+    }
+
+    #[test]
+    fn a_nested_gitignore_applies_below_it_and_one_above_the_root_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "*.md\n").unwrap();
+        let root = dir.path().join("repo");
+        std::fs::create_dir_all(root.join("docs")).unwrap();
+        std::fs::write(root.join("README.md"), "kept").unwrap();
+        std::fs::write(root.join("docs/.gitignore"), "*.tmp\n!keep.tmp\n").unwrap();
+        std::fs::write(root.join("docs/a.tmp"), "ignored").unwrap();
+        std::fs::write(root.join("docs/keep.tmp"), "kept").unwrap();
+        std::fs::write(root.join("b.tmp"), "kept: the rule is below").unwrap();
+
+        let (tree, files) = read(&root, no_exec).unwrap();
+        let Some(Entry::Directory(docs)) = tree.get("docs") else {
+            panic!("docs is a directory: {tree:?}");
+        };
+        assert_eq!(
+            tree.keys().collect::<Vec<_>>(),
+            ["README.md", "b.tmp", "docs"]
+        );
+        assert_eq!(docs.keys().collect::<Vec<_>>(), [".gitignore", "keep.tmp"]);
+        assert_eq!(files, 4);
     }
 }

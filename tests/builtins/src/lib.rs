@@ -2,6 +2,8 @@
 //! the engine (input validation, rendering, events, dry-run rules) and the sandbox, with
 //! the built-in plugins as embedded in the binary.
 
+pub mod denials;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -133,6 +135,7 @@ impl Harness {
         settings: &BTreeMap<String, String>,
         environment: Environment,
     ) -> Self {
+        denials::record();
         let database = TestDatabase::new(Backend::Sqlite).await;
         // Task secrets encrypted, as with `scaffolder.taskSecrets.key`.
         let store = database.connect().await.expect("connecting");

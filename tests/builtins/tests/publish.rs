@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 
-use scaffolder_builtins_tests::{Harness, TaskRun};
+use scaffolder_builtins_tests::{Harness, TaskRun, denials};
 use scaffolder_engine::Environment;
 use scaffolder_runtime::Grants;
 use scaffolder_test_artifacts::git_server::{GitServer, git};
@@ -131,6 +131,12 @@ async fn publish_git_pushes_the_workspace_as_one_commit_with_modes_author_and_me
     assert_eq!(server.pushes("team/orders"), 1);
     let messages = run.messages().join("\n");
     assert!(!messages.contains(TOKEN), "the token leaked: {messages}");
+    // Issue 20, item 1: staging the workspace read `/.gitignore`, outside it.
+    assert_eq!(
+        denials::of_task(&run.task_id),
+        Vec::<String>::new(),
+        "a successful publish touches nothing the sandbox refuses"
+    );
     harness.finish().await;
 }
 
@@ -255,6 +261,36 @@ async fn publish_git_explains_credential_and_repository_errors() {
     harness.finish().await;
 }
 
+/// Issue 20, item 1: a missing repository is the failure's message, not a sandbox
+/// denial the plugin did not act on; item 9: no empty `()` after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_git_names_a_missing_repository_as_the_cause() {
+    let server = GitServer::start(Some(TOKEN));
+    let missing = server.url("team/missing");
+    let harness = Harness::with_grants(&grants(&server)).await;
+    let run = publish(
+        &harness,
+        json!({ "remoteUrl": missing, "token": "${{ secrets.gitToken }}" }),
+        json!({ "gitToken": TOKEN }),
+    )
+    .await;
+    assert_eq!(
+        run.error(),
+        Some(
+            format!(
+                "{missing} answered HTTP 404: there is no repository at this URL: create it on the git host first, or check the URL"
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(
+        run.completion["error"]["name"], "Error",
+        "not a NotAllowedError"
+    );
+    harness.finish().await;
+}
+
+/// Issue 20, item 1: an origin the operator did not grant is named as what was denied.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_git_reaches_only_granted_hosts() {
     let server = GitServer::start(None);
@@ -262,7 +298,14 @@ async fn publish_git_reaches_only_granted_hosts() {
     let harness = Harness::new().await;
     let run = publish(&harness, json!({ "remoteUrl": remote }), json!({})).await;
     let error = run.error().unwrap();
-    assert!(error.contains("denied"), "{error}");
+    assert!(
+        error.starts_with(&format!(
+            "outbound HTTP to {} denied: it is not granted to this plugin",
+            server.base
+        )),
+        "{error}"
+    );
+    assert!(!error.contains(".gitignore"), "{error}");
     assert!(server.requests().is_empty());
     harness.finish().await;
 }

@@ -53,6 +53,7 @@ const ATTACKS: &[&str] = &[
     "hostile:denial-flood",
     "hostile:ansi-log",
     "hostile:disk-fill",
+    "hostile:denied-then-failed",
 ];
 
 /// One test at a time, so each sees the process's memory as its own.
@@ -390,6 +391,52 @@ async fn secret_ungranted() {
     );
     assert!(!failure.message.contains("hunter2"));
     assert!(host.lines().iter().all(|(_, l)| !l.contains("hunter2")));
+}
+
+/// Issue 20, item 1: a denial names the step's failure only when it plausibly caused
+/// it. A plugin that shrugged a refusal off and then failed for a reason of its own
+/// reports that reason; one that passes the refusal on, or crashes without a word, is
+/// reported as denied, naming what was refused; one that explains the refusal in its
+/// own words keeps them.
+#[tokio::test]
+async fn denied_then_failed() {
+    let cases = [
+        (
+            "fail",
+            StepFailureKind::Failed,
+            "the git server answered HTTP 404: there is no repository at this URL",
+        ),
+        (
+            "pass-on",
+            StepFailureKind::Denied,
+            "access outside the workspace denied: /.gitignore (the plugin reported: /.gitignore: Permission denied",
+        ),
+        (
+            "explain",
+            StepFailureKind::Denied,
+            "this plugin may not read the host's /.gitignore",
+        ),
+        (
+            "crash",
+            StepFailureKind::Denied,
+            "access outside the workspace denied: /.gitignore (then: the plugin crashed",
+        ),
+    ];
+    for (then, kind, expected) in cases {
+        let failure = contained(
+            "hostile:denied-then-failed",
+            json!({ "then": then }),
+            Grants::default(),
+            |_| {},
+        )
+        .await;
+        assert_eq!(failure.kind, kind, "{then}: {}", failure.message);
+        assert!(
+            failure.message.starts_with(expected),
+            "{then}: expected {expected:?}, got {:?}",
+            failure.message
+        );
+    }
 }
 
 /// Attacks are added to the guest and to this suite together.

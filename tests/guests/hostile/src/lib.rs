@@ -334,6 +334,40 @@ hostile!(DiskFill, "hostile:disk-fill", |ctx, input| {
     }
 });
 
+// Probes a path outside the workspace (refused), then ends as `then` says: `fail` with
+// a reason of its own, `pass-on` with the refusal it got, `explain` with its own words
+// for that refusal (`denied`), `crash` without a word. Which one the step's failure
+// names is the host's precedence rule (a denial the plugin shrugged off is not its
+// failure).
+hostile!(
+    DeniedThenFailed,
+    "hostile:denied-then-failed",
+    |ctx, input| {
+        let probe = std::fs::metadata("/.gitignore").map(|_| ());
+        match str_input(&input, "then")? {
+            "fail" => Err(ActionError::failed(
+                "the git server answered HTTP 404: there is no repository at this URL",
+            )),
+            "pass-on" => Err(failed(
+                "/.gitignore",
+                probe.err().map(|e| e.to_string()).unwrap_or_default(),
+            )),
+            "explain" => Err(ActionError::Denied(
+                "this plugin may not read the host's /.gitignore".to_owned(),
+            )),
+            "crash" => {
+                #[cfg(target_arch = "wasm32")]
+                core::arch::wasm32::unreachable();
+                #[cfg(not(target_arch = "wasm32"))]
+                unreachable!()
+            }
+            other => Err(ActionError::invalid_input(format!(
+                "unknown then {other:?}"
+            ))),
+        }
+    }
+);
+
 plugin!(
     ReadEtcPasswd,
     EscapeDotDot,
@@ -361,4 +395,5 @@ plugin!(
     DenialFlood,
     AnsiLog,
     DiskFill,
+    DeniedThenFailed,
 );
