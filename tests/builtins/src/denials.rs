@@ -3,8 +3,9 @@
 //!
 //! A process-wide subscriber records every such warning with the `task_id` of the
 //! engine's `task` span it was emitted in; tests in one binary run concurrently, and the
-//! task id keeps their denials apart. A warning emitted outside any task span (a future
-//! the runtime spawned without it) is kept under no task: [`unattributed`].
+//! task id keeps their denials apart. A warning emitted outside any task span is kept
+//! under no task and not returned: an outbound HTTP denial is, as wasmtime-wasi-http
+//! sends requests from a future of its own.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -36,16 +37,6 @@ pub fn of_task(task_id: &str) -> Vec<String> {
         .expect("not poisoned")
         .iter()
         .filter(|(task, _)| task.as_deref() == Some(task_id))
-        .map(|(_, message)| message.clone())
-        .collect()
-}
-
-/// The sandbox warnings logged outside any task span.
-pub fn unattributed() -> Vec<String> {
-    SEEN.lock()
-        .expect("not poisoned")
-        .iter()
-        .filter(|(task, _)| task.is_none())
         .map(|(_, message)| message.clone())
         .collect()
 }
