@@ -195,6 +195,11 @@ impl DirectoryTemplates {
                     continue;
                 }
                 for entry in &files[path].entries {
+                    if let Entry::Loaded(template) = entry {
+                        for warning in &template.warnings {
+                            tracing::warn!("template {}: {warning}", template.entity_ref());
+                        }
+                    }
                     if let Entry::Broken(broken) = entry {
                         match &broken.entity_ref {
                             Some(entity_ref) => tracing::warn!(
@@ -232,15 +237,12 @@ fn parse_file(path: &Path) -> Vec<Entry> {
         Ok(documents) => documents
             .iter()
             .filter(|doc| doc.value.get("kind").and_then(|k| k.as_str()) == Some("Template"))
-            .map(|doc| match Template::from_json(doc.value.clone()) {
+            .map(|doc| match Template::from_document(doc, Some(&file)) {
                 Ok(template) => Entry::Loaded(Box::new(template)),
-                Err(mut error) => {
-                    error.position = error.path.as_deref().and_then(|p| doc.position(p));
-                    Entry::Broken(BrokenTemplate {
-                        entity_ref: entity_ref_of(&doc.value),
-                        error: error.in_file(&file),
-                    })
-                }
+                Err(error) => Entry::Broken(BrokenTemplate {
+                    entity_ref: entity_ref_of(&doc.value),
+                    error,
+                }),
             })
             .collect(),
         Err(syntax) => {

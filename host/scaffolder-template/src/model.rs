@@ -111,16 +111,23 @@ impl Template {
         Ok(documents
             .into_iter()
             .filter(|doc| doc.value.get("kind").and_then(Json::as_str) == Some("Template"))
-            .map(|doc| {
-                let locate = |mut err: TemplateError| {
-                    err.position = err.path.as_deref().and_then(|p| doc.position(p));
-                    name(err)
-                };
-                let mut template = Self::from_json(doc.value.clone()).map_err(locate)?;
-                template.warnings = template.warnings.into_iter().map(locate).collect();
-                Ok(template)
-            })
+            .map(|doc| Self::from_document(&doc, file))
             .collect())
+    }
+
+    /// One YAML document checked as a template, its error or warnings located at their
+    /// line (and named by `file`).
+    pub fn from_document(doc: &yaml::Document, file: Option<&str>) -> Result<Self, TemplateError> {
+        let locate = |mut err: TemplateError| {
+            err.position = err.path.as_deref().and_then(|p| doc.position(p));
+            match file {
+                Some(f) => err.in_file(f),
+                None => err,
+            }
+        };
+        let mut template = Self::from_json(doc.value.clone()).map_err(locate)?;
+        template.warnings = template.warnings.into_iter().map(locate).collect();
+        Ok(template)
     }
 
     /// Checks a template entity given as JSON (the dry-run route receives one).

@@ -116,7 +116,8 @@ fn dry_run_json_log_messages_carry_no_ansi_codes() {
 }
 
 /// A task's step under `each` renders its input once per item; the server's log says what
-/// could not render once, and names the unknown step the run reads.
+/// could not render once. It names the unknown step the template reads when the template
+/// loads, at its line, and again when a task runs it.
 #[test]
 fn the_server_logs_each_render_problem_of_a_step_once() {
     let work = tempfile::tempdir().unwrap();
@@ -161,9 +162,18 @@ spec:
     );
     let log = server.output();
     assert_eq!(log.matches("could not render").count(), 1, "{log}");
+    // Once when the template loads, at its line, and once when the task runs.
     assert_eq!(
         log.matches("`steps.nosuch` names no step").count(),
-        1,
+        2,
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "template template:default/rough-each: {}:13:18: spec.steps[0].input.message: \
+             `steps.nosuch` names no step",
+            templates.join("template.yaml").display()
+        )),
         "{log}"
     );
 }
