@@ -9,43 +9,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::postgres::{ADMIN_URL, database_exists, drop_database};
 use common::{Server, get_as, post_as, repo};
 use scaffolder_test_artifacts::backstage::{Backstage, free_port};
 use serde_json::{Value as Json, json};
-use sqlx::{Connection, PgConnection};
 
 /// Backstage's static external-access token (the tasks' initiator).
 const TOKEN: &str = "registry-e2e-caller-token";
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-fn postgres<T>(work: impl AsyncFnOnce(&mut PgConnection) -> T) -> T {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let mut admin = PgConnection::connect(ADMIN_URL).await.unwrap();
-        work(&mut admin).await
-    })
-}
-
-fn database_exists(name: &str) -> bool {
-    postgres(async |admin| {
-        sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
-            .bind(name)
-            .fetch_optional(admin)
-            .await
-            .unwrap()
-            .is_some()
-    })
-}
-
-fn drop_database(name: &str) {
-    postgres(async |admin| {
-        for statement in [
-            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            format!("DROP ROLE IF EXISTS \"{name}\""),
-        ] {
-            sqlx::query(&statement).execute(&mut *admin).await.unwrap();
-        }
-    });
-}
 
 /// Backstage's task once it has ended, and its events.
 fn wait_for_backstage_task(backstage: &str, task_id: &str) -> (Json, Vec<Json>) {

@@ -8,9 +8,9 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::postgres::{ADMIN_URL, database_exists, drop_database};
 use common::{Server, get, post, repo, wait_for_event};
 use serde_json::{Value as Json, json};
-use sqlx::{Connection, PgConnection};
 
 /// How each example is run by the tests. A template added to `examples/` without a row
 /// here fails `every_example_is_loaded_and_has_a_way_to_run`.
@@ -251,26 +251,6 @@ fn every_example_is_loaded_and_has_a_way_to_run() {
     );
 }
 
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-fn postgres<T>(work: impl AsyncFnOnce(&mut PgConnection) -> T) -> T {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let mut admin = PgConnection::connect(ADMIN_URL).await.unwrap();
-        work(&mut admin).await
-    })
-}
-
-fn drop_database(name: &str) {
-    postgres(async |admin| {
-        for statement in [
-            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-            format!("DROP ROLE IF EXISTS \"{name}\""),
-        ] {
-            sqlx::query(&statement).execute(&mut *admin).await.unwrap();
-        }
-    });
-}
-
 /// Issue 20, item 4: `registry-database`, written for Backstage's scaffolder (its step
 /// is `wasm-actions:postgres:database:create`, the actions registry's id), runs on our
 /// server too: the server answers as `wasm-actions`, so the step is its own
@@ -321,14 +301,6 @@ fn the_registry_template_runs_on_our_server_too() {
         connection.starts_with("postgres") && connection.contains(&name),
         "{completion:#}"
     );
-    let exists = postgres(async |admin| {
-        sqlx::query("SELECT 1 FROM pg_database WHERE datname = $1")
-            .bind(&name)
-            .fetch_optional(admin)
-            .await
-            .unwrap()
-            .is_some()
-    });
-    assert!(exists, "the database {name} was created");
+    assert!(database_exists(&name), "the database {name} was created");
     drop_database(&name);
 }

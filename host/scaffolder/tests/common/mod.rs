@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses part of this.
 
+pub mod postgres;
 pub mod replicas;
 
 use std::io::{BufRead, BufReader, Read};
