@@ -61,11 +61,38 @@ pub async fn run(args: PluginNewArgs) -> anyhow::Result<()> {
     );
     println!("Next:");
     let dir = target.display();
-    println!("  cd {dir} && cargo test          the unit tests, natively");
-    println!("  scaffolder plugin build {dir}     the component, its digest and capabilities");
-    println!("  scaffolder plugin test {dir}      tests/cases/*.yaml in the real sandbox");
-    println!("  scaffolder dry-run {dir}/example/template.yaml --plugin {dir} --set who=World");
-    let shared = target.parent().unwrap_or(Path::new("")).join("target");
+    let steps = [
+        (
+            format!("cd {dir} && cargo test"),
+            "the unit tests, natively",
+        ),
+        (
+            format!("scaffolder plugin build {dir}"),
+            "the component, its digest and capabilities",
+        ),
+        (
+            format!("scaffolder plugin test {dir}"),
+            "tests/cases/*.yaml in the real sandbox",
+        ),
+        (
+            format!(
+                "scaffolder dry-run {dir}/example/template.yaml --plugin {dir} --set who=World"
+            ),
+            "the example template, the crate built first",
+        ),
+    ];
+    let width = steps
+        .iter()
+        .map(|(command, _)| command.len())
+        .max()
+        .unwrap_or(0);
+    for (command, what) in &steps {
+        println!("  {command:width$}  {what}");
+    }
+    let shared = match target.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.join("target"),
+        _ => PathBuf::from("./target"),
+    };
     println!(
         "\nBuilds go to {} ({}), shared by the plugins created beside this one: the first \
          build compiles the dependencies (a minute or so), each later plugin only its own \

@@ -11,20 +11,8 @@ use std::process::{Command, Output};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use common::{Server, post, repo, run_scaffolder as scaffolder, text};
+use common::{Server, post, repo, run_scaffolder as scaffolder, succeeds, text};
 use serde_json::{Value as Json, json};
-
-/// Runs the command and returns its stdout; panics with its output when it fails.
-fn succeeds(dir: &Path, args: &[&str]) -> String {
-    let output = scaffolder(dir, args);
-    assert!(
-        output.status.success(),
-        "scaffolder {args:?} failed\nstdout:\n{}\nstderr:\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
 
 fn examples() -> PathBuf {
     repo().join("examples").canonicalize().unwrap()

@@ -8,20 +8,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{repo, run_scaffolder as scaffolder, text};
+use common::{repo, run_scaffolder as scaffolder, succeeds, text};
 use serde_json::Value as Json;
-
-/// Runs the command and returns its stdout; panics with its output when it fails.
-fn succeeds(dir: &Path, args: &[&str]) -> String {
-    let output = scaffolder(dir, args);
-    assert!(
-        output.status.success(),
-        "scaffolder {args:?} failed\nstdout:\n{}\nstderr:\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
 
 /// The built-in `debug` plugin as a component file in `dir`.
 fn debug_component(dir: &Path) -> String {
@@ -171,7 +159,7 @@ fn a_second_new_plugin_compiles_only_its_own_crate() {
     let data = data.to_str().unwrap();
     let created = succeeds(dir, &["plugin", "new", "first", "--data-dir", data]);
     assert!(
-        created.contains("Builds go to target (first/.cargo/config.toml), shared by the plugins"),
+        created.contains("Builds go to ./target (first/.cargo/config.toml), shared by the plugins"),
         "{created}"
     );
     succeeds(dir, &["plugin", "new", "second", "--data-dir", data]);

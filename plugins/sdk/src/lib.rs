@@ -89,6 +89,9 @@ pub trait Action {
 }
 
 /// Why an action did not complete. The message is shown to the user as the step's failure.
+/// The host reports each as a failure kind: `invalidInput`, `failed`, `denied` (the
+/// spelling of `scaffolder plugin test` case files and messages; the WIT's variant cases
+/// are `invalid-input`, `failed`, `denied`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionError {
     /// The input does not fit the action.

@@ -24,6 +24,19 @@ pub fn run_scaffolder(dir: &Path, args: &[&str]) -> std::process::Output {
         .expect("running scaffolder")
 }
 
+/// Runs `scaffolder <args>` in `dir` and returns its stdout; panics with its output when
+/// it fails.
+pub fn succeeds(dir: &Path, args: &[&str]) -> String {
+    let output = run_scaffolder(dir, args);
+    assert!(
+        output.status.success(),
+        "scaffolder {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
 /// Output bytes as text.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
