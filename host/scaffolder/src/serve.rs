@@ -213,14 +213,20 @@ fn redact_url(url: &str) -> String {
 /// Refuses to start when a template directory does not exist or is not a directory: a
 /// typo in `--templates ./exmaples` would otherwise serve no template, silently.
 fn check_template_directories(config: &Config, args: &[PathBuf]) -> anyhow::Result<()> {
-    let given = args.iter().map(|dir| (dir, "--templates")).chain(
-        config
-            .scaffolder
-            .templates
-            .iter()
-            .map(|dir| (dir, "scaffolder.templates in the configuration")),
-    );
-    for (dir, from) in given {
+    let working_directory = std::env::current_dir()
+        .map(|d| format!("relative paths start at {}", d.display()))
+        .unwrap_or_else(|_| "relative paths start at the working directory".into());
+    let given = args
+        .iter()
+        .map(|dir| (dir, "--templates", working_directory.as_str()))
+        .chain(config.scaffolder.templates.iter().map(|dir| {
+            (
+                dir,
+                "scaffolder.templates in the configuration",
+                "relative paths start at the configuration file's directory",
+            )
+        }));
+    for (dir, from, relative) in given {
         match std::fs::metadata(dir) {
             Ok(metadata) if metadata.is_dir() => {}
             Ok(_) => bail!(
@@ -228,11 +234,8 @@ fn check_template_directories(config: &Config, args: &[PathBuf]) -> anyhow::Resu
                 dir.display()
             ),
             Err(err) => bail!(
-                "the template directory {} (from {from}) cannot be read: {err}; check the path (relative paths are resolved against {})",
-                dir.display(),
-                std::env::current_dir()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_else(|_| "the working directory".into())
+                "the template directory {} (from {from}) cannot be read: {err}; check the path ({relative})",
+                dir.display()
             ),
         }
     }

@@ -124,6 +124,19 @@ fn a_missing_template_directory_refuses_to_start() {
         .expect("the server started with a file as its template directory");
     assert!(!success, "{output}");
     assert!(output.contains("is not a directory"), "{output}");
+    // The same for the configuration's directories, resolved against its file.
+    let config = dir.path().join("app-config.yaml");
+    std::fs::write(&config, "scaffolder:\n  templates: [./nope]\n").unwrap();
+    let (success, output) = serve_until_exit(&["--config", config.to_str().unwrap()])
+        .expect("the server started with a configured template directory that does not exist");
+    assert!(!success, "{output}");
+    assert!(
+        output.contains(&format!(
+            "the template directory {} (from scaffolder.templates in the configuration) cannot be read",
+            dir.path().join("./nope").display()
+        )),
+        "{output}"
+    );
 }
 
 /// Issue 20, item 3: a directory that exists but holds no template starts, with a
