@@ -372,7 +372,9 @@ fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
                  or bind to 127.0.0.1"
             );
         }
-        tracing::warn!(
+        // The README's first command runs this way on purpose, so it is a notice, not a
+        // warning; the first unverified token does warn (auth.rs).
+        tracing::info!(
             "development mode: no authentication is configured, so every request is accepted, \
              and a bearer token (a Backstage frontend always sends one) is served unverified, as \
              if there were none; this is only allowed because the server listens on loopback \

@@ -176,13 +176,7 @@ fn every_example_is_loaded_and_has_a_way_to_run() {
         &[("NO_COLOR", "1")],
     );
     let output = output_with(&server, "serving the scaffolder API");
-    let warnings: Vec<&str> = output
-        .lines()
-        .filter(|l| l.contains(" WARN "))
-        // Not about templates: the no-configuration loopback mode's notice belongs to the
-        // authentication set-up (issue 20, item 2).
-        .filter(|l| !l.contains("development mode: no authentication is configured"))
-        .collect();
+    let warnings: Vec<&str> = output.lines().filter(|l| l.contains(" WARN ")).collect();
     assert!(warnings.is_empty(), "{warnings:#?}");
 
     let (status, listing) = get(&server.base, "/v2/templates");
@@ -254,10 +248,7 @@ fn every_example_is_loaded_and_has_a_way_to_run() {
         );
     }
     let output = server.output();
-    let warnings: Vec<&str> = output
-        .lines()
-        .filter(|l| l.contains(" WARN ") && !l.contains("development mode"))
-        .collect();
+    let warnings: Vec<&str> = output.lines().filter(|l| l.contains(" WARN ")).collect();
     assert!(
         warnings.is_empty(),
         "running the examples warned: {warnings:#?}"

@@ -62,7 +62,7 @@ pub async fn dry_run(
             files: TemplateFiles::Uploaded(directory_contents),
             user: Some(TaskUser {
                 entity: None,
-                user_ref: principal.user_ref().map(str::to_owned),
+                user_ref: principal.created_by().map(str::to_owned),
             }),
             execute: false,
             events: None,
