@@ -10,11 +10,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Server, client, get_as, post_as, repo};
+use common::{Server, client, get_as, post_as, serve_fixtures};
 use scaffolder_test_artifacts::backstage::Backstage;
 use serde_json::{Value as Json, json};
 
@@ -106,21 +106,8 @@ fn backstage_base_url_verifies_a_real_user_token_and_logs_a_refusal() {
     assert!(!output.contains(UNVERIFIED_WARNING), "{output}");
 }
 
-fn templates() -> PathBuf {
-    repo().join("host/scaffolder-api/tests/fixtures/templates")
-}
-
-/// `scaffolder serve` with the test templates and the friendly plugin, plus `extra`.
 fn start(data_dir: &Path, extra: &[&str]) -> Server {
-    let templates = templates();
-    let mut args = vec![
-        "--templates",
-        templates.to_str().unwrap(),
-        "--plugin",
-        scaffolder_test_artifacts::FRIENDLY_GUEST,
-    ];
-    args.extend_from_slice(extra);
-    Server::spawn(data_dir, &args, &[("NO_COLOR", "1")])
+    serve_fixtures(data_dir, extra, &[("NO_COLOR", "1")])
 }
 
 /// A Backstage token of the guest, as the frontend's guest sign-in gets it:

@@ -8,32 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, client, get, post, post_as, repo, wait_for_event, wait_for_event_as};
+use common::fixture_templates as templates;
+use common::{
+    Server, client, get, post, post_as, repo, serve_fixtures, wait_for_event, wait_for_event_as,
+};
 
 use scaffolder_store::Backend;
 use scaffolder_store::testing::TestDatabase;
 use scaffolder_test_artifacts::backstage::Backstage;
 use serde_json::{Value as Json, json};
 
-fn templates() -> PathBuf {
-    repo().join("host/scaffolder-api/tests/fixtures/templates")
-}
-
 /// `scaffolder serve` with the test templates and the friendly plugin, plus `extra`.
 fn start(data_dir: &Path, extra: &[&str]) -> Server {
-    start_with_env(data_dir, extra, &[])
-}
-
-fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
-    let templates = templates();
-    let mut args = vec![
-        "--templates",
-        templates.to_str().unwrap(),
-        "--plugin",
-        scaffolder_test_artifacts::FRIENDLY_GUEST,
-    ];
-    args.extend_from_slice(extra);
-    Server::spawn(data_dir, &args, env)
+    serve_fixtures(data_dir, extra, &[])
 }
 
 #[test]
@@ -190,7 +177,7 @@ fn static_tokens_are_required_when_configured() {
         "backend:\n  auth:\n    externalAccess:\n      - type: static\n        options:\n          token: ${TEST_SCAFFOLDER_TOKEN}\n          subject: ci-bot\n",
     )
     .unwrap();
-    let server = start_with_env(
+    let server = serve_fixtures(
         data.path(),
         &["--config", config.to_str().unwrap()],
         &[("TEST_SCAFFOLDER_TOKEN", "a-long-static-token")],
@@ -468,7 +455,7 @@ fn secrets_leave_no_trace(encrypted: bool) {
         yaml.push_str("scaffolder:\n  taskSecrets:\n    key: ${TEST_TASK_SECRETS_KEY}\n");
     }
     std::fs::write(&config, yaml).unwrap();
-    let mut server = start_with_env(
+    let mut server = serve_fixtures(
         &data,
         &[
             "--config",

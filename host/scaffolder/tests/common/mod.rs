@@ -47,6 +47,25 @@ pub fn repo() -> PathBuf {
 }
 
 /// A running `scaffolder serve`.
+/// The API route tests' fixture templates (`host/scaffolder-api/tests/fixtures/templates`).
+pub fn fixture_templates() -> PathBuf {
+    repo().join("host/scaffolder-api/tests/fixtures/templates")
+}
+
+/// `scaffolder serve` with the fixture templates and the friendly plugin, plus `extra`
+/// arguments and `env`.
+pub fn serve_fixtures(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let templates = fixture_templates();
+    let mut args = vec![
+        "--templates",
+        templates.to_str().unwrap(),
+        "--plugin",
+        scaffolder_test_artifacts::FRIENDLY_GUEST,
+    ];
+    args.extend_from_slice(extra);
+    Server::spawn(data_dir, &args, env)
+}
+
 pub struct Server {
     child: Child,
     /// `http://127.0.0.1:<port>/api/scaffolder`.
