@@ -83,14 +83,20 @@ impl ApiError {
     }
 }
 
+/// The message of a 500 for a store error, whose own text (the database's, with table
+/// and column names, or the data it could not read) stays in the log.
+pub const STORE_FAILURE_MESSAGE: &str =
+    "The scaffolder could not complete the request; its log has the cause";
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound { task_id } => Self::no_task(&task_id),
             StoreError::Conflict { message } => Self::conflict(message),
             other => {
-                tracing::error!("store error: {other}");
-                Self::internal(other.to_string())
+                // Logged in the handler's context, so under its request's span.
+                tracing::error!(error = %other, transient = other.is_transient(), "store error");
+                Self::internal(STORE_FAILURE_MESSAGE)
             }
         }
     }

@@ -8,6 +8,7 @@
 pub mod auth;
 mod entity_check;
 mod error;
+mod ids;
 mod query;
 pub mod registry;
 mod routes;

@@ -40,6 +40,18 @@ impl Query {
             .collect()
     }
 
+    /// Every value of a repeatable parameter compared with stored text: a NUL
+    /// character, which no stored text has and PostgreSQL refuses in a query, is a 400.
+    pub fn texts(&self, key: &str) -> Result<Vec<String>, ApiError> {
+        let values = self.all(key);
+        if values.iter().any(|v| v.contains('\0')) {
+            return Err(ApiError::input(format!(
+                "request/query/{key} must not contain NUL characters"
+            )));
+        }
+        Ok(values)
+    }
+
     /// A single integer parameter with a lower bound, with the validator's messages.
     pub fn integer(&self, key: &str, minimum: i64) -> Result<Option<i64>, ApiError> {
         let Some((_, value)) = self.pairs.iter().rev().find(|(k, _)| k == key) else {
@@ -79,6 +91,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(q.all("createdBy"), vec!["user:default/a", "b"]);
+    }
+
+    #[test]
+    fn texts_have_no_nul() {
+        let q = Query::parse(Some("status=open&status=a%00"), &["status"]).unwrap();
+        assert!(q.texts("status").is_err());
+        let q = Query::parse(Some("status=open&status=%FF"), &["status"]).unwrap();
+        assert_eq!(q.texts("status").unwrap(), vec!["open", "\u{FFFD}"]);
     }
 
     #[test]

@@ -1222,3 +1222,249 @@ async fn the_concurrency_limit_keeps_extra_tasks_open(backend: Backend) {
     server.events_until_completion(&second).await;
     server.finish().await;
 }
+
+/// Ids and query values that no stored task can have (NUL bytes, non-UUIDs, bytes that
+/// are not UTF-8, too many values) are answered before they reach SQL, the same way on
+/// both databases; a database error answers a 500 that does not carry its text.
+mod ids {
+    use super::*;
+
+    on_both_databases!(
+        malformed_task_ids_are_404_on_every_task_route,
+        a_task_id_that_is_not_utf8_is_a_400_uri_error,
+        nul_bytes_in_query_values_are_400,
+        as_many_query_values_as_a_url_holds_are_answered,
+        a_database_error_is_a_500_without_its_text,
+    );
+
+    /// The routes that take a task id, as `(method, path with {id})`.
+    const TASK_ROUTES: [(&str, &str); 5] = [
+        ("GET", "/v2/tasks/{id}"),
+        ("POST", "/v2/tasks/{id}/cancel"),
+        ("POST", "/v2/tasks/{id}/retry"),
+        ("GET", "/v2/tasks/{id}/events"),
+        ("GET", "/v2/tasks/{id}/eventstream"),
+    ];
+
+    async fn call(server: &TestServer, method: &str, path: &str) -> (u16, Json) {
+        match method {
+            "GET" => server.get(path).await,
+            _ => server.post_raw(path, "").await,
+        }
+    }
+
+    /// The status code of a `GET` written on a plain TCP connection.
+    async fn raw_get_status(server: &TestServer, path: &str) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let url = reqwest::Url::parse(&server.base).unwrap();
+        let address = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let request = format!(
+            "GET {}{path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+            url.path()
+        );
+        // The server may answer and close before reading the whole request.
+        let _ = stream.write_all(request.as_bytes()).await;
+        let mut head = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut head)).await;
+        let head = String::from_utf8_lossy(&head);
+        head.split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {:?}", &head[..head.len().min(200)]))
+    }
+
+    async fn malformed_task_ids_are_404_on_every_task_route(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let id = server
+            .scaffold("conformance", json!({ "name": "svc" }))
+            .await;
+        server.events_until_completion(&id).await;
+        let long = "a".repeat(32 * 1024);
+        // (the id as sent in the URL, the id as decoded)
+        let ids = [
+            ("%00".to_owned(), "\0".to_owned()),
+            (format!("{id}%00"), format!("{id}\0")),
+            (format!("%00{id}"), format!("\0{id}")),
+            ("not-a-uuid".to_owned(), "not-a-uuid".to_owned()),
+            (long.clone(), long.clone()),
+        ];
+        for (method, route) in TASK_ROUTES {
+            for (sent, decoded) in &ids {
+                let path = route.replace("{id}", sent);
+                let (status, body) = call(&server, method, &path).await;
+                assert_eq!(status, 404, "{method} {}", &path[..path.len().min(80)]);
+                assert_eq!(
+                    body,
+                    json!({
+                        "error": {
+                            "name": "NotFoundError",
+                            "message": format!("No task with id '{decoded}' found"),
+                        },
+                        "request": { "method": method, "url": path },
+                        "response": { "statusCode": 404 }
+                    }),
+                    "{method} {}",
+                    &path[..path.len().min(80)]
+                );
+            }
+        }
+        // The task itself is untouched and still found.
+        let (status, task) = server.get(&format!("/v2/tasks/{id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(task["status"], "completed");
+        // An id far over any URL limit is refused before routing, never a 500.
+        // (HTTP clients refuse such a URL: sent by hand.)
+        let huge = "a".repeat(1024 * 1024);
+        let status = raw_get_status(&server, &format!("/v2/tasks/{huge}")).await;
+        assert!((400..500).contains(&status), "1 MB id: {status}");
+        server.finish().await;
+    }
+
+    /// Express answers a route parameter `decodeURIComponent` cannot decode with
+    /// `400 URIError "Failed to decode param '<raw>'"`.
+    async fn a_task_id_that_is_not_utf8_is_a_400_uri_error(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        for raw in ["%FF", "abc%C3", "%E0%80%80"] {
+            for (method, route) in TASK_ROUTES {
+                let path = route.replace("{id}", raw);
+                let (status, body) = call(&server, method, &path).await;
+                assert_eq!(status, 400, "{method} {path}");
+                assert_eq!(
+                    body,
+                    json!({
+                        "error": {
+                            "name": "URIError",
+                            "message": format!("Failed to decode param '{raw}'"),
+                        },
+                        "request": { "method": method, "url": path },
+                        "response": { "statusCode": 400 }
+                    }),
+                    "{method} {path}"
+                );
+            }
+        }
+        server.finish().await;
+    }
+
+    async fn nul_bytes_in_query_values_are_400(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let id = server
+            .scaffold("conformance", json!({ "name": "svc" }))
+            .await;
+        server.events_until_completion(&id).await;
+        for (path, message) in [
+            (
+                "/v2/tasks?status=%00".to_owned(),
+                "request/query/status must not contain NUL characters",
+            ),
+            (
+                "/v2/tasks?status=completed&status=open%00".to_owned(),
+                "request/query/status must not contain NUL characters",
+            ),
+            (
+                "/v2/tasks?createdBy=user:default/a%00".to_owned(),
+                "request/query/createdBy must not contain NUL characters",
+            ),
+            (
+                "/v2/tasks?order=desc:created_at%00".to_owned(),
+                "Invalid order field \"created_at\0\"",
+            ),
+            (
+                "/v2/tasks?limit=1%00".to_owned(),
+                "request/query/limit must be integer",
+            ),
+            (
+                "/v2/tasks?offset=%00".to_owned(),
+                "request/query/offset must be integer",
+            ),
+            (
+                format!("/v2/tasks/{id}/events?after=%00"),
+                "request/query/after must be integer",
+            ),
+        ] {
+            let (status, body) = server.get(&path).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert_eq!(
+                body,
+                json!({
+                    "error": { "name": "InputError", "message": message },
+                    "request": { "method": "GET", "url": path },
+                    "response": { "statusCode": 400 }
+                }),
+                "{path}"
+            );
+        }
+        // Values that are not UTF-8 or are long match no task, as in Backstage.
+        let long = "x".repeat(32 * 1024);
+        for query in [
+            "status=%FF".to_owned(),
+            "createdBy=%C3".to_owned(),
+            format!("createdBy={long}"),
+            format!("status={long}"),
+        ] {
+            let (status, body) = server.get(&format!("/v2/tasks?{query}")).await;
+            assert_eq!(status, 200, "{}", &query[..query.len().min(40)]);
+            assert_eq!(body["totalTasks"], 0);
+        }
+        server.finish().await;
+    }
+
+    /// As many values as a URL holds (the server refuses URLs over 64 KiB with 414) stay
+    /// under both databases' limits on bound variables (SQLite: 32,766).
+    async fn as_many_query_values_as_a_url_holds_are_answered(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        for key in ["status", "createdBy"] {
+            let mut query = String::new();
+            let mut n = 0;
+            while query.len() < 64 * 1024 - 100 {
+                query.push_str(&format!("{key}={n:x}&"));
+                n += 1;
+            }
+            let (status, body) = server.get(&format!("/v2/tasks?{query}")).await;
+            assert_eq!(status, 200, "{n} values of {key}: {body}");
+            assert_eq!(body["totalTasks"], 0);
+        }
+        let over = "status=x&".repeat(8 * 1024);
+        let status = raw_get_status(&server, &format!("/v2/tasks?{over}")).await;
+        assert_eq!(status, 414);
+        server.finish().await;
+    }
+
+    async fn a_database_error_is_a_500_without_its_text(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let id = server
+            .scaffold("conformance", json!({ "name": "svc" }))
+            .await;
+        server.events_until_completion(&id).await;
+        // Every later query fails with sqlx's "attempted to acquire a connection on a
+        // closed pool".
+        server.store.close().await;
+        for (method, path) in [
+            ("GET", "/v2/tasks".to_owned()),
+            ("GET", format!("/v2/tasks/{id}")),
+            ("GET", format!("/v2/tasks/{id}/events")),
+            ("POST", format!("/v2/tasks/{id}/cancel")),
+        ] {
+            let (status, body) = call(&server, method, &path).await;
+            assert_eq!(status, 500, "{method} {path}: {body}");
+            assert_eq!(
+                body,
+                json!({
+                    "error": {
+                        "name": "Error",
+                        "message": "The scaffolder could not complete the request; its log has the cause",
+                    },
+                    "request": { "method": method, "url": path },
+                    "response": { "statusCode": 500 }
+                }),
+                "{method} {path}"
+            );
+            let text = body.to_string();
+            for leak in ["pool", "database", "sqlx", "closed"] {
+                assert!(!text.contains(leak), "{method} {path} leaks {leak}: {text}");
+            }
+        }
+        server.finish().await;
+    }
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Json as JsonResponse;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use scaffolder_engine::Announcement;
@@ -29,6 +29,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::tasks::find_task;
 use crate::ApiState;
 use crate::error::ApiError;
+use crate::ids::TaskId;
 use crate::query::Query;
 use crate::wire;
 
@@ -38,7 +39,7 @@ const LONG_POLL: Duration = Duration::from_secs(30);
 /// `GET /v2/tasks/:taskId/eventstream`.
 pub async fn eventstream(
     State(state): State<ApiState>,
-    Path(task_id): Path<String>,
+    TaskId(task_id): TaskId,
     uri: Uri,
 ) -> Result<Response, ApiError> {
     // Not validated by Backstage's OpenAPI validator: unknown parameters are ignored.
@@ -196,7 +197,7 @@ impl StreamState {
 /// after 30 seconds.
 pub async fn events(
     State(state): State<ApiState>,
-    Path(task_id): Path<String>,
+    TaskId(task_id): TaskId,
     uri: Uri,
 ) -> Result<JsonResponse<Vec<Json>>, ApiError> {
     let query = Query::parse(uri.query(), &["after"])?;

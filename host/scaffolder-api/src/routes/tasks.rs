@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::Json as JsonResponse;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use scaffolder_engine::{TaskSpec, TaskUser};
 use scaffolder_store::{Direction, OrderField, TaskFilter, TaskRecord};
@@ -19,6 +19,7 @@ use super::{
 use crate::ApiState;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::ids::{TaskId, could_be_task_id};
 use crate::query::Query;
 use crate::wire;
 
@@ -66,10 +67,10 @@ pub async fn list(State(state): State<ApiState>, uri: Uri) -> Result<JsonRespons
         uri.query(),
         &["createdBy", "status", "limit", "offset", "order"],
     )?;
-    let mut status = query.all("status");
+    let mut status = query.texts("status")?;
     status.dedup();
     let filter = TaskFilter {
-        created_by: query.all("createdBy"),
+        created_by: query.texts("createdBy")?,
         status,
         limit: query.integer("limit", 0)?,
         offset: query.integer("offset", 0)?,
@@ -106,7 +107,7 @@ fn parse_order(item: &str) -> Result<(OrderField, Direction), ApiError> {
 /// `GET /v2/tasks/:taskId`.
 pub async fn get(
     State(state): State<ApiState>,
-    Path(task_id): Path<String>,
+    TaskId(task_id): TaskId,
     uri: Uri,
 ) -> Result<JsonResponse<Json>, ApiError> {
     no_query(&uri)?;
@@ -117,7 +118,7 @@ pub async fn get(
 /// `POST /v2/tasks/:taskId/cancel`: 200 `{ status: 'cancelled' }` whatever the task's state.
 pub async fn cancel(
     State(state): State<ApiState>,
-    Path(task_id): Path<String>,
+    TaskId(task_id): TaskId,
     uri: Uri,
 ) -> Result<JsonResponse<Json>, ApiError> {
     no_query(&uri)?;
@@ -131,7 +132,7 @@ pub async fn cancel(
 pub async fn retry(
     State(state): State<ApiState>,
     Extension(principal): Extension<Arc<Principal>>,
-    Path(task_id): Path<String>,
+    TaskId(task_id): TaskId,
     uri: Uri,
     body: Bytes,
 ) -> Result<(StatusCode, JsonResponse<Json>), ApiError> {
@@ -157,7 +158,11 @@ pub async fn retry(
     Ok((StatusCode::CREATED, JsonResponse(json!({ "id": task_id }))))
 }
 
+/// The task, or Backstage's 404; an id no task can have is not looked up.
 pub(crate) async fn find_task(state: &ApiState, task_id: &str) -> Result<TaskRecord, ApiError> {
+    if !could_be_task_id(task_id) {
+        return Err(ApiError::no_task(task_id));
+    }
     state
         .engine
         .store()
