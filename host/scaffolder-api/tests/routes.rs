@@ -1234,6 +1234,7 @@ mod ids {
         a_task_id_that_is_not_utf8_is_a_400_uri_error,
         nul_bytes_in_query_values_are_400,
         as_many_query_values_as_a_url_holds_are_answered,
+        nul_bytes_in_body_values_are_stored_or_refused_alike,
         a_database_error_is_a_500_without_its_text,
     );
 
@@ -1428,6 +1429,40 @@ mod ids {
         let over = "status=x&".repeat(8 * 1024);
         let status = raw_get_status(&server, &format!("/v2/tasks?{over}")).await;
         assert_eq!(status, 414);
+        server.finish().await;
+    }
+
+    /// Body values reach the database as JSON, where a NUL is the escape `\\u0000`; a
+    /// template reference with one names no template.
+    async fn nul_bytes_in_body_values_are_stored_or_refused_alike(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let (status, body) = server
+            .post(
+                "/v2/tasks",
+                json!({ "templateRef": "template:default/conf\u{0}ormance", "values": {} }),
+            )
+            .await;
+        assert_eq!(status, 404, "{body}");
+        assert_eq!(body["error"]["name"], "NotFoundError");
+        let id = server
+            .scaffold_with_secrets(
+                "conformance",
+                json!({ "name": "s\u{0}vc" }),
+                json!({ "token": "a\u{0}b" }),
+            )
+            .await;
+        server.events_until_completion(&id).await;
+        let (status, task) = server.get(&format!("/v2/tasks/{id}")).await;
+        assert_eq!(status, 200);
+        assert_eq!(task["spec"]["parameters"]["name"], "s\u{0}vc");
+        let (status, body) = server
+            .post(
+                &format!("/v2/tasks/{id}/retry"),
+                json!({ "secrets": { "t": "\u{0}" } }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        server.events_until_completion(&id).await;
         server.finish().await;
     }
 
