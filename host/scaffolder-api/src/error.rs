@@ -65,6 +65,15 @@ impl ApiError {
         Self::standard(StatusCode::INTERNAL_SERVER_ERROR, "TypeError", message)
     }
 
+    /// `503`: a limit is reached for now; the message says when to retry.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::standard(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailableError",
+            message,
+        )
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         Self::standard(StatusCode::INTERNAL_SERVER_ERROR, "Error", message)
     }

@@ -6,6 +6,7 @@
 //! [`error::standard_error_body`]; handlers live in `routes/`, one file per resource.
 
 pub mod auth;
+mod body;
 mod entity_check;
 mod error;
 mod ids;
@@ -94,6 +95,10 @@ pub fn router(state: ApiState) -> Router {
             get(routes::misc::templating_extensions),
         )
         .route("/openapi.json", get(routes::openapi::document))
+        .layer(middleware::from_fn_with_state(
+            body::large_bodies(),
+            body::bounded_body,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn(error::standard_error_body))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

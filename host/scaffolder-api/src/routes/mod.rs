@@ -18,8 +18,10 @@ use crate::error::ApiError;
 use crate::query::Query;
 
 /// A JSON request body; parser errors are 400s with the parser's message, as
-/// Backstage rethrows them as `InputError`.
+/// Backstage rethrows them as `InputError`. A body with too many values is refused
+/// before it is parsed ([`crate::body::check_json_size`]).
 pub(crate) fn json_body(body: &Bytes) -> Result<Json, ApiError> {
+    crate::body::check_json_size(body)?;
     serde_json::from_slice(body)
         .map_err(|e| ApiError::input(format!("Unexpected token in JSON body: {e}")))
 }

@@ -1,0 +1,161 @@
+//! Issue 21, request bodies against the real binary: Backstage 4.2.0's answers for an
+//! oversize body and a body that is not `application/json` (checked against the live
+//! backend of `tests/backstage/`), a bounded parse of huge arrays, and memory that comes
+//! back after a burst of large bodies (the last: a later commit).
+
+mod common;
+
+use common::{client, serve_fixtures};
+use serde_json::{Value as Json, json};
+
+/// `(status, JSON body)` of a POST of `body` with `content_type` (none when `None`).
+fn post_raw(base: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Json) {
+    let mut request = client().post(format!("{base}{path}")).body(body);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    let body = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {text:?}"));
+    (status, body)
+}
+
+/// Backstage's standard error body for a POST to `url` (relative to the plugin).
+fn input_error(url: &str, message: &str) -> Json {
+    json!({
+        "error": { "name": "InputError", "message": message },
+        "request": { "method": "POST", "url": url },
+        "response": { "statusCode": 400 },
+    })
+}
+
+/// `{ templateRef, values: { name, blob } }` with a `blob` of `size` bytes.
+fn task_body(size: usize) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "templateRef": "template:default/conformance",
+        "values": { "name": "big", "blob": "x".repeat(size) },
+    }))
+    .unwrap()
+}
+
+/// Backstage 4.2.0 (`express.json({ limit: '10MB' })`, its `PayloadTooLargeError`
+/// rethrown as `InputError`) answers an 11 MB body with `400 request entity too large`
+/// in its standard body, on every route.
+#[test]
+fn an_oversize_body_gets_backstages_error_body() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_fixtures(data.path(), &[], &[]);
+    let body = task_body(11 * 1024 * 1024);
+    for path in ["/v2/tasks", "/v2/dry-run", "/v2/tasks/abc/cancel"] {
+        let (status, answer) = post_raw(&server.base, path, Some("application/json"), body.clone());
+        assert_eq!(
+            (status, answer),
+            (400, input_error(path, "request entity too large")),
+            "POST {path}"
+        );
+    }
+}
+
+/// Backstage 4.2.0 refuses a body that is not JSON on the routes whose OpenAPI spec has a
+/// request body, before reading it: a `text/plain` POST (which a browser sends
+/// cross-site without a CORS preflight) never reaches the handler.
+#[test]
+fn a_body_that_is_not_json_is_refused_as_backstage_does() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_fixtures(data.path(), &[], &[]);
+    let valid = serde_json::to_vec(&json!({
+        "templateRef": "template:default/conformance",
+        "values": { "name": "x" },
+    }))
+    .unwrap();
+    let cases = [
+        (
+            "/v2/tasks",
+            Some("text/plain"),
+            "unsupported media type text/plain",
+        ),
+        ("/v2/tasks", None, "unsupported media type undefined"),
+        (
+            "/v2/tasks",
+            Some("application/x-www-form-urlencoded"),
+            "unsupported media type application/x-www-form-urlencoded",
+        ),
+        (
+            "/v2/tasks",
+            Some("application/merge-patch+json"),
+            "unsupported media type application/merge-patch+json",
+        ),
+        (
+            "/v2/tasks",
+            Some("application/json; charset=latin1"),
+            "unsupported charset \"LATIN1\"",
+        ),
+        (
+            "/v2/dry-run",
+            Some("text/plain"),
+            "unsupported media type text/plain",
+        ),
+        (
+            "/v2/tasks/abc/retry",
+            Some("text/plain"),
+            "unsupported media type text/plain",
+        ),
+        (
+            "/v2/autocomplete/github/repos",
+            Some("text/plain"),
+            "unsupported media type text/plain",
+        ),
+    ];
+    for (path, content_type, message) in cases {
+        let (status, answer) = post_raw(&server.base, path, content_type, valid.clone());
+        assert_eq!(
+            (status, answer),
+            (400, input_error(path, message)),
+            "POST {path} with {content_type:?}"
+        );
+    }
+    // What Backstage accepts: JSON in any letter case with utf-8, and `cancel` (no
+    // request body in the spec) or `retry` without a body whatever the content type.
+    for content_type in ["application/json; charset=utf-8", "Application/JSON"] {
+        let (status, answer) =
+            post_raw(&server.base, "/v2/tasks", Some(content_type), valid.clone());
+        assert_eq!(status, 201, "{content_type}: {answer}");
+    }
+    let (status, answer) = post_raw(
+        &server.base,
+        "/v2/tasks/abc/cancel",
+        Some("text/plain"),
+        b"x".to_vec(),
+    );
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = post_raw(&server.base, "/v2/tasks/abc/retry", None, Vec::new());
+    assert_eq!(status, 404, "{answer}");
+}
+
+/// A 3 MB body holding a 1M-element array is refused with a message that says what the
+/// limit is, instead of costing hundreds of MiB as a parsed value.
+#[test]
+fn a_huge_array_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_fixtures(data.path(), &[], &[]);
+    let body = serde_json::to_vec(&json!({
+        "templateRef": "template:default/conformance",
+        "values": { "name": "x", "many": vec![0; 1_000_000] },
+    }))
+    .unwrap();
+    let (status, answer) = post_raw(&server.base, "/v2/tasks", Some("application/json"), body);
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(answer["error"]["name"], "InputError", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("200000 JSON values"), "{message}");
+    // A body within the limit still works.
+    let body = serde_json::to_vec(&json!({
+        "templateRef": "template:default/conformance",
+        "values": { "name": "x", "many": vec![0; 10_000] },
+    }))
+    .unwrap();
+    let (status, answer) = post_raw(&server.base, "/v2/tasks", Some("application/json"), body);
+    assert_eq!(status, 201, "{answer}");
+}
