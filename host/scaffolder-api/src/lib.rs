@@ -9,9 +9,11 @@ pub mod auth;
 mod body;
 mod entity_check;
 mod error;
+pub mod health;
 mod ids;
 mod query;
 pub mod registry;
+pub mod request_span;
 mod routes;
 pub mod templates;
 mod wire;
@@ -61,6 +63,13 @@ pub fn app(state: ApiState, cors: Option<CorsLayer>) -> Router {
         app = app.layer(cors);
     }
     app
+}
+
+/// `app` with Backstage's health routes (no authentication) and a request span around
+/// every route: apply last, so routes nested into `app` get their span too.
+pub fn observed(app: Router, health: health::Health) -> Router {
+    app.merge(health::router(health))
+        .layer(middleware::from_fn(request_span::request_span))
 }
 
 /// The scaffolder routes, relative to the base path.

@@ -73,6 +73,8 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default, expecting = "a mapping")]
 pub struct BackendConfig {
+    /// `backend.lifecycle`.
+    pub lifecycle: LifecycleConfig,
     /// `backend.listen`: where the HTTP server binds.
     pub listen: Listen,
     /// `backend.baseUrl`: the URL at which clients reach this server.
@@ -110,6 +112,17 @@ impl Default for Listen {
             port: DEFAULT_PORT,
         }
     }
+}
+
+/// `backend.lifecycle`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default, expecting = "a mapping")]
+pub struct LifecycleConfig {
+    /// `backend.lifecycle.serverShutdownDelay`, as in Backstage: how long the server keeps
+    /// answering requests after SIGTERM (readiness answers 503 meanwhile, so a load
+    /// balancer stops sending requests first); default none.
+    #[serde(deserialize_with = "duration")]
+    pub server_shutdown_delay: Duration,
 }
 
 /// `backend.database`.

@@ -84,6 +84,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let templates = template_sources(&config, &args.templates);
     let auth = authenticator(&config)?;
     let shutdown = CancellationToken::new();
+    let health = scaffolder_api::health::Health::new(shutdown.clone());
     let state = ApiState {
         engine: engine.clone(),
         templates,
@@ -95,6 +96,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let (base_path, routes) = actions_registry(&config, registry, &engine)?;
         app = app.nest(&base_path, routes);
     }
+    let app = scaffolder_api::observed(app, health.clone());
+    let server_shutdown_delay = config.backend.lifecycle.server_shutdown_delay;
 
     let address = listen_address(&config)?;
     let listener = tokio::net::TcpListener::bind(address)
@@ -137,8 +140,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::warn!("cannot set TCP_NODELAY: {err}");
         }
     });
+    health.mark_started();
+    let stop_serving = health.stop_serving_after(server_shutdown_delay);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+        .with_graceful_shutdown(stop_serving.cancelled_owned())
         .await?;
     let _ = workers.await;
     store.close().await;
