@@ -11,6 +11,7 @@ mod entity_check;
 mod error;
 pub mod health;
 mod ids;
+pub mod metrics;
 mod query;
 pub mod registry;
 pub mod request_span;
@@ -56,9 +57,12 @@ pub struct ApiState {
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
-/// The app: the scaffolder routes under [`BASE_PATH`], and CORS when configured.
+/// The app: the scaffolder routes under [`BASE_PATH`], [`metrics::PATH`], and CORS when
+/// configured.
 pub fn app(state: ApiState, cors: Option<CorsLayer>) -> Router {
-    let mut app = Router::new().nest(BASE_PATH, router(state));
+    let mut app = Router::new()
+        .merge(metrics::router(state.clone()))
+        .nest(BASE_PATH, router(state));
     if let Some(cors) = cors {
         app = app.layer(cors);
     }

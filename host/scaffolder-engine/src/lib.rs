@@ -48,7 +48,7 @@ pub use input_check::check_step_input;
 pub use invoke::{Invocation, InvokeError};
 pub use redact::Redactor;
 pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser, recover_strategy};
-pub use workflow::Environment;
+pub use workflow::{Environment, STEP_DURATION_METRIC};
 pub use workspace_store::{WorkspaceStore, WorkspaceStoreConfig, WorkspaceStoreError};
 
 /// How the engine runs tasks.

@@ -23,6 +23,10 @@ use crate::redact::Redactor;
 use crate::spec::{SpecStep, TaskSpec};
 use crate::step_log::{ActionHost, LogLines, StepLog};
 
+/// Steps run (dry runs' too), in seconds, by `action`, `plugin_digest` and `outcome`
+/// (`completed`, `skipped`, `failed`); `scaffolder serve` exports it on `/metrics`.
+pub const STEP_DURATION_METRIC: &str = "scaffolder_step_duration_seconds";
+
 /// `scaffolder.defaultEnvironment`.
 #[derive(Debug, Clone, Default)]
 pub struct Environment {
@@ -292,6 +296,7 @@ impl Run {
         // as Backstage's per-step logger does; the run's secrets everywhere.
         let step_redactor = Arc::new(Redactor::child(redactor.clone()));
         let log = StepLog::open(self.journal.clone(), &step.id, step_redactor.clone());
+        let started = std::time::Instant::now();
         let result = self
             .step_body(
                 step,
@@ -303,6 +308,7 @@ impl Run {
             )
             .await;
         log.finish().await;
+        self.record_step_duration(step, &result, started.elapsed());
 
         let end = result.map_err(|failure| Failure {
             name: step_redactor.redact(&failure.name),
@@ -336,6 +342,33 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// Records the step in [`STEP_DURATION_METRIC`] by action, plugin build and outcome.
+    fn record_step_duration(
+        &self,
+        step: &SpecStep,
+        result: &Result<StepEnd, Failure>,
+        took: std::time::Duration,
+    ) {
+        let outcome = match result {
+            Ok(StepEnd::Completed(_)) => "completed",
+            Ok(StepEnd::Skipped(_) | StepEnd::DryRunSkipped(_)) => "skipped",
+            Err(_) => "failed",
+        };
+        // An unknown action has no plugin; its step fails before running.
+        let digest = self
+            .actions
+            .get(&step.action)
+            .map(|action| action.plugin.digest().to_owned())
+            .unwrap_or_default();
+        metrics::histogram!(
+            STEP_DURATION_METRIC,
+            "action" => step.action.clone(),
+            "plugin_digest" => digest,
+            "outcome" => outcome,
+        )
+        .record(took.as_secs_f64());
     }
 
     async fn step_body(

@@ -16,6 +16,7 @@ mod scrub;
 mod sealed;
 mod store;
 pub mod testing;
+mod timing;
 mod workspaces;
 
 pub use error::{Result, StoreError};
@@ -26,3 +27,4 @@ pub use records::{
 };
 pub use sealed::SecretsKey;
 pub use store::{Backend, Store};
+pub use timing::QUERY_DURATION_METRIC;

@@ -17,6 +17,7 @@ use crate::records::{
 };
 use crate::scrub::{self, Scrubber};
 use crate::sealed::{self, SecretsKey};
+use crate::timing::Timer;
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +194,7 @@ impl Store {
 
     /// Inserts an `open` task.
     pub async fn create_task(&self, task: NewTask) -> Result<TaskRecord> {
+        let _timer = Timer::start("create_task");
         let now = now_ms();
         let sql = self.sql(
             "INSERT INTO tasks (id, spec, status, created_at, created_by, secrets) VALUES (?, ?, 'open', ?, ?, ?)",
@@ -220,6 +222,7 @@ impl Store {
 
     /// A task by id.
     pub async fn get_task(&self, id: &str) -> Result<Option<TaskRecord>> {
+        let _timer = Timer::start("get_task");
         let sql = self
             .sql(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"))
             .into_owned();
@@ -232,6 +235,7 @@ impl Store {
 
     /// Tasks matching the filter, and how many match without limit and offset.
     pub async fn list_tasks(&self, filter: &TaskFilter) -> Result<(Vec<TaskRecord>, i64)> {
+        let _timer = Timer::start("list_tasks");
         let mut conditions = Vec::new();
         let mut binds: Vec<String> = Vec::new();
         for (column, values) in [
@@ -311,12 +315,32 @@ impl Store {
         Ok((tasks, total))
     }
 
+    /// How many tasks are in each status, for `/metrics`: one `GROUP BY` over the status
+    /// index (it reads every task's index entry, a few milliseconds per 100,000 tasks).
+    /// Statuses without tasks are absent.
+    pub async fn task_counts(&self) -> Result<Vec<(TaskStatus, i64)>> {
+        let _timer = Timer::start("task_counts");
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = Vec::with_capacity(rows.len());
+        for row in rows {
+            let status: String = row.try_get("status")?;
+            // A status this build does not know (a newer replica's) is left out.
+            if let Some(status) = TaskStatus::parse(&status) {
+                counts.push((status, row.try_get("n")?));
+            }
+        }
+        Ok(counts)
+    }
+
     /// Claims the oldest `open` task for a worker: marks it `processing` under a new
     /// attempt number and returns it with its [`Lease`], secrets, saved progress and
     /// whether it was cancelled, in one statement. Safe with several workers and
     /// replicas: a task is claimed once, and an earlier claim's writes are refused from
     /// now on.
     pub async fn claim_task(&self) -> Result<Option<ClaimedTask>> {
+        let _timer = Timer::start("claim_task");
         let now = now_ms();
         let pick = match self.backend {
             Backend::Sqlite => {
@@ -366,6 +390,7 @@ impl Store {
     /// Records that the run holding `lease` is alive; [`StoreError::LeaseLost`] when it
     /// no longer holds the task (recovered, claimed again, or ended).
     pub async fn heartbeat(&self, lease: &Lease) -> Result<()> {
+        let _timer = Timer::start("heartbeat");
         let sql = self.sql(
             "UPDATE tasks SET last_heartbeat_at = ? WHERE id = ? AND attempt = ? AND status = 'processing'",
         );
@@ -414,6 +439,7 @@ impl Store {
         event_type: EventType,
         bodies: &[Json],
     ) -> Result<Vec<EventRecord>> {
+        let _timer = Timer::start("append_events");
         // `held` has one row while the lease holds, none otherwise; the VALUES carry
         // an ordinal so ids follow the order of the bodies.
         let values = vec!["(?, ?)"; bodies.len()].join(", ");
@@ -462,6 +488,7 @@ impl Store {
     /// greater id plus the `completion` event; then, when the last `recovered` event says
     /// `startOver`, only the events from it onward.
     pub async fn list_events(&self, task_id: &str, after: Option<i64>) -> Result<Vec<EventRecord>> {
+        let _timer = Timer::start("list_events");
         let rows = match after {
             Some(after) => {
                 let sql = self
@@ -518,6 +545,7 @@ impl Store {
         status: TaskStatus,
         body: &Json,
     ) -> Result<EventRecord> {
+        let _timer = Timer::start("complete_task");
         let task_id = lease.task_id.as_str();
         let mut tx = self.begin().await?;
         let sql = self.sql(
@@ -661,6 +689,7 @@ impl Store {
     /// Checkpoints are not written here: [`Store::set_checkpoint`] keeps each in its own
     /// row.
     pub async fn write_state(&self, lease: &Lease, state: &TaskState) -> Result<()> {
+        let _timer = Timer::start("write_state");
         let text = json!({ "steps": state.steps }).to_string();
         let sql = self.sql(
             "UPDATE tasks SET state = ? WHERE id = ? AND attempt = ? AND status = 'processing'",

@@ -28,6 +28,9 @@ use crate::{reload, setup};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = config::load(&args.configs)?;
+    // First, so that everything recorded from the store on is in `/metrics`.
+    scaffolder_api::metrics::install_recorder()
+        .context("cannot start recording metrics for /metrics")?;
     if let Some(port) = args.port {
         config.backend.listen.port = port;
     }

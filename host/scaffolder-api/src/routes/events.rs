@@ -56,6 +56,7 @@ pub async fn eventstream(
     let mut announcements = state.engine.bus().subscribe();
     let reread = state.engine.config().poll_interval;
     tokio::spawn(async move {
+        let _open = crate::metrics::OpenStream::new("eventstream");
         let mut stream = StreamState {
             read_cursor: after,
             sent_since_read: HashSet::new(),
@@ -204,6 +205,7 @@ pub async fn events(
     let after = query.integer("after", i64::MIN)?;
     let task = find_task(&state, &task_id).await?;
     let recoverable = wire::is_recoverable(&task);
+    let _open = crate::metrics::OpenStream::new("long_poll");
     let mut announcements = state.engine.bus().subscribe();
     let deadline = tokio::time::Instant::now() + LONG_POLL;
     loop {

@@ -198,6 +198,28 @@ struct DenialLog {
     seen: HashSet<String>,
 }
 
+/// Refused guest operations, by kind; `scaffolder serve` exports it as
+/// `scaffolder_sandbox_denials_total`.
+pub const DENIALS_METRIC: &str = "scaffolder_sandbox_denials_total";
+
+/// The kind of a denial, from the start of its message (each capability words its own).
+fn denial_kind(message: &str) -> &'static str {
+    const KINDS: &[(&str, &str)] = &[
+        ("access outside the workspace", "filesystem"),
+        ("write to the read-only template directory", "filesystem"),
+        ("TCP connection to", "network"),
+        ("TCP peer", "network"),
+        ("socket use", "network"),
+        ("name lookup of", "network"),
+        ("outbound HTTP", "http"),
+        ("secret '", "secret"),
+    ];
+    KINDS
+        .iter()
+        .find(|(start, _)| message.starts_with(start))
+        .map_or("other", |(_, kind)| kind)
+}
+
 impl Default for Denials {
     fn default() -> Self {
         Self::new(Arc::new(StepBudget::new(&crate::Limits::default())))
@@ -214,6 +236,7 @@ impl Denials {
 
     /// Records a denial; the message names what was refused.
     pub fn record(&self, message: String) {
+        metrics::counter!(DENIALS_METRIC, "kind" => denial_kind(&message)).increment(1);
         if self.budget.charge(Meter::Denials, 1).is_err() {
             // The step is being stopped; what it tries meanwhile is not worth a line.
             return;
@@ -382,5 +405,20 @@ mod tests {
     fn malformed_grant_names_itself() {
         let err = EffectiveGrants::new(&request(&[], &[]), &grants(&["ftp//x"], &[])).unwrap_err();
         assert!(err.to_string().contains("ftp//x"), "{err}");
+    }
+
+    #[test]
+    fn denials_are_counted_by_the_capability_that_refused() {
+        assert_eq!(
+            denial_kind("access outside the workspace denied: /etc"),
+            "filesystem"
+        );
+        assert_eq!(
+            denial_kind("TCP connection to 10.0.0.1:80 denied: x"),
+            "network"
+        );
+        assert_eq!(denial_kind("outbound HTTP to https://x denied"), "http");
+        assert_eq!(denial_kind("secret 'token' denied: x"), "secret");
+        assert_eq!(denial_kind("something new"), "other");
     }
 }

@@ -1,0 +1,199 @@
+//! `GET /metrics` on the real binary: Prometheus text with tasks by status, queue depth,
+//! step durations by action and plugin digest, store latency and sandbox denials.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Server, client, get, post, serve_fixtures, wait_for_event};
+use serde_json::json;
+
+/// `(status, body)` of `GET /metrics` on the server's listener.
+fn scrape(server: &Server) -> (u16, String) {
+    let origin = server.base.trim_end_matches("/api/scaffolder");
+    let response = client().get(format!("{origin}/metrics")).send().unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().unwrap())
+}
+
+/// The value of the sample `name{labels}` (labels as the exporter prints them, in any
+/// order: each `key="value"` given must be among the sample's).
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let (series, value) = line.rsplit_once(' ')?;
+        let (metric, rest) = series.split_once('{').unwrap_or((series, "}"));
+        (metric == name && labels.iter().all(|l| rest.contains(l))).then(|| value.parse().ok())?
+    })
+}
+
+/// Runs a task to completion and returns its id.
+fn run_task(server: &Server, template: &str, values: serde_json::Value) -> String {
+    let (status, body) = post(
+        &server.base,
+        "/v2/tasks",
+        json!({ "templateRef": template, "values": values }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let task_id = body["id"].as_str().unwrap().to_owned();
+    wait_for_event(&server.base, &task_id, |e| e["type"] == "completion");
+    task_id
+}
+
+/// The metrics once `ready` accepts them; gauges are read from the store at scrape time,
+/// and a task's status is written just after its completion event.
+fn scrape_until(server: &Server, ready: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, text) = scrape(server);
+        assert_eq!(status, 200, "{text}");
+        if ready(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "metrics never matched:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_finished_task_shows_in_the_task_step_and_store_metrics() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_fixtures(data.path(), &[], &[]);
+    run_task(&server, "conformance", json!({ "name": "metrics" }));
+
+    let text = scrape_until(&server, |text| {
+        sample(text, "scaffolder_tasks", &["status=\"completed\""]) == Some(1.0)
+    });
+    assert_eq!(
+        sample(&text, "scaffolder_tasks", &["status=\"open\""]),
+        Some(0.0),
+        "every status has a sample, zero included:\n{text}"
+    );
+    assert_eq!(
+        sample(&text, "scaffolder_queue_depth", &[]),
+        Some(0.0),
+        "{text}"
+    );
+
+    // Both steps of `conformance`, by action, with the friendly plugin's digest.
+    let (_, plugins) = get(&server.base, "/v2/plugins");
+    let digest = plugins
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == "friendly"))
+        .and_then(|p| p["digest"].as_str())
+        .map(str::to_owned);
+    for action in ["friendly:write-file", "friendly:count"] {
+        let action_label = format!("action=\"{action}\"");
+        let mut labels = vec![action_label.as_str(), "outcome=\"completed\""];
+        let digest_label = digest.as_ref().map(|d| format!("plugin_digest=\"{d}\""));
+        if let Some(digest_label) = &digest_label {
+            labels.push(digest_label);
+        }
+        assert_eq!(
+            sample(&text, "scaffolder_step_duration_seconds_count", &labels),
+            Some(1.0),
+            "{action} ran once:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("# TYPE scaffolder_step_duration_seconds histogram"),
+        "{text}"
+    );
+    for operation in ["claim_task", "append_events", "complete_task"] {
+        let label = format!("operation=\"{operation}\"");
+        let count = sample(
+            &text,
+            "scaffolder_store_query_duration_seconds_count",
+            &[&label],
+        );
+        assert!(count.is_some_and(|n| n >= 1.0), "{operation}:\n{text}");
+    }
+}
+
+#[test]
+fn a_sandbox_denial_is_counted_by_kind() {
+    let data = tempfile::tempdir().unwrap();
+    let templates = tempfile::tempdir().unwrap();
+    std::fs::write(
+        templates.path().join("escape.yaml"),
+        "apiVersion: scaffolder.backstage.io/v1beta3\n\
+         kind: Template\n\
+         metadata:\n  name: escape\n\
+         spec:\n  type: service\n  steps:\n\
+         \x20   - id: escape\n      action: hostile:escape-dotdot\n",
+    )
+    .unwrap();
+    let server = Server::spawn(
+        data.path(),
+        &[
+            "--templates",
+            templates.path().to_str().unwrap(),
+            "--plugin",
+            scaffolder_test_artifacts::HOSTILE_GUEST,
+        ],
+        &[],
+    );
+    run_task(&server, "escape", json!({}));
+
+    let text = scrape_until(&server, |text| {
+        sample(text, "scaffolder_tasks", &["status=\"failed\""]) == Some(1.0)
+    });
+    let denials = sample(
+        &text,
+        "scaffolder_sandbox_denials_total",
+        &["kind=\"filesystem\""],
+    );
+    assert!(denials.is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "scaffolder_step_duration_seconds_count",
+            &["action=\"hostile:escape-dotdot\"", "outcome=\"failed\""],
+        ),
+        Some(1.0),
+        "{text}"
+    );
+}
+
+#[test]
+fn open_event_streams_are_counted() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_fixtures(data.path(), &[], &[]);
+    // A task that sleeps long enough for both kinds of stream to stay open.
+    let (status, body) = post(
+        &server.base,
+        "/v2/tasks",
+        json!({ "templateRef": "resume", "values": { "millis": 30000 } }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let task_id = body["id"].as_str().unwrap().to_owned();
+    wait_for_event(&server.base, &task_id, |e| {
+        e["body"]["stepId"] == "sleep" && e["body"]["status"] == "processing"
+    });
+    let sse = client()
+        .get(format!("{}/v2/tasks/{task_id}/eventstream", server.base))
+        .send()
+        .unwrap();
+    assert_eq!(sse.status().as_u16(), 200);
+    // A long poll after every event so far waits for the next one.
+    let poll = {
+        let url = format!("{}/v2/tasks/{task_id}/events?after=999999999", server.base);
+        std::thread::spawn(move || client().get(url).send().map(|r| r.status().as_u16()))
+    };
+    let text = scrape_until(&server, |text| {
+        sample(text, STREAMS, &["kind=\"long_poll\""]) == Some(1.0)
+            && sample(text, STREAMS, &["kind=\"eventstream\""]) == Some(1.0)
+    });
+    assert!(
+        text.contains("# TYPE scaffolder_event_streams_active gauge"),
+        "{text}"
+    );
+
+    drop(sse);
+    scrape_until(&server, |text| {
+        sample(text, STREAMS, &["kind=\"eventstream\""]) == Some(0.0)
+    });
+    drop(server);
+    let _ = poll.join();
+}
+
+const STREAMS: &str = "scaffolder_event_streams_active";
