@@ -88,6 +88,43 @@ pub struct BackendConfig {
     pub cors: Option<Cors>,
     /// `backend.auth`.
     pub auth: AuthConfig,
+    /// `backend.server` (ours; Node's `http.Server` settings that Backstage sets in code).
+    pub server: ServerConfig,
+}
+
+/// `backend.server`: connection timeouts and limits, named after the Node.js `http.Server`
+/// properties Backstage's root HTTP router exposes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", default, expecting = "a mapping")]
+pub struct ServerConfig {
+    /// `backend.server.headersTimeout`: how long a request's headers may take to arrive
+    /// (also the longest wait for the next request on a kept-alive connection), default
+    /// 60 s as in Node.js.
+    #[serde(deserialize_with = "duration")]
+    pub headers_timeout: Duration,
+    /// `backend.server.requestTimeout`: how long a request's body may take to arrive after
+    /// its headers, default 300 s as in Node.js.
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    /// `backend.server.keepAliveTimeout`: an idle connection (no request in progress, no
+    /// bytes received) is closed after this long, default 5 s as in Node.js. Event streams
+    /// are requests in progress and stay open.
+    #[serde(deserialize_with = "duration")]
+    pub keep_alive_timeout: Duration,
+    /// `backend.server.maxConnections`: open connections beyond this are answered 503 and
+    /// closed; default three quarters of the open-file limit.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            headers_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(300),
+            keep_alive_timeout: Duration::from_secs(5),
+            max_connections: None,
+        }
+    }
 }
 
 /// `backend.listen`: either `{ host, port }` or a string `"<port>"`, `":<port>"` or
@@ -2110,6 +2147,33 @@ scaffolder:
         assert!(err.contains("<host>:<port>"), "{err}");
         let err = error(json!({"backend": {"listen": {"port": 70000}}}));
         assert!(err.starts_with("backend.listen.port: "), "{err}");
+    }
+
+    #[test]
+    fn server_timeouts_default_to_node_and_accept_durations() {
+        let server = from_value(json!({})).unwrap().backend.server;
+        assert_eq!(server.headers_timeout, Duration::from_secs(60));
+        assert_eq!(server.request_timeout, Duration::from_secs(300));
+        assert_eq!(server.keep_alive_timeout, Duration::from_secs(5));
+        assert_eq!(server.max_connections, None);
+        let server = from_value(json!({"backend": {"server": {
+            "headersTimeout": {"seconds": 2},
+            "requestTimeout": "PT3S",
+            "keepAliveTimeout": "1500ms",
+            "maxConnections": 10,
+        }}}))
+        .unwrap()
+        .backend
+        .server;
+        assert_eq!(server.headers_timeout, Duration::from_secs(2));
+        assert_eq!(server.request_timeout, Duration::from_secs(3));
+        assert_eq!(server.keep_alive_timeout, Duration::from_millis(1500));
+        assert_eq!(server.max_connections, Some(10));
+        let err = error(json!({"backend": {"server": {"keepAliveTimeout": 5}}}));
+        assert!(
+            err.starts_with("backend.server.keepAliveTimeout: "),
+            "{err}"
+        );
     }
 
     #[test]

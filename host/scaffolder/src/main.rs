@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod download;
+mod http_server;
 mod dry_run;
 mod oci;
 mod plugin_build;

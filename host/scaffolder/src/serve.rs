@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use axum::http::{HeaderValue, Method};
-use axum::serve::ListenerExt;
 use scaffolder_api::auth::{
     AuthConfig, Authenticator, JwksAccess, PluginTokenConfig, PluginTokenVerifier, StaticToken,
     is_plugin_id,
@@ -24,10 +23,11 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::cli::ServeArgs;
 use crate::config::{self, ActionsRegistryConfig, Config, ExternalAccess};
-use crate::{reload, setup};
+use crate::{http_server, reload, setup};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = config::load(&args.configs)?;
+    let open_files = http_server::raise_open_file_limit();
     // First, so that everything recorded from the store on is in `/metrics`.
     scaffolder_api::metrics::install_recorder()
         .context("cannot start recording metrics for /metrics")?;
@@ -119,6 +119,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         scaffolder_api::BASE_PATH
     );
 
+    let edge = http_server::Edge::new(
+        &config.backend.server,
+        open_files,
+        config.scaffolder.graceful_shutdown_timeout,
+    );
+    tracing::info!(
+        headers_timeout = ?edge.headers_timeout,
+        request_timeout = ?edge.request_timeout,
+        keep_alive_timeout = ?edge.keep_alive_timeout,
+        max_connections = edge.max_connections,
+        "connection limits (backend.server)"
+    );
     tokio::spawn(wait_for_signal(shutdown.clone()));
     tokio::spawn({
         let watch = reload::PluginWatch {
@@ -136,18 +148,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let shutdown = shutdown.clone();
         async move { engine.run_workers(shutdown).await }
     });
-    // No Nagle: event frames are small and must leave at once (with Nagle and delayed
-    // ACKs a frame can wait 40 ms).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!("cannot set TCP_NODELAY: {err}");
-        }
-    });
     health.mark_started();
     let stop_serving = health.stop_serving_after(server_shutdown_delay);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop_serving.cancelled_owned())
-        .await?;
+    http_server::serve(listener, app, edge, stop_serving).await?;
     let _ = workers.await;
     store.close().await;
     tracing::info!("stopped");

@@ -36,6 +36,9 @@ use crate::wire;
 /// How long a long poll waits for events before answering `[]`.
 const LONG_POLL: Duration = Duration::from_secs(30);
 
+/// How long an event stream may stay silent before it sends a keep-alive comment.
+const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 /// `GET /v2/tasks/:taskId/eventstream`.
 pub async fn eventstream(
     State(state): State<ApiState>,
@@ -64,6 +67,7 @@ pub async fn eventstream(
             recoverable,
         };
         let mut wake = Wake::Read;
+        let mut last_sent = tokio::time::Instant::now();
         loop {
             let mut read_next = false;
             let frames = match wake {
@@ -85,8 +89,17 @@ pub async fn eventstream(
                     frames
                 }
             };
-            if !frames.text.is_empty() && sender.send(Ok(Bytes::from(frames.text))).await.is_err() {
-                return; // The client went away.
+            // A comment when quiet for a while, so that proxies and clients do not take a
+            // long step for a dead connection.
+            let text = match frames.text.is_empty() {
+                true if last_sent.elapsed() >= SSE_KEEP_ALIVE => ": keep-alive\n\n".to_owned(),
+                _ => frames.text,
+            };
+            if !text.is_empty() {
+                if sender.send(Ok(Bytes::from(text))).await.is_err() {
+                    return; // The client went away.
+                }
+                last_sent = tokio::time::Instant::now();
             }
             if frames.finished {
                 return;

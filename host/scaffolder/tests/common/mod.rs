@@ -77,7 +77,26 @@ impl Server {
     /// Runs `scaffolder serve --port 0 --data-dir <data_dir> <args>` with `env` added to
     /// the environment; returns once it listens.
     pub fn spawn(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scaffolder"))
+        Self::spawn_via(&[], data_dir, args, env)
+    }
+
+    /// [`Server::spawn`] run by the command `wrapper` (e.g. `prlimit --nofile=1024:1024`).
+    pub fn spawn_via(
+        wrapper: &[&str],
+        data_dir: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let binary = env!("CARGO_BIN_EXE_scaffolder");
+        let mut command = match wrapper {
+            [] => Command::new(binary),
+            [program, rest @ ..] => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(binary);
+                command
+            }
+        };
+        let mut child = command
             .envs(env.iter().copied())
             .args(["serve", "--port", "0", "--data-dir"])
             .arg(data_dir)
@@ -140,6 +159,20 @@ impl Server {
             .status()
             .unwrap();
         assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    /// The exit status once the server exits, or `None` if it still runs after `limit`.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn terminate(&mut self) -> std::process::ExitStatus {
