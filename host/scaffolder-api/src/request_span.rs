@@ -29,13 +29,13 @@ pub async fn request_span(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, path = %path);
-    let probe = path.starts_with("/.backstage/health/");
+    // Health probes and metric scrapes come every few seconds: logged only on demand.
+    let probe = path.starts_with("/.backstage/health/") || path == "/metrics";
     async move {
         let started = Instant::now();
         let mut response = next.run(request).await;
         let status = response.status().as_u16();
         let latency = started.elapsed();
-        // Health probes come every few seconds: only on demand.
         if probe {
             tracing::debug!(status, ?latency, "request finished");
         } else {
