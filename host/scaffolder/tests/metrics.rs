@@ -154,26 +154,26 @@ fn a_sandbox_denial_is_counted_by_kind() {
     );
 }
 
+/// An open SSE stream and a waiting long poll count 1 each while the task sleeps, and 0
+/// once the task's completion has ended both.
 #[test]
 fn open_event_streams_are_counted() {
     let data = tempfile::tempdir().unwrap();
     let server = serve_fixtures(data.path(), &[], &[]);
-    // A task that sleeps long enough for both kinds of stream to stay open.
     let (status, body) = post(
         &server.base,
         "/v2/tasks",
-        json!({ "templateRef": "resume", "values": { "millis": 30000 } }),
+        json!({ "templateRef": "resume", "values": { "millis": 5000 } }),
     );
     assert_eq!(status, 201, "{body}");
     let task_id = body["id"].as_str().unwrap().to_owned();
     wait_for_event(&server.base, &task_id, |e| {
         e["body"]["stepId"] == "sleep" && e["body"]["status"] == "processing"
     });
-    let sse = client()
-        .get(format!("{}/v2/tasks/{task_id}/eventstream", server.base))
-        .send()
-        .unwrap();
-    assert_eq!(sse.status().as_u16(), 200);
+    let sse = {
+        let url = format!("{}/v2/tasks/{task_id}/eventstream", server.base);
+        std::thread::spawn(move || client().get(url).send().and_then(|r| r.text()))
+    };
     // A long poll after every event so far waits for the next one.
     let poll = {
         let url = format!("{}/v2/tasks/{task_id}/events?after=999999999", server.base);
@@ -188,12 +188,13 @@ fn open_event_streams_are_counted() {
         "{text}"
     );
 
-    drop(sse);
+    let streamed = sse.join().unwrap().unwrap();
+    assert!(streamed.contains("event: completion"), "{streamed}");
+    assert_eq!(poll.join().unwrap().unwrap(), 200);
     scrape_until(&server, |text| {
-        sample(text, STREAMS, &["kind=\"eventstream\""]) == Some(0.0)
+        sample(text, STREAMS, &["kind=\"long_poll\""]) == Some(0.0)
+            && sample(text, STREAMS, &["kind=\"eventstream\""]) == Some(0.0)
     });
-    drop(server);
-    let _ = poll.join();
 }
 
 const STREAMS: &str = "scaffolder_event_streams_active";
