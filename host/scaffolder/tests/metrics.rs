@@ -198,3 +198,30 @@ fn open_event_streams_are_counted() {
 }
 
 const STREAMS: &str = "scaffolder_event_streams_active";
+
+/// With authentication configured, `/metrics` wants a token like the API (Prometheus
+/// sends a static `externalAccess` token with its `authorization` setting).
+#[test]
+fn with_auth_configured_metrics_need_a_token() {
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("app-config.yaml");
+    std::fs::write(
+        &config,
+        "backend:\n  auth:\n    externalAccess:\n      - type: static\n        options:\n          token: a-long-static-token\n          subject: prometheus\n",
+    )
+    .unwrap();
+    let server = serve_fixtures(data.path(), &["--config", config.to_str().unwrap()], &[]);
+    let (status, text) = scrape(&server);
+    assert_eq!(status, 401, "{text}");
+    assert!(text.contains("AuthenticationError"), "{text}");
+
+    let origin = server.base.trim_end_matches("/api/scaffolder");
+    let response = client()
+        .get(format!("{origin}/metrics"))
+        .bearer_auth("a-long-static-token")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().unwrap();
+    assert!(text.contains("scaffolder_queue_depth 0"), "{text}");
+}
