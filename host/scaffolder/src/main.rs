@@ -27,17 +27,21 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing(match cli.command {
-        cli::Command::Serve(_) => "info",
-        _ => "warn",
-    });
-    match run(cli) {
+    let serve = matches!(cli.command, cli::Command::Serve(_));
+    let traces = init_tracing(if serve { "info" } else { "warn" }, serve);
+    let code = match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    };
+    if let Some(traces) = traces
+        && let Err(err) = traces.shutdown()
+    {
+        eprintln!("warning: the last spans were not exported to OpenTelemetry: {err}");
     }
+    code
 }
 
 fn run(cli: cli::Cli) -> anyhow::Result<()> {
@@ -63,16 +67,64 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
     })
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`).
-fn init_tracing(default_level: &str) {
+/// Logs to stderr, filtered by `RUST_LOG` (default: `default_level`); with `export` and
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, spans also
+/// go to that OpenTelemetry collector over OTLP http/protobuf; the provider returned
+/// flushes them at exit.
+fn init_tracing(
+    default_level: &str,
+    export: bool,
+) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     // Colours only for a person at a terminal, never in a log file (https://no-color.org).
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(colours)
+        .with_ansi(colours);
+    let traces = export.then(otlp_traces).flatten();
+    let otel = traces.as_ref().map(|provider| {
+        use opentelemetry::trace::TracerProvider as _;
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("scaffolder"))
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
         .init();
+    traces
+}
+
+/// The OTLP span exporter when the standard environment names an endpoint.
+fn otlp_traces() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
+    let configured = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    if !configured {
+        return None;
+    }
+    let exporter = match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+    {
+        Ok(exporter) => exporter,
+        Err(err) => {
+            eprintln!(
+                "warning: spans are not exported: the OTLP exporter cannot start ({err}); check OTEL_EXPORTER_OTLP_ENDPOINT"
+            );
+            return None;
+        }
+    };
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("scaffolder")
+        .build();
+    Some(
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    )
 }

@@ -5,6 +5,9 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Server, client, serve_fixtures};
@@ -148,4 +151,117 @@ fn every_request_gets_a_request_id_in_its_header_and_log_lines() {
 
 fn uuid_like(id: &str) -> bool {
     id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
+}
+
+/// What a collector received: each request's line and body.
+type Exports = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// An OTLP/HTTP collector on a free port: the path and body of every request it receives.
+struct Collector {
+    endpoint: String,
+    received: Exports,
+}
+
+impl Collector {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let received = Exports::default();
+        let kept = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let kept = kept.clone();
+                std::thread::spawn(move || {
+                    let _ = serve_exports(stream, &kept);
+                });
+            }
+        });
+        Self { endpoint, received }
+    }
+
+    fn exports(&self) -> Vec<(String, Vec<u8>)> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Answers 200 to each request on a kept-alive connection, keeping its line and body.
+fn serve_exports(
+    stream: TcpStream,
+    received: &Mutex<Vec<(String, Vec<u8>)>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header)?;
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        received
+            .lock()
+            .unwrap()
+            .push((line.trim_end().to_owned(), body));
+        writer.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n",
+        )?;
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn request_spans_are_exported_over_otlp_when_an_endpoint_is_configured() {
+    let collector = Collector::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve_fixtures(
+        &dir.path().join("data"),
+        &[],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint.as_str()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let response = client()
+        .get(format!("{}/v2/actions", server.base))
+        .header("x-request-id", "otel-probe-0001")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    // Exit flushes whatever the batch has not sent yet.
+    assert!(server.terminate().success());
+
+    let exports = collector.exports();
+    let span = exports.iter().find(|(line, body)| {
+        line.starts_with("POST /v1/traces ")
+            && contains(body, "request")
+            && contains(body, "otel-probe-0001")
+            && contains(body, "/api/scaffolder/v2/actions")
+    });
+    assert!(
+        span.is_some(),
+        "no exported span of the request among {:?}",
+        exports
+            .iter()
+            .map(|(line, body)| format!("{line} ({} bytes)", body.len()))
+            .collect::<Vec<_>>()
+    );
 }
