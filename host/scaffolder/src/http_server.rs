@@ -42,15 +42,37 @@ pub struct Edge {
 impl Edge {
     /// `backend.server` with the connection limit defaulting to three quarters of
     /// `open_files` (the rest stays for the database, plugins and workspaces).
-    pub fn new(config: &ServerConfig, open_files: u64, shutdown_deadline: Duration) -> Self {
+    pub fn new(
+        config: &ServerConfig,
+        open_files: u64,
+        shutdown_deadline: Duration,
+    ) -> anyhow::Result<Self> {
+        for (key, value) in [
+            ("headersTimeout", config.headers_timeout),
+            ("requestTimeout", config.request_timeout),
+            ("keepAliveTimeout", config.keep_alive_timeout),
+        ] {
+            if value.is_zero() {
+                anyhow::bail!(
+                    "backend.server.{key} is 0, which would close every connection at once: \
+                     give a positive duration such as `30s`, or remove it for the default"
+                );
+            }
+        }
+        if config.max_connections == Some(0) {
+            anyhow::bail!(
+                "backend.server.maxConnections is 0, which would refuse every connection: \
+                 give a positive number, or remove it for three quarters of the open-file limit"
+            );
+        }
         let derived = usize::try_from(open_files / 4 * 3).unwrap_or(usize::MAX);
-        Self {
+        Ok(Self {
             headers_timeout: config.headers_timeout,
             request_timeout: config.request_timeout,
             keep_alive_timeout: config.keep_alive_timeout,
             max_connections: config.max_connections.unwrap_or(derived.max(1)),
             shutdown_deadline,
-        }
+        })
     }
 }
 
@@ -477,5 +499,43 @@ impl HttpBody for TimedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_limit_defaults_to_three_quarters_of_the_open_files() {
+        let config = ServerConfig::default();
+        let edge = Edge::new(&config, 1024, Duration::from_secs(30)).unwrap();
+        assert_eq!(edge.max_connections, 768);
+        let edge = Edge::new(&config, u64::MAX, Duration::from_secs(30)).unwrap();
+        assert!(edge.max_connections > 1_000_000);
+    }
+
+    #[test]
+    fn zero_timeouts_and_limits_are_refused_with_the_key() {
+        let config = ServerConfig {
+            keep_alive_timeout: Duration::ZERO,
+            ..ServerConfig::default()
+        };
+        let err = Edge::new(&config, 1024, Duration::from_secs(30)).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("backend.server.keepAliveTimeout is 0"),
+            "{err}"
+        );
+        let config = ServerConfig {
+            max_connections: Some(0),
+            ..ServerConfig::default()
+        };
+        let err = Edge::new(&config, 1024, Duration::from_secs(30)).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("backend.server.maxConnections is 0"),
+            "{err}"
+        );
     }
 }

@@ -28,6 +28,18 @@ use crate::{http_server, reload, setup};
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = config::load(&args.configs)?;
     let open_files = http_server::raise_open_file_limit();
+    let edge = http_server::Edge::new(
+        &config.backend.server,
+        open_files,
+        config.scaffolder.graceful_shutdown_timeout,
+    )?;
+    tracing::info!(
+        headers_timeout = ?edge.headers_timeout,
+        request_timeout = ?edge.request_timeout,
+        keep_alive_timeout = ?edge.keep_alive_timeout,
+        max_connections = edge.max_connections,
+        "connection limits (backend.server)"
+    );
     // First, so that everything recorded from the store on is in `/metrics`.
     scaffolder_api::metrics::install_recorder()
         .context("cannot start recording metrics for /metrics")?;
@@ -119,18 +131,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         scaffolder_api::BASE_PATH
     );
 
-    let edge = http_server::Edge::new(
-        &config.backend.server,
-        open_files,
-        config.scaffolder.graceful_shutdown_timeout,
-    );
-    tracing::info!(
-        headers_timeout = ?edge.headers_timeout,
-        request_timeout = ?edge.request_timeout,
-        keep_alive_timeout = ?edge.keep_alive_timeout,
-        max_connections = edge.max_connections,
-        "connection limits (backend.server)"
-    );
     tokio::spawn(wait_for_signal(shutdown.clone()));
     tokio::spawn({
         let watch = reload::PluginWatch {
