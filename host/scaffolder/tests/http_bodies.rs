@@ -1,9 +1,11 @@
 //! Issue 21, request bodies against the real binary: Backstage 4.2.0's answers for an
 //! oversize body and a body that is not `application/json` (checked against the live
 //! backend of `tests/backstage/`), a bounded parse of huge arrays, and memory that comes
-//! back after a burst of large bodies (the last: a later commit).
+//! back after a burst of large bodies.
 
 mod common;
+
+use std::time::Duration;
 
 use common::{client, serve_fixtures};
 use serde_json::{Value as Json, json};
@@ -158,4 +160,64 @@ fn a_huge_array_is_refused() {
     .unwrap();
     let (status, answer) = post_raw(&server.base, "/v2/tasks", Some("application/json"), body);
     assert_eq!(status, 201, "{answer}");
+}
+
+/// The id of the `scaffolder serve` process whose command line names `data_dir` (a
+/// fresh temporary directory, so exactly one).
+fn pid_of(data_dir: &std::path::Path) -> u32 {
+    let needle = data_dir.to_str().unwrap();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains(needle))
+                .unwrap_or(false)
+        })
+        .expect("the server's process")
+}
+
+/// `VmRSS` of a process, in MiB.
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024
+}
+
+/// 16 concurrent 9 MB `POST /v2/tasks` bodies leave the server under 200 MiB of RSS 10 s
+/// later. The bodies name a template that does not exist, so what is measured is what the
+/// HTTP edge and the JSON parse keep (253 MiB before, about 190 now), not the tasks.
+#[test]
+fn memory_comes_back_after_a_burst_of_large_bodies() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_fixtures(data.path(), &[], &[]);
+    let pid = pid_of(data.path());
+    let idle = rss_mib(pid);
+    let body = serde_json::to_vec(&json!({
+        "templateRef": "template:default/no-such-template",
+        "values": { "name": "big", "blob": "x".repeat(9 * 1024 * 1024) },
+    }))
+    .unwrap();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..16)
+            .map(|_| {
+                let body = body.clone();
+                let base = server.base.clone();
+                scope.spawn(move || post_raw(&base, "/v2/tasks", Some("application/json"), body).0)
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 404), "{statuses:?}");
+    std::thread::sleep(Duration::from_secs(10));
+    let after = rss_mib(pid);
+    eprintln!("RSS idle {idle} MiB, 10 s after the burst {after} MiB");
+    assert!(
+        after < 200,
+        "RSS {after} MiB 10 s after the burst (idle {idle} MiB)"
+    );
 }
