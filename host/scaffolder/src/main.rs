@@ -26,15 +26,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// mimalloc, not glibc malloc: glibc keeps freed memory in its per-thread arenas, so a
-/// burst of 16 concurrent 9 MB task bodies left 860 MiB of RSS behind for good
+/// burst of 16 concurrent 9 MB task bodies left 860 MiB of RSS behind (310 MiB now)
 /// (`host/scaffolder/tests/http_bodies.rs` measures it).
-/// Freed memory goes back to the system at once: with mimalloc's default delay (10 ms) a
-/// purge waits for the next allocation on the same thread, and an idle server kept
-/// +34 MiB after the burst of the test instead of +14 MiB. mimalloc 2's
-/// `mi_option_purge_delay`, which `libmimalloc-sys` has no constant for.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc 2's `mi_option_purge_delay` (`libmimalloc-sys` has no constant for it), set to
+/// 0 so freed memory goes back to the system at once: with the default 10 ms a purge
+/// waits for the next allocation on the same thread, and the idle server of the test kept
+/// +34 MiB after the burst instead of +16 MiB.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 #[allow(unsafe_code)]
