@@ -4,8 +4,8 @@
 mod cli;
 mod config;
 mod download;
-mod http_server;
 mod dry_run;
+mod http_server;
 mod oci;
 mod plugin_build;
 mod plugin_inspect;
@@ -119,9 +119,12 @@ fn init_tracing(
 
 /// The OTLP span exporter when the standard environment names an endpoint.
 fn otlp_traces() -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
-    let configured = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    let configured = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
     if !configured {
         return None;
     }
