@@ -117,6 +117,9 @@ pub struct DirectoryTemplates {
 struct ParsedFile {
     stamp: (SystemTime, u64),
     entries: Vec<Entry>,
+    /// Inside what another template here fetches as content: worked out by `refresh`
+    /// when the set of files changes, not on every lookup.
+    is_content: bool,
 }
 
 enum Entry {
@@ -136,10 +139,9 @@ impl DirectoryTemplates {
     /// file (for the start-up log and the listing). Content files are left out.
     pub fn scan(&self) -> Vec<ListedTemplate> {
         let files = self.refresh();
-        let content = content_roots(&files);
         let mut listed: Vec<ListedTemplate> = files
             .iter()
-            .filter(|(path, _)| !is_content(path, &content))
+            .filter(|(_, file)| !file.is_content)
             .flat_map(|(path, file)| {
                 file.entries.iter().map(|entry| match entry {
                     Entry::Loaded(template) => ListedTemplate {
@@ -162,8 +164,9 @@ impl DirectoryTemplates {
     }
 
     /// Brings the parsed files up to date: files that are gone are dropped, new or
-    /// changed ones (by modification time and size) are parsed, and the problems of those
-    /// parsed now are logged, except in content.
+    /// changed ones (by modification time and size) are parsed, which files are content is
+    /// worked out again if anything changed, and the problems of those parsed now are
+    /// logged, except in content.
     fn refresh(&self) -> MutexGuard<'_, HashMap<PathBuf, ParsedFile>> {
         let mut paths = Vec::new();
         for root in &self.roots {
@@ -171,7 +174,9 @@ impl DirectoryTemplates {
         }
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         let present: HashSet<&PathBuf> = paths.iter().collect();
+        let known = files.len();
         files.retain(|path, _| present.contains(path));
+        let mut changed = files.len() != known;
         let mut parsed_now = Vec::new();
         for path in &paths {
             let Ok(metadata) = std::fs::metadata(path) else {
@@ -185,33 +190,48 @@ impl DirectoryTemplates {
                 continue;
             }
             let entries = parse_file(path);
-            files.insert(path.clone(), ParsedFile { stamp, entries });
+            let file = ParsedFile {
+                stamp,
+                entries,
+                is_content: false,
+            };
+            files.insert(path.clone(), file);
             parsed_now.push(path);
+            changed = true;
         }
-        if !parsed_now.is_empty() {
+        if changed {
             let content = content_roots(&files);
-            for path in parsed_now {
-                if is_content(path, &content) {
-                    continue;
+            let marks: Vec<(PathBuf, bool)> = files
+                .keys()
+                .map(|path| (path.clone(), is_content(path, &content)))
+                .collect();
+            for (path, is_content) in marks {
+                if let Some(file) = files.get_mut(&path) {
+                    file.is_content = is_content;
                 }
-                for entry in &files[path].entries {
-                    if let Entry::Loaded(template) = entry {
+            }
+        }
+        for path in parsed_now {
+            if files[path].is_content {
+                continue;
+            }
+            for entry in &files[path].entries {
+                match entry {
+                    Entry::Loaded(template) => {
                         for warning in &template.warnings {
                             tracing::warn!("template {}: {warning}", template.entity_ref());
                         }
                     }
-                    if let Entry::Broken(broken) = entry {
-                        match &broken.entity_ref {
-                            Some(entity_ref) => tracing::warn!(
-                                "template {entity_ref} cannot be loaded (requests for it answer 400 until the file is fixed): {}",
-                                broken.error
-                            ),
-                            None => tracing::warn!(
-                                "a template without a name cannot be loaded: {}",
-                                broken.error
-                            ),
-                        }
-                    }
+                    Entry::Broken(broken) => match &broken.entity_ref {
+                        Some(entity_ref) => tracing::warn!(
+                            "template {entity_ref} cannot be loaded (requests for it answer 400 until the file is fixed): {}",
+                            broken.error
+                        ),
+                        None => tracing::warn!(
+                            "a template without a name cannot be loaded: {}",
+                            broken.error
+                        ),
+                    },
                 }
             }
         }
@@ -391,11 +411,10 @@ impl TemplateSource for DirectoryTemplates {
     /// Re-checks the directories, then clones only the template asked for.
     async fn find(&self, namespace: &str, name: &str) -> Result<Option<LoadedTemplate>, FindError> {
         let files = self.refresh();
-        let content = content_roots(&files);
         let wanted = format!("template:{namespace}/{name}");
         let mut broken = None;
         for (path, file) in files.iter() {
-            if is_content(path, &content) {
+            if file.is_content {
                 continue;
             }
             for entry in &file.entries {
