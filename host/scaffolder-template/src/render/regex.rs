@@ -6,6 +6,8 @@
 //! Patterns run on `fancy-regex` (lookaround and back-references as in JavaScript) with `\d`,
 //! `\w` and `\b` narrowed to ASCII, as JavaScript's are.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -136,11 +138,31 @@ impl Object for JsRegex {
     }
 }
 
+/// How many compiled literals a thread keeps; past it the cache starts again.
+const COMPILED_LIMIT: usize = 256;
+
+thread_local! {
+    /// Compiled literals by source and flags. A literal is evaluated each time its
+    /// expression is (in a loop, in every file of a skeleton); it is compiled once.
+    static COMPILED: RefCell<HashMap<(String, String), Arc<JsRegex>>> =
+        RefCell::new(HashMap::new());
+}
+
 /// `__nunjucks_regex(source, flags)`.
 pub(crate) fn regex_function(source: String, flags: String) -> Result<Value, Error> {
-    JsRegex::new(&source, &flags)
-        .map(Value::from_object)
-        .map_err(|m| Error::new(ErrorKind::SyntaxError, m))
+    let key = (source, flags);
+    if let Some(compiled) = COMPILED.with_borrow(|cache| cache.get(&key).cloned()) {
+        return Ok(Value::from_dyn_object(compiled));
+    }
+    let compiled =
+        Arc::new(JsRegex::new(&key.0, &key.1).map_err(|m| Error::new(ErrorKind::SyntaxError, m))?);
+    COMPILED.with_borrow_mut(|cache| {
+        if cache.len() >= COMPILED_LIMIT {
+            cache.clear();
+        }
+        cache.insert(key, compiled.clone());
+    });
+    Ok(Value::from_dyn_object(compiled))
 }
 
 /// JavaScript's replacement patterns: `$$`, `$&`, `` $` ``, `$'`, `$1`…`$99`, `$<name>`.
