@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, BodyDataStream, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
@@ -66,7 +66,7 @@ pub(crate) async fn bounded_body(
         return ApiError::input(message).into_response();
     }
     if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
-        return too_large();
+        return too_large(request.into_body().into_data_stream()).await;
     }
     let _permit = if declared.is_none_or(|n| n >= LARGE_BODY) && !empty {
         match tokio::time::timeout(LARGE_BODY_WAIT, large.acquire_owned()).await {
@@ -137,8 +137,22 @@ fn json_content_type(headers: &HeaderMap) -> Result<(), String> {
     Ok(())
 }
 
-/// Backstage's answer for a body over the limit.
-fn too_large() -> Response {
+/// How much of an oversize body is read and thrown away before the answer; past it the
+/// connection is closed under the client.
+const DRAIN_LIMIT: usize = 4 * BODY_LIMIT;
+
+/// Backstage's answer for a body over the limit, given once the rest of the body has been
+/// read and discarded (up to [`DRAIN_LIMIT`], within `backend.server.requestTimeout`), as
+/// Node drains an unread request: a client still uploading would otherwise find the
+/// connection closed under it (a broken pipe) before it could read the answer.
+async fn too_large(mut rest: BodyDataStream) -> Response {
+    let mut drained = 0;
+    while drained < DRAIN_LIMIT {
+        match rest.next().await {
+            Some(Ok(chunk)) => drained += chunk.len(),
+            _ => break,
+        }
+    }
     ApiError::input("request entity too large").into_response()
 }
 
@@ -151,7 +165,7 @@ async fn read_body(body: Body, declared: Option<u64>) -> Result<Bytes, Box<Respo
             Box::new(ApiError::input(format!("request aborted: {err}")).into_response())
         })?;
         if bytes.len() + chunk.len() > BODY_LIMIT {
-            return Err(Box::new(too_large()));
+            return Err(Box::new(too_large(stream).await));
         }
         bytes.extend_from_slice(&chunk);
     }
