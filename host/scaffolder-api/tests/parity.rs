@@ -168,7 +168,8 @@ fn install_client() {
 ///   (`…/dry-run-content-<uuid>`) becomes `<template-dir>`;
 /// - other UUIDs (the task id `dry-run-<uuid>`, the extract step's id) become `<uuid>`;
 /// - ISO timestamps become `<timestamp>`;
-/// - `directoryContents` is sorted by path (Backstage lists in glob order).
+/// - `directoryContents` is sorted by path (Backstage lists in glob order);
+/// - `fetch:template`'s per-file log lines are sorted by path ([`sort_walk_logs`]).
 fn normalise(result: &Json) -> Json {
     let mut result = result.clone();
     if let Some(map) = result.as_object_mut() {
@@ -180,8 +181,57 @@ fn normalise(result: &Json) -> Json {
     {
         files.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
     }
+    sort_walk_logs(&mut result);
     map_strings(&mut result, &|s| normalise_text(s));
     result
+}
+
+/// Backstage's `fetch:template` logs one line per file (two for a file copied without
+/// templating) in the order its glob yields them. The glob reads directories concurrently,
+/// so files of different directories come in the order their reads finish, which changes
+/// from run to run and machine to machine. Each run of such lines is sorted by the path it
+/// names; the sort is stable, so a "Copying ... without processing" line stays before the
+/// "Writing" line of its file.
+fn sort_walk_logs(result: &mut Json) {
+    let Some(log) = result.pointer_mut("/ok/log").and_then(Json::as_array_mut) else {
+        return;
+    };
+    let path_of = |entry: &Json| {
+        let message = entry.pointer("/body/message")?.as_str()?;
+        walk_log_path(message).map(str::to_owned)
+    };
+    let mut start = 0;
+    while start < log.len() {
+        let mut end = start;
+        while end < log.len()
+            && path_of(&log[end]).is_some()
+            && log[end].pointer("/body/stepId") == log[start].pointer("/body/stepId")
+        {
+            end += 1;
+        }
+        log[start..end].sort_by_cached_key(|entry| path_of(entry));
+        start = end.max(start + 1);
+    }
+}
+
+/// The path a per-file line of `fetch:template` names, or `None` for any other line.
+fn walk_log_path(message: &str) -> Option<&str> {
+    let line = message
+        .strip_prefix("\u{1b}[32minfo\u{1b}[39m: ")
+        .unwrap_or(message);
+    const FORMS: [(&str, &str); 4] = [
+        ("Writing file ", " to template output path"),
+        ("Writing directory ", " to template output path"),
+        ("Copying file/directory ", " without processing."),
+        (
+            "Copying file binary or symbolic link at ",
+            ", to template output path",
+        ),
+    ];
+    FORMS.iter().find_map(|(before, after)| {
+        let rest = line.strip_prefix(before)?;
+        rest.find(after).map(|end| &rest[..end])
+    })
 }
 
 fn map_strings(value: &mut Json, f: &dyn Fn(&str) -> String) {
@@ -336,7 +386,10 @@ fn read_golden(name: &str) -> Json {
             path.display()
         )
     });
-    serde_json::from_str(&text).unwrap()
+    let mut golden: Json = serde_json::from_str(&text).unwrap();
+    // Recorded before the per-file lines were sorted: sorting again is a no-op otherwise.
+    sort_walk_logs(&mut golden);
+    golden
 }
 
 /// The template names listed in the README's "Known differences" table.
@@ -507,6 +560,52 @@ fn golden_files_match_live_backstage_4_2_0() {
         "golden files differ from what Backstage 4.2.0 answers now (\"ours\" = the file); \
          re-record with `PARITY_RECORD=1 cargo test -p scaffolder-api --test parity golden`:\n{}",
         stale.join("\n")
+    );
+}
+
+#[test]
+fn normalising_sorts_the_per_file_lines_of_one_step_by_path() {
+    let line = |step: &str, message: &str| json!({"body": {"stepId": step, "message": format!("\u{1b}[32minfo\u{1b}[39m: {message}")}});
+    let result = |lines: Vec<Json>| json!({"ok": {"log": lines}});
+    let walked = |first: &str, second: &str| {
+        result(vec![
+            line("fetch", "Processing 3 template files/directories"),
+            line("fetch", first),
+            line(
+                "fetch",
+                "Copying file/directory b/raw.txt without processing.",
+            ),
+            line(
+                "fetch",
+                "Writing file b/raw.txt to template output path with mode 33188.",
+            ),
+            line("fetch", second),
+            line("fetch", "Template result written to /workspace"),
+            line(
+                "next",
+                "Writing file a/x.txt to template output path with mode 33188.",
+            ),
+        ])
+    };
+    let one = "Writing file c/z.txt to template output path with mode 33188.";
+    let other = "Writing directory a/ to template output path.";
+    let (mut this_run, mut that_run) = (walked(one, other), walked(other, one));
+    sort_walk_logs(&mut this_run);
+    sort_walk_logs(&mut that_run);
+    assert_eq!(this_run, that_run);
+    let messages: Vec<&str> = this_run["ok"]["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["body"]["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[1].ends_with("Writing directory a/ to template output path."));
+    assert!(messages[2].contains("Copying file/directory b/raw.txt"));
+    assert!(messages[3].contains("Writing file b/raw.txt"));
+    assert!(messages[4].contains("Writing file c/z.txt"));
+    assert!(
+        messages[6].contains("a/x.txt"),
+        "another step's line stays where it was"
     );
 }
 
