@@ -43,6 +43,15 @@ impl ApiError {
         Self::standard(StatusCode::BAD_REQUEST, "InputError", message)
     }
 
+    /// body-parser's refusal of a charset, as Backstage's error middleware answers it.
+    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
+        Self::standard(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaTypeError",
+            message,
+        )
+    }
+
     pub fn authentication(message: impl Into<String>) -> Self {
         Self::standard(StatusCode::UNAUTHORIZED, "AuthenticationError", message)
     }

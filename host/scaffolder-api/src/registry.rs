@@ -18,6 +18,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -185,14 +186,44 @@ fn describe(plugin_id: &str, info: &ActionInfo) -> Json {
     })
 }
 
+/// The body as Backstage's `express.json()` leaves it: parsed only when the content type
+/// is `application/json`, `{}` for any other type or an empty body (so a cross-site
+/// `text/plain` POST carries no input), `415` for a charset other than UTF.
+fn registry_body(headers: &HeaderMap, body: &Bytes) -> Result<Json, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let mut parts = content_type.split(';');
+    let media_type = parts.next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") || body.is_empty() {
+        return Ok(json!({}));
+    }
+    for parameter in parts {
+        if let Some((name, value)) = parameter.split_once('=')
+            && name.trim().eq_ignore_ascii_case("charset")
+        {
+            let charset = value.trim().trim_matches('"').to_ascii_lowercase();
+            if !charset.starts_with("utf-") {
+                return Err(ApiError::unsupported_media_type(format!(
+                    "unsupported charset \"{}\"",
+                    charset.to_ascii_uppercase()
+                )));
+            }
+        }
+    }
+    json_body(body)
+}
+
 /// `POST /.backstage/actions/v1/actions/:actionId/invoke`: the body is the input.
 async fn invoke_v1(
     State(state): State<RegistryState>,
     Path(registry_id): Path<String>,
     Extension(caller): Extension<Arc<PluginCaller>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<JsonResponse<Json>, ApiError> {
-    let input = json_body(&body)?;
+    let input = registry_body(&headers, &body)?;
     invoke(&state, &registry_id, &caller, input, Map::new()).await
 }
 
@@ -201,9 +232,10 @@ async fn invoke_v2(
     State(state): State<RegistryState>,
     Path(registry_id): Path<String>,
     Extension(caller): Extension<Arc<PluginCaller>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<JsonResponse<Json>, ApiError> {
-    let Json::Object(mut body) = json_body(&body)? else {
+    let Json::Object(mut body) = registry_body(&headers, &body)? else {
         return Err(ApiError::input("request/body must be object"));
     };
     let input = body.remove("input").unwrap_or_else(|| json!({}));

@@ -429,3 +429,44 @@ async fn tokens_are_checked_as_a_backstage_plugin_checks_them() {
     assert_eq!(status, 401, "{body}");
     setup.finish().await;
 }
+
+/// Backstage's `express.json()` parses only `application/json` bodies: any other type
+/// leaves the input empty, so a cross-site `text/plain` POST cannot carry one.
+#[tokio::test]
+async fn only_json_bodies_are_read_as_input() {
+    let setup = Setup::start(&[]).await;
+    let path = format!(
+        "/.backstage/actions/v1/actions/{}/invoke",
+        encode("wasm-actions:friendly:write-file")
+    );
+    let post = |content_type: &'static str| {
+        setup
+            .client
+            .post(format!("{}{path}", setup.base))
+            .bearer_auth(setup.token())
+            .header("content-type", content_type)
+            .body(json!({ "path": "a.txt", "content": "b" }).to_string())
+    };
+    let (status, body) = send(post("text/plain")).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        error_of(&body),
+        (
+            "InputError",
+            "Invalid input to action \"wasm-actions:friendly:write-file\""
+        ),
+        "a text/plain body is not the input"
+    );
+    let (status, body) = send(post("application/json; charset=latin1")).await;
+    assert_eq!(status, 415, "{body}");
+    assert_eq!(
+        error_of(&body),
+        (
+            "UnsupportedMediaTypeError",
+            "unsupported charset \"LATIN1\""
+        )
+    );
+    let (status, body) = send(post("Application/JSON; charset=utf-8")).await;
+    assert_eq!(status, 200, "{body}");
+    setup.finish().await;
+}
