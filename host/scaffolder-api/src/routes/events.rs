@@ -58,7 +58,9 @@ pub async fn eventstream(
     let (sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(16);
     let mut announcements = state.engine.bus().subscribe();
     let reread = state.engine.config().poll_interval;
-    tokio::spawn(async move {
+    // The stream outlives the handler: it keeps the request's span (and request id).
+    let span = tracing::Span::current();
+    let stream = async move {
         let _open = crate::metrics::OpenStream::new("eventstream");
         let mut stream = StreamState {
             read_cursor: after,
@@ -115,7 +117,8 @@ pub async fn eventstream(
                 () = state.shutdown.cancelled() => return,
             };
         }
-    });
+    };
+    tokio::spawn(tracing::Instrument::instrument(stream, span));
 
     let mut response = Body::from_stream(ReceiverStream::new(receiver)).into_response();
     let headers = response.headers_mut();
