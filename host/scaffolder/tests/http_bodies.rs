@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::io::Write;
+use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{client, serve_fixtures};
@@ -159,6 +161,60 @@ fn a_huge_array_is_refused() {
     }))
     .unwrap();
     let (status, answer) = post_raw(&server.base, "/v2/tasks", Some("application/json"), body);
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// At most four large bodies are read and handled at once: a fifth waits for a permit
+/// (instead of adding its megabytes to the heap) and is served as soon as one of the four
+/// ends.
+#[test]
+fn a_fifth_large_body_waits_until_one_of_four_ends() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_fixtures(data.path(), &[], &[]);
+    let body = task_body(2 * 1024 * 1024);
+    let authority = server.base["http://".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Four requests that send their headers and a first part of their body, then stall.
+    let mut stalled: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut stream = TcpStream::connect(&authority).unwrap();
+            let head = format!(
+                "POST /api/scaffolder/v2/tasks HTTP/1.1\r\nHost: localhost\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&body[..1024 * 1024]).unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let fifth = std::thread::spawn({
+        let base = server.base.clone();
+        let body = body.clone();
+        move || post_raw(&base, "/v2/tasks", Some("application/json"), body)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        !fifth.is_finished(),
+        "a fifth large body was served while four were being read"
+    );
+    // A small body does not wait.
+    let (status, _) = post_raw(
+        &server.base,
+        "/v2/tasks",
+        Some("application/json"),
+        task_body(10),
+    );
+    assert_eq!(status, 201);
+    let gone = stalled.pop().unwrap();
+    gone.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(gone);
+    // Had the permit not come back, the fifth would be refused with 503 after 30 s.
+    let (status, answer) = fifth.join().unwrap();
     assert_eq!(status, 201, "{answer}");
 }
 
