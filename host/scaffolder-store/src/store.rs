@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value as Json, json};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
 use crate::error::{Result, StoreError};
 use crate::file_modes;
@@ -36,6 +36,10 @@ pub struct Store {
     /// Truncates the write-ahead log once secrets are dropped (SQLite files only).
     scrubber: Option<Arc<Scrubber>>,
 }
+
+/// A spec at least this long is let go of as soon as it was stored or read
+/// ([`Store::let_go_of_large_spec`]).
+const LARGE_SPEC: usize = 1024 * 1024;
 
 const TASK_COLUMNS: &str = "id, spec, status, created_at, last_heartbeat_at, created_by";
 const EVENT_COLUMNS: &str = "id, task_id, event_type, body, created_at";
@@ -199,14 +203,18 @@ impl Store {
         let sql = self.sql(
             "INSERT INTO tasks (id, spec, status, created_at, created_by, secrets) VALUES (?, ?, 'open', ?, ?, ?)",
         );
+        let spec = task.spec.to_string();
+        let spec_len = spec.len();
+        let mut conn = self.pool.acquire().await?;
         sqlx::query(&sql)
             .bind(&task.id)
-            .bind(task.spec.to_string())
+            .bind(spec)
             .bind(now)
             .bind(task.created_by.clone())
             .bind(self.seal_secrets(&task.id, task.secrets.clone()))
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?;
+        self.let_go_of_large_spec(&mut conn, spec_len).await?;
         if let Some(scrubber) = &self.scrubber {
             scrubber.note_secrets(&task.id, !task.secrets.is_empty());
         }
@@ -220,16 +228,37 @@ impl Store {
         })
     }
 
+    /// After a statement that bound or returned a spec of `spec_len` bytes on `conn`: a
+    /// large spec must not stay with the connection. SQLite keeps a statement's bound
+    /// values and current row until it runs again, sqlx keeps statements prepared, and the
+    /// page cache keeps the spec's overflow pages: after a burst of 16 tasks of 9 MB, the
+    /// pooled connections held tens of MiB (measured by `tests/http_bodies.rs`). Small
+    /// specs (nearly all) keep their statements prepared.
+    async fn let_go_of_large_spec(&self, conn: &mut AnyConnection, spec_len: usize) -> Result<()> {
+        if spec_len < LARGE_SPEC {
+            return Ok(());
+        }
+        conn.clear_cached_statements().await?;
+        if self.backend == Backend::Sqlite {
+            conn.execute("PRAGMA shrink_memory").await?;
+        }
+        Ok(())
+    }
+
     /// A task by id.
     pub async fn get_task(&self, id: &str) -> Result<Option<TaskRecord>> {
         let _timer = Timer::start("get_task");
         let sql = self
             .sql(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"))
             .into_owned();
+        let mut conn = self.pool.acquire().await?;
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await?;
+        if let Some(row) = &row {
+            self.let_go_of_large_spec(&mut conn, spec_len(row)).await?;
+        }
         row.map(|r| task_from_row(&r)).transpose()
     }
 
@@ -359,13 +388,16 @@ impl Store {
                  (SELECT COUNT(*) FROM task_checkpoints c WHERE c.task_id = tasks.id) AS checkpoints"
             ))
             .into_owned();
+        let mut conn = self.pool.acquire().await?;
         let Some(row) = sqlx::query(&sql)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *conn)
             .await?
         else {
             return Ok(None);
         };
+        self.let_go_of_large_spec(&mut conn, spec_len(&row)).await?;
+        drop(conn);
         let task = task_from_row(&row)?;
         let secrets = self.open_secrets(&task.id, row.try_get::<Option<String>, _>("secrets")?)?;
         let mut state = parse_state(&task.id, row.try_get::<Option<String>, _>("state")?)?;
@@ -915,4 +947,9 @@ pub(crate) fn not_found_on_foreign_key(err: sqlx::Error, task_id: &str) -> Store
         },
         _ => StoreError::Database(err),
     }
+}
+
+/// The length of the `spec` column of a task row (0 if it has none).
+fn spec_len(row: &AnyRow) -> usize {
+    row.try_get::<&str, _>("spec").map_or(0, str::len)
 }

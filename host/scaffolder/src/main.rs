@@ -6,6 +6,7 @@ mod config;
 mod download;
 mod dry_run;
 mod http_server;
+mod memory;
 mod oci;
 mod plugin_build;
 mod plugin_inspect;
@@ -25,29 +26,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-/// mimalloc, not glibc malloc: glibc keeps freed memory in its per-thread arenas, so a
-/// burst of 16 concurrent 9 MB task bodies left 860 MiB of RSS behind (310 MiB now)
-/// (`host/scaffolder/tests/http_bodies.rs` measures it).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc 2's `mi_option_purge_delay` (`libmimalloc-sys` has no constant for it), set to
-/// 0 so freed memory goes back to the system at once: with the default 10 ms a purge
-/// waits for the next allocation on the same thread, and the idle server of the test kept
-/// +34 MiB after the burst instead of +16 MiB.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-#[allow(unsafe_code)]
-fn purge_freed_memory_at_once() {
-    // SAFETY: sets a process-wide option (an atomic store in mimalloc); no pointers.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-}
-
 fn main() -> ExitCode {
-    purge_freed_memory_at_once();
+    let memory = memory::configure();
     let cli = cli::Cli::parse();
     let serve = matches!(cli.command, cli::Command::Serve(_));
     let traces = init_tracing(if serve { "info" } else { "warn" }, serve);
+    if let Err(message) = memory {
+        tracing::warn!("{message}");
+    }
     let code = match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -66,6 +52,7 @@ fn main() -> ExitCode {
 fn run(cli: cli::Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_park(memory::thread_idle)
         .build()?;
     runtime.block_on(async {
         match cli.command {
