@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     let memory = memory::configure();
     let cli = cli::Cli::parse();
     let serve = matches!(cli.command, cli::Command::Serve(_));
-    let traces = init_tracing(if serve { "info" } else { "warn" }, serve);
+    let traces = init_tracing(if serve { "info" } else { "warn" }, cli.log_format, serve);
     if let Err(message) = memory {
         tracing::warn!("{message}");
     }
@@ -79,6 +79,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<()> {
 /// flushes them at exit.
 fn init_tracing(
     default_level: &str,
+    format: cli::LogFormat,
     export: bool,
 ) -> Option<opentelemetry_sdk::trace::SdkTracerProvider> {
     use tracing_subscriber::layer::SubscriberExt as _;
@@ -88,9 +89,18 @@ fn init_tracing(
     // Colours only for a person at a terminal, never in a log file (https://no-color.org).
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(colours);
+    let text = (format == cli::LogFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(colours)
+    });
+    let json = (format == cli::LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(std::io::stderr)
+    });
     let traces = export.then(otlp_traces).flatten();
     let otel = traces.as_ref().map(|provider| {
         use opentelemetry::trace::TracerProvider as _;
@@ -98,7 +108,8 @@ fn init_tracing(
     });
     tracing_subscriber::registry()
         .with(filter)
-        .with(fmt)
+        .with(text)
+        .with(json)
         .with(otel)
         .init();
     traces

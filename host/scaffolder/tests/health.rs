@@ -149,6 +149,56 @@ fn every_request_gets_a_request_id_in_its_header_and_log_lines() {
     }
 }
 
+/// With `SCAFFOLDER_LOG_FORMAT=json` every log line is one JSON object, a request's with
+/// its span's fields (the request id among them), for a log collector to index.
+#[test]
+fn json_logs_are_one_object_a_line_with_the_request_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_fixtures(
+        &dir.path().join("data"),
+        &[],
+        &[("SCAFFOLDER_LOG_FORMAT", "json")],
+    );
+    let response = client()
+        .get(format!("{}/v2/tasks/not-a-uuid", server.base))
+        .header("x-request-id", "json-probe-0001")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let output = server.output();
+        let lines: Vec<Json> = output
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let of_request = lines
+            .iter()
+            .find(|l| l["span"]["request_id"] == "json-probe-0001");
+        if let Some(line) = of_request {
+            assert!(
+                line["level"].is_string() && line["fields"]["message"].is_string(),
+                "{line}"
+            );
+            assert_eq!(line["span"]["path"], "/api/scaffolder/v2/tasks/not-a-uuid");
+            assert!(
+                output
+                    .lines()
+                    .filter(|l| l.contains("INFO") || l.contains("WARN"))
+                    .all(|l| l.starts_with('{')),
+                "every log line is JSON:\n{output}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no JSON line of the request:\n{output}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn uuid_like(id: &str) -> bool {
     id.len() == 36 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-')
 }
