@@ -186,12 +186,12 @@ fn normalise(result: &Json) -> Json {
     result
 }
 
-/// Backstage's `fetch:template` logs one line per file (two for a file copied without
-/// templating) in the order its glob yields them. The glob reads directories concurrently,
-/// so files of different directories come in the order their reads finish, which changes
-/// from run to run and machine to machine. Each run of such lines is sorted by the path it
-/// names; the sort is stable, so a "Copying ... without processing" line stays before the
-/// "Writing" line of its file.
+/// Backstage's `fetch:template` and `fs:delete` log one line per file (`fetch:template`
+/// two for a file copied without templating) in the order their glob yields them. The glob
+/// reads directories concurrently, so files of different directories come in the order
+/// their reads finish, which changes from run to run and machine to machine. Each run of
+/// such lines is sorted by the path it names; the sort is stable, so a "Copying ...
+/// without processing" line stays before the "Writing" line of its file.
 fn sort_walk_logs(result: &mut Json) {
     let Some(log) = result.pointer_mut("/ok/log").and_then(Json::as_array_mut) else {
         return;
@@ -214,12 +214,14 @@ fn sort_walk_logs(result: &mut Json) {
     }
 }
 
-/// The path a per-file line of `fetch:template` names, or `None` for any other line.
+/// The path a per-file line of `fetch:template` or `fs:delete` names, or `None` for any
+/// other line.
 fn walk_log_path(message: &str) -> Option<&str> {
     let line = message
         .strip_prefix("\u{1b}[32minfo\u{1b}[39m: ")
         .unwrap_or(message);
-    const FORMS: [(&str, &str); 4] = [
+    const FORMS: [(&str, &str); 5] = [
+        ("File ", " deleted successfully"),
         ("Writing file ", " to template output path"),
         ("Writing directory ", " to template output path"),
         ("Copying file/directory ", " without processing."),
@@ -585,6 +587,8 @@ fn normalising_sorts_the_per_file_lines_of_one_step_by_path() {
                 "next",
                 "Writing file a/x.txt to template output path with mode 33188.",
             ),
+            line("delete", "File /workspace/c/y deleted successfully"),
+            line("delete", "File /workspace/a/x deleted successfully"),
         ])
     };
     let one = "Writing file c/z.txt to template output path with mode 33188.";
@@ -606,6 +610,10 @@ fn normalising_sorts_the_per_file_lines_of_one_step_by_path() {
     assert!(
         messages[6].contains("a/x.txt"),
         "another step's line stays where it was"
+    );
+    assert!(
+        messages[7].contains("/workspace/a/x deleted"),
+        "{messages:?}"
     );
 }
 
