@@ -729,9 +729,15 @@ const REFUSAL_SYMPTOMS: &[(&[&str], &[&str])] = &[
         ],
     ),
     (
-        // `wasi:http`'s `HTTP-request-denied`, raw or as the SDK's `http` words it.
+        // `wasi:http`'s `HTTP-request-denied`, raw or as the SDKs word it; JavaScript's
+        // `fetch` (StarlingMonkey, in TypeScript plugins) says only "NetworkError when
+        // attempting to fetch resource" for any refused request.
         &["outbound HTTP"],
-        &["httprequestdenied", "denied: its origin is not granted"],
+        &[
+            "httprequestdenied",
+            "denied: its origin is not granted",
+            "networkerror when attempting to fetch resource",
+        ],
     ),
     (
         // `host.get-secret` answering none, as the SDK's `required_secret` words it.
@@ -792,6 +798,11 @@ mod tests {
         let http =
             "request to http://git.example.com/x denied: its origin is not granted to this action";
         assert_eq!(passed_on(&[ORIGIN, PROBE], http).as_deref(), Some(ORIGIN));
+        let js_fetch = "fetch https://api.example.com/x failed: TypeError: NetworkError when attempting to fetch resource.";
+        assert_eq!(
+            passed_on(&[PROBE, ORIGIN], js_fetch).as_deref(),
+            Some(ORIGIN)
+        );
         let secret =
             "secret 'GIT_TOKEN' is not available: add it to the task or grant it to this plugin";
         assert_eq!(passed_on(&[PROBE], secret), None, "no secret was refused");
