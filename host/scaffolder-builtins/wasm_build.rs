@@ -8,14 +8,23 @@
 fn build_components(dirs: &[&str]) -> Vec<(String, PathBuf)> {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.join("../..").canonicalize().unwrap();
-    for dir in dirs.iter().chain(&["plugins/sdk", "wit", "host/scaffolder-template"]) {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
-    }
     let crates: Vec<(String, PathBuf)> = dirs
         .iter()
         .flat_map(|dir| crate_dirs(&root.join(dir)))
         .filter(|(name, _)| name != "scaffolder-plugin-sdk")
         .collect();
+    // Each crate's directory, not `dirs` as a whole: cargo scans a watched directory
+    // recursively, and `plugins/` also holds the TypeScript SDK, whose `node_modules` is
+    // large and none of this build's business. A crate added to `dirs` joins the workspace
+    // and so changes Cargo.lock.
+    let watched = crates.iter().map(|(_, path)| path.clone()).chain(
+        ["plugins/sdk", "wit", "host/scaffolder-template", "Cargo.lock"]
+            .iter()
+            .map(|path| root.join(path)),
+    );
+    for path in watched {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
 
     if crates.is_empty() {
         return Vec::new();

@@ -228,7 +228,8 @@ pub struct PluginNewArgs {
 
 #[derive(Debug, Args)]
 pub struct PluginBuildArgs {
-    /// The plugin crate (a directory with `Cargo.toml`).
+    /// The plugin: a Rust crate (a directory with `Cargo.toml`) or a TypeScript package (with
+    /// `package.json`).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// Print JSON instead of text.

@@ -1,11 +1,16 @@
-//! `scaffolder plugin build [DIR]`: cargo builds the crate for `wasm32-wasip2` (the target
-//! installed with rustup first when missing), the component is loaded exactly as the
-//! server loads it (exports, WIT version, metadata checked), and its digest and requested
-//! capabilities are printed. [`component`] is how every `--plugin` and `plugin test`
-//! argument becomes a component: a crate's directory is built here first.
+//! `scaffolder plugin build [DIR]`: builds a plugin, loads the component exactly as the
+//! server loads it (exports, WIT version, metadata checked), and prints its digest and
+//! requested capabilities. [`component`] is how every `--plugin` and `plugin test`
+//! argument becomes a component: a plugin's directory is built here first.
 //!
-//! Cargo runs in the crate's directory, so its `.cargo/config.toml` applies: `plugin new`
-//! writes one that shares `../target` between the plugins created side by side.
+//! - A Rust crate (`Cargo.toml`): cargo builds it for `wasm32-wasip2` (the target installed
+//!   with rustup first when missing). Cargo runs in the crate's directory, so its
+//!   `.cargo/config.toml` applies: `plugin new` writes one that shares `../target` between
+//!   the plugins created side by side.
+//! - A TypeScript or JavaScript package (`package.json`): its npm packages are installed
+//!   when `node_modules` is missing (`npm ci` with a lockfile), then the TypeScript SDK's
+//!   `scaffolder-plugin-build` bundles and componentizes it and names the component on its
+//!   last line of output.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -28,7 +33,8 @@ pub async fn run(args: PluginBuildArgs) -> anyhow::Result<()> {
         .with_context(|| {
             format!(
                 "{} was built but is not a usable plugin; it must export the scaffolder:action \
-                 world through scaffolder-plugin-sdk's plugin! macro",
+                 world (Rust: scaffolder-plugin-sdk's plugin! macro; TypeScript: \
+                 @scaffolder/plugin-sdk's definePlugin)",
                 component.display()
             )
         })?;
@@ -58,16 +64,25 @@ pub fn component(path: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
-/// Builds the plugin crate in `dir` in release mode and returns its component. Cargo's
-/// own output goes to stderr.
+/// Builds the plugin in `dir` (a Rust crate or an npm package) and returns its component.
+/// The tools' own output goes to stderr.
 pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
-    let manifest = dir.join("Cargo.toml");
-    if !manifest.is_file() {
+    if dir.join("package.json").is_file() {
+        return build_package(dir);
+    }
+    if !dir.join("Cargo.toml").is_file() {
         bail!(
-            "{} has no Cargo.toml; give the plugin crate's directory (`scaffolder plugin new NAME` creates one)",
+            "{} has neither a Cargo.toml nor a package.json; give a plugin's directory \
+             (`scaffolder plugin new NAME [--lang typescript]` creates one)",
             dir.display()
         );
     }
+    build_crate(dir)
+}
+
+/// Builds the plugin crate in `dir` in release mode.
+fn build_crate(dir: &Path) -> anyhow::Result<PathBuf> {
+    let manifest = dir.join("Cargo.toml");
     ensure_target()?;
     let manifest = std::path::absolute(&manifest)
         .with_context(|| format!("cannot resolve {}", manifest.display()))?;
@@ -115,6 +130,69 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
                 .join(", ")
         ),
     }
+}
+
+/// Builds the npm package in `dir` with the TypeScript SDK's build command.
+fn build_package(dir: &Path) -> anyhow::Result<PathBuf> {
+    if !dir.join("node_modules").is_dir() {
+        let install = if dir.join("package-lock.json").is_file() {
+            "ci"
+        } else {
+            "install"
+        };
+        eprintln!("installing the plugin's npm packages (`npm {install}`)");
+        let status = npm(dir)
+            .args([install, "--no-audit", "--no-fund"])
+            // On stderr too: stdout is for what `plugin build` prints (`--json`).
+            .stdout(std::io::stderr())
+            .status()
+            .map_err(npm_missing)?;
+        if !status.success() {
+            bail!(
+                "`npm {install}` failed in {} (npm's errors are above)",
+                dir.display()
+            );
+        }
+    }
+    let output = npm(dir)
+        .args(["exec", "--no", "--", "scaffolder-plugin-build"])
+        .stdout(Stdio::piped())
+        .output()
+        .map_err(npm_missing)?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "building {} failed (the errors are above); a TypeScript plugin needs \
+             @scaffolder/plugin-sdk among its dependencies, which provides `scaffolder-plugin-build`",
+            dir.display()
+        );
+    }
+    let component = stdout
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("component: "))
+        .with_context(|| {
+            format!(
+                "`scaffolder-plugin-build` in {} named no component (its output ended: {:?})",
+                dir.display(),
+                stdout.lines().last().unwrap_or_default()
+            )
+        })?;
+    Ok(dir.join(component.trim()))
+}
+
+/// `npm` in `dir`, its own output on stderr.
+fn npm(dir: &Path) -> Command {
+    let mut command = Command::new("npm");
+    command.current_dir(dir).stderr(Stdio::inherit());
+    command
+}
+
+fn npm_missing(err: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot run npm ({err}); a TypeScript plugin is built with Node.js 20 or later and npm \
+         (https://nodejs.org)"
+    )
 }
 
 /// The `.wasm` file of a `cdylib` artifact in one line of cargo's JSON messages.

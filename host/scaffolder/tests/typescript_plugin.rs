@@ -1,0 +1,148 @@
+//! Issue 22: plugins written in TypeScript with `@scaffolder/plugin-sdk` (`plugins/sdk-ts`).
+//! `examples/ts-plugin` is built once per test process with `scaffolder plugin build` (its
+//! npm packages installed by `npm ci` from its lockfile when missing), then its sandbox
+//! cases run with `plugin test` (among them a read of `/etc/passwd` and a fetch of an
+//! undeclared origin, which fail with the host's named denial) and its action runs in a
+//! template through the server.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{Server, post, repo, succeeds, wait_for_event};
+use serde_json::{Value as Json, json};
+
+fn example() -> PathBuf {
+    repo().join("examples/ts-plugin")
+}
+
+/// The example's component, built once; the compile cache in `data` is shared too.
+fn component(data: &Path) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let example = example();
+            let printed = succeeds(
+                data,
+                &["plugin", "build", example.to_str().unwrap(), "--json"],
+            );
+            let built: Json = serde_json::from_str(&printed)
+                .unwrap_or_else(|e| panic!("{e}: `plugin build --json` printed {printed}"));
+            PathBuf::from(built["component"].as_str().unwrap())
+        })
+        .clone()
+}
+
+#[test]
+fn the_example_builds_and_its_sandbox_cases_pass() {
+    let data = tempfile::tempdir().unwrap();
+    let component = component(data.path());
+    let built: Json = serde_json::from_str(&succeeds(
+        data.path(),
+        &["plugin", "inspect", component.to_str().unwrap(), "--json"],
+    ))
+    .unwrap();
+    let ids: Vec<&str> = built["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "example:hello",
+            "example:github:latest-release",
+            "example:read-file"
+        ]
+    );
+    // The zod input schema arrives as JSON Schema.
+    assert_eq!(
+        built["actions"][0]["inputSchema"]["properties"]["name"]["type"], "string",
+        "{built}"
+    );
+
+    // `plugin test DIR` builds the package and runs its `tests/cases`.
+    let example = example();
+    let report = succeeds(data.path(), &["plugin", "test", example.to_str().unwrap()]);
+    let cases = std::fs::read_dir(example.join("tests/cases"))
+        .unwrap()
+        .count();
+    assert!(
+        report.contains(&format!("{cases} passed")),
+        "every case passes:\n{report}"
+    );
+}
+
+#[test]
+fn a_typescript_action_runs_in_a_template_through_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = component(dir.path());
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    std::fs::write(
+        templates.join("hello.yaml"),
+        "apiVersion: scaffolder.backstage.io/v1beta3\n\
+         kind: Template\n\
+         metadata: { name: ts-hello }\n\
+         spec:\n\
+         \x20 type: service\n\
+         \x20 parameters: [{ properties: { name: { type: string } } }]\n\
+         \x20 steps:\n\
+         \x20   - id: hello\n\
+         \x20     action: example:hello\n\
+         \x20     input: { name: '${{ parameters.name }}' }\n\
+         \x20   - id: read\n\
+         \x20     action: example:read-file\n\
+         \x20     input: { path: '${{ steps.hello.output.path }}' }\n\
+         \x20 output:\n\
+         \x20   text: [{ title: Greeting, content: '${{ steps.read.output.text }}' }]\n",
+    )
+    .unwrap();
+    let server = Server::spawn(
+        dir.path(),
+        &[
+            "--templates",
+            templates.to_str().unwrap(),
+            "--plugin",
+            component.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (status, created) = post(
+        &server.base,
+        "/v2/tasks",
+        json!({ "templateRef": "template:default/ts-hello", "values": { "name": "TypeScript" } }),
+    );
+    assert_eq!(status, 201, "{created}");
+    let task_id = created["id"].as_str().unwrap();
+    let events = wait_for_event(&server.base, task_id, |e| e["type"] == "completion");
+    let completion = events.last().unwrap();
+    assert_eq!(
+        completion["body"]["message"], "Run completed with status: completed",
+        "{events:#?}"
+    );
+    assert_eq!(
+        completion["body"]["output"]["text"][0]["content"],
+        "Hello, TypeScript!\n"
+    );
+    assert!(
+        events.iter().any(|e| e["body"]["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("wrote 19 bytes to greeting.txt"))),
+        "the action's log line is a task event: {events:#?}"
+    );
+}
+
+/// The SDK carries a copy of the WIT it was written against (it must build where the
+/// repository is not), and that copy is the released `action@0.1.1`.
+#[test]
+fn the_sdk_carries_the_released_wit() {
+    let root = repo();
+    assert_eq!(
+        std::fs::read_to_string(root.join("plugins/sdk-ts/wit/action.wit")).unwrap(),
+        std::fs::read_to_string(root.join("wit/action@0.1.1/action.wit")).unwrap(),
+        "plugins/sdk-ts/wit/action.wit differs from wit/action@0.1.1/action.wit"
+    );
+}
