@@ -1,25 +1,32 @@
-//! Embeds `examples/wasm-plugin/` (the template `scaffolder plugin new` runs) in the
-//! binary, so the command works wherever the binary is; and on Linux with glibc, links
-//! the binary with packed relative relocations (see `link_args`).
+//! Embeds `examples/wasm-plugin/` and `examples/typescript-plugin/` (the templates
+//! `scaffolder plugin new` runs) in the binary, so the command works wherever the binary
+//! is; and on Linux with glibc, links the binary with packed relative relocations (see
+//! `link_args`).
 
 use std::path::{Path, PathBuf};
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let template_dir = manifest_dir.join("../../examples/wasm-plugin");
-    println!("cargo:rerun-if-changed={}", template_dir.display());
-    let mut files = Vec::new();
-    collect(&template_dir, &template_dir, &mut files);
-    files.sort();
-    let mut out = String::from(
-        "/// The files of `examples/wasm-plugin/`: relative path, contents.\npub const PLUGIN_TEMPLATE: &[(&str, &[u8])] = &[\n",
-    );
-    for (relative, absolute) in files {
+    let mut out = String::new();
+    for (constant, example) in [
+        ("RUST_PLUGIN_TEMPLATE", "wasm-plugin"),
+        ("TYPESCRIPT_PLUGIN_TEMPLATE", "typescript-plugin"),
+    ] {
+        let template_dir = manifest_dir.join("../../examples").join(example);
+        println!("cargo:rerun-if-changed={}", template_dir.display());
+        let mut files = Vec::new();
+        collect(&template_dir, &template_dir, &mut files);
+        files.sort();
         out.push_str(&format!(
-            "    ({relative:?}, include_bytes!({absolute:?})),\n"
+            "/// The files of `examples/{example}/`: relative path, contents.\npub const {constant}: &[(&str, &[u8])] = &[\n"
         ));
+        for (relative, absolute) in files {
+            out.push_str(&format!(
+                "    ({relative:?}, include_bytes!({absolute:?})),\n"
+            ));
+        }
+        out.push_str("];\n");
     }
-    out.push_str("];\n");
     let out_file = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("plugin_template.rs");
     std::fs::write(out_file, out).unwrap();
     link_args();

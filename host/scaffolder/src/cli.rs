@@ -108,12 +108,12 @@ pub struct LocalPluginArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
-    /// Create a plugin crate: one action with typed input and output, a test and a README.
+    /// Create a plugin (a Rust crate or a TypeScript package): one action, tests and a README.
     #[command(
-        after_help = "Examples:\n  scaffolder plugin new hello\n  scaffolder plugin new acme-tickets --description \"Opens tickets in Acme's tracker\"\n\nThe crate builds and passes its test as created: `cd hello && cargo test`, then\n`scaffolder plugin build hello`."
+        after_help = "Examples:\n  scaffolder plugin new hello\n  scaffolder plugin new acme-tickets --description \"Opens tickets in Acme's tracker\"\n  scaffolder plugin new hello-ts --lang typescript\n\nThe plugin builds and passes its tests as created: `scaffolder plugin test hello`\n(a TypeScript package needs Node.js 20 or later and npm)."
     )]
     New(PluginNewArgs),
-    /// Build a plugin crate into a component, check it against the WIT, show its digest.
+    /// Build a plugin (crate or TypeScript package) into a component, check it, show its digest.
     #[command(
         after_help = "Examples:\n  scaffolder plugin build hello\n  scaffolder plugin build            (the crate in the current directory)\n\nInstalls the wasm32-wasip2 target with rustup when it is missing."
     )]
@@ -214,16 +214,28 @@ pub struct PluginNewArgs {
     /// What the plugin is for, for its README and metadata.
     #[arg(long)]
     pub description: Option<String>,
-    /// Create the crate here instead of `./NAME`.
+    /// The language to write the plugin in: a Rust crate or a TypeScript package.
+    #[arg(long, value_enum, default_value_t = PluginLanguage::Rust)]
+    pub lang: PluginLanguage,
+    /// Create the plugin here instead of `./NAME`.
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
-    /// The `scaffolder-plugin-sdk` crate to depend on (default: the SDK this binary was
-    /// built with, `plugins/sdk` of the scaffolder repository).
+    /// The SDK to depend on: the `scaffolder-plugin-sdk` crate, or for TypeScript the
+    /// `@scaffolder/plugin-sdk` package (default: the SDK of the source tree this binary was
+    /// built from, `plugins/sdk` or `plugins/sdk-ts`).
     #[arg(long, value_name = "DIR", env = "SCAFFOLDER_PLUGIN_SDK")]
     pub sdk: Option<PathBuf>,
     /// Where compiled plugins are cached (as for `serve`).
     #[arg(long, value_name = "DIR", env = "SCAFFOLDER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+/// See [`PluginNewArgs::lang`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginLanguage {
+    Rust,
+    #[value(alias = "ts")]
+    Typescript,
 }
 
 #[derive(Debug, Args)]

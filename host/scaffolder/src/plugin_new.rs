@@ -1,10 +1,11 @@
-//! `scaffolder plugin new NAME`: runs the `examples/wasm-plugin` template (embedded in
-//! the binary) through the engine, like any template, and writes the crate it renders.
-//! The same template serves the Backstage frontend, so a plugin crate looks the same
-//! whether it was created here or from the portal.
+//! `scaffolder plugin new NAME [--lang rust|typescript]`: runs the `examples/wasm-plugin`
+//! or `examples/typescript-plugin` template (embedded in the binary) through the engine,
+//! like any template, and writes the crate or package it renders. The same templates serve
+//! the Backstage frontend, so a plugin looks the same whether it was created here or from
+//! the portal.
 //!
-//! Here, and not from the portal, the crate also gets a `.cargo/config.toml` that puts
-//! its builds in `../target`, shared by the plugins created in the same directory: a new
+//! Here, and not from the portal, a crate also gets a `.cargo/config.toml` that puts its
+//! builds in `../target`, shared by the plugins created in the same directory: a new
 //! plugin then compiles only its own crate, not the SDK, serde and wit-bindgen again. A
 //! crate created from the portal is a repository of its own, where `..` is nobody's.
 
@@ -15,7 +16,7 @@ use scaffolder_engine::{DryRunUpload, TemplateFiles};
 use scaffolder_template::Template;
 use serde_json::json;
 
-use crate::cli::PluginNewArgs;
+use crate::cli::{PluginLanguage, PluginNewArgs};
 use crate::dry_run::{LocalSession, ensure_empty_dir, write_files};
 
 include!(concat!(env!("OUT_DIR"), "/plugin_template.rs"));
@@ -27,9 +28,9 @@ pub async fn run(args: PluginNewArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(&args.name));
     ensure_empty_dir(&target)?;
-    let sdk = sdk_path(args.sdk.as_deref())?;
+    let sdk = sdk_path(args.lang, args.sdk.as_deref())?;
 
-    let (template, files) = embedded_template()?;
+    let (template, files) = embedded_template(args.lang)?;
     let mut values = json!({ "name": args.name, "sdkPath": sdk.display().to_string() });
     if let Some(description) = &args.description {
         values["description"] = json!(description);
@@ -45,6 +46,17 @@ pub async fn run(args: PluginNewArgs) -> anyhow::Result<()> {
         .await
         .context("rendering the plugin template failed")?;
     write_files(&target, &result.directory_contents)?;
+    match args.lang {
+        PluginLanguage::Rust => created_crate(&args.name, &target),
+        PluginLanguage::Typescript => {
+            created_package(&args.name, &target);
+            Ok(())
+        }
+    }
+}
+
+/// Writes the crate's shared-target configuration and says what to do next.
+fn created_crate(name: &str, target: &Path) -> anyhow::Result<()> {
     let config = target.join(CARGO_CONFIG);
     if let Some(parent) = config.parent() {
         std::fs::create_dir_all(parent)
@@ -54,14 +66,11 @@ pub async fn run(args: PluginNewArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", config.display()))?;
 
     println!(
-        "Created the plugin crate {} in {} (action {}:greet)\n",
-        args.name,
+        "Created the plugin crate {name} in {} (action {name}:greet)\n",
         target.display(),
-        args.name
     );
-    println!("Next:");
     let dir = target.display();
-    let steps = [
+    print_next_steps(&[
         (
             format!("cd {dir} && cargo test"),
             "the unit tests, natively",
@@ -80,15 +89,7 @@ pub async fn run(args: PluginNewArgs) -> anyhow::Result<()> {
             ),
             "the example template, the crate built first",
         ),
-    ];
-    let width = steps
-        .iter()
-        .map(|(command, _)| command.len())
-        .max()
-        .unwrap_or(0);
-    for (command, what) in &steps {
-        println!("  {command:width$}  {what}");
-    }
+    ]);
     let shared = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.join("target"),
         _ => PathBuf::from("./target"),
@@ -101,6 +102,47 @@ pub async fn run(args: PluginNewArgs) -> anyhow::Result<()> {
         config.display()
     );
     Ok(())
+}
+
+/// Says what to do next with a new TypeScript package.
+fn created_package(name: &str, target: &Path) {
+    println!(
+        "Created the TypeScript plugin {name} in {} (action {name}:greet)\n",
+        target.display(),
+    );
+    let dir = target.display();
+    print_next_steps(&[
+        (
+            format!("scaffolder plugin build {dir}"),
+            "npm install, then the component, its digest and capabilities",
+        ),
+        (
+            format!("scaffolder plugin test {dir}"),
+            "tests/cases/*.yaml in the real sandbox",
+        ),
+        (
+            format!(
+                "scaffolder dry-run {dir}/example/template.yaml --plugin {dir} --set who=World"
+            ),
+            "the example template, the package built first",
+        ),
+    ]);
+    println!(
+        "\nBuilding needs Node.js 20 or later and npm; the first build installs the SDK's \
+         packages (componentize-js, esbuild) into {dir}/node_modules."
+    );
+}
+
+fn print_next_steps(steps: &[(String, &str)]) {
+    println!("Next:");
+    let width = steps
+        .iter()
+        .map(|(command, _)| command.len())
+        .max()
+        .unwrap_or(0);
+    for (command, what) in steps {
+        println!("  {command:width$}  {what}");
+    }
 }
 
 /// Where the shared target directory is configured, in the crate.
@@ -134,14 +176,30 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// `--sdk`, else the SDK of the source tree this binary was built from.
-fn sdk_path(flag: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let built_with = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/sdk");
+fn sdk_path(lang: PluginLanguage, flag: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let (dir, manifest, name, what) = match lang {
+        PluginLanguage::Rust => (
+            "plugins/sdk",
+            "Cargo.toml",
+            "name = \"scaffolder-plugin-sdk\"",
+            "the scaffolder-plugin-sdk crate",
+        ),
+        PluginLanguage::Typescript => (
+            "plugins/sdk-ts",
+            "package.json",
+            "\"name\": \"@scaffolder/plugin-sdk\"",
+            "the @scaffolder/plugin-sdk package",
+        ),
+    };
+    let built_with = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(dir);
     let candidate = flag.map(Path::to_path_buf).unwrap_or(built_with);
-    let manifest = std::fs::read_to_string(candidate.join("Cargo.toml")).ok();
-    if !manifest.is_some_and(|m| m.contains("name = \"scaffolder-plugin-sdk\"")) {
+    let text = std::fs::read_to_string(candidate.join(manifest)).ok();
+    if !text.is_some_and(|t| t.contains(name)) {
         bail!(
-            "{} is not the scaffolder-plugin-sdk crate; give its directory (plugins/sdk in the \
-             scaffolder repository) with --sdk DIR or SCAFFOLDER_PLUGIN_SDK",
+            "{} is not {what}; give its directory ({dir} in the scaffolder repository) with \
+             --sdk DIR or SCAFFOLDER_PLUGIN_SDK",
             candidate.display()
         );
     }
@@ -165,17 +223,21 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-/// The embedded template and its files, as a dry run's uploads.
-fn embedded_template() -> anyhow::Result<(Template, Vec<DryRunUpload>)> {
-    let (_, source) = PLUGIN_TEMPLATE
+/// The embedded template of `lang` and its files, as a dry run's uploads.
+fn embedded_template(lang: PluginLanguage) -> anyhow::Result<(Template, Vec<DryRunUpload>)> {
+    let (files, example) = match lang {
+        PluginLanguage::Rust => (RUST_PLUGIN_TEMPLATE, "wasm-plugin"),
+        PluginLanguage::Typescript => (TYPESCRIPT_PLUGIN_TEMPLATE, "typescript-plugin"),
+    };
+    let (_, source) = files
         .iter()
         .find(|(path, _)| *path == "template.yaml")
         .context("the embedded plugin template has no template.yaml")?;
     let template = Template::from_yaml(
         std::str::from_utf8(source).context("template.yaml is not UTF-8")?,
-        Some("examples/wasm-plugin/template.yaml"),
+        Some(&format!("examples/{example}/template.yaml")),
     )?;
-    let files = PLUGIN_TEMPLATE
+    let files = files
         .iter()
         .map(|(path, content)| DryRunUpload {
             path: (*path).to_owned(),
@@ -200,16 +262,27 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_template_is_the_example() {
-        let (template, files) = embedded_template().unwrap();
+    fn the_embedded_templates_are_the_examples() {
+        let (template, files) = embedded_template(PluginLanguage::Rust).unwrap();
         assert_eq!(template.metadata.name, "wasm-plugin");
         assert!(files.iter().any(|f| f.path == "skeleton/src/lib.rs"));
+        let (template, files) = embedded_template(PluginLanguage::Typescript).unwrap();
+        assert_eq!(template.metadata.name, "typescript-plugin");
+        assert!(files.iter().any(|f| f.path == "skeleton/src/index.ts"));
     }
 
     #[test]
-    fn the_sdk_must_be_the_sdk() {
-        sdk_path(None).unwrap();
-        let err = sdk_path(Some(Path::new("/"))).unwrap_err();
+    fn the_sdk_must_be_the_sdk_of_the_language() {
+        let rust = sdk_path(PluginLanguage::Rust, None).unwrap();
+        let typescript = sdk_path(PluginLanguage::Typescript, None).unwrap();
+        assert!(
+            typescript.ends_with("plugins/sdk-ts"),
+            "{}",
+            typescript.display()
+        );
+        let err = sdk_path(PluginLanguage::Typescript, Some(&rust)).unwrap_err();
+        assert!(err.to_string().contains("@scaffolder/plugin-sdk"), "{err}");
+        let err = sdk_path(PluginLanguage::Rust, Some(Path::new("/"))).unwrap_err();
         assert!(err.to_string().contains("--sdk DIR"), "{err}");
     }
 }

@@ -76,6 +76,10 @@ fn example_values() -> Vec<(&'static str, Json)> {
             "wasm-plugin",
             json!({ "name": "hello", "sdkPath": "/opt/scaffolder/plugins/sdk" }),
         ),
+        (
+            "typescript-plugin",
+            json!({ "name": "hello", "sdkPath": "/opt/scaffolder/plugins/sdk-ts" }),
+        ),
     ]
 }
 

@@ -28,6 +28,7 @@ const EXAMPLES: &[(&str, Run)] = &[
         Run::Elsewhere("host/scaffolder-api/tests/examples.rs"),
     ),
     ("rust-service", Run::Here),
+    ("typescript-plugin", Run::Here),
     ("wasm-plugin", Run::Here),
 ];
 
@@ -52,6 +53,9 @@ fn values(name: &str) -> Json {
             json!({ "name": "billing", "owner": "group:default/payments", "docker": true, "port": 9000 })
         }
         "wasm-plugin" => json!({ "name": "hello", "sdkPath": "/opt/scaffolder/plugins/sdk" }),
+        "typescript-plugin" => {
+            json!({ "name": "hello", "sdkPath": "/opt/scaffolder/plugins/sdk-ts" })
+        }
         other => panic!("no values for {other}"),
     }
 }

@@ -3,7 +3,8 @@
 //! npm packages installed by `npm ci` from its lockfile when missing), then its sandbox
 //! cases run with `plugin test` (among them a read of `/etc/passwd` and a fetch of an
 //! undeclared origin, which fail with the host's named denial) and its action runs in a
-//! template through the server.
+//! template through the server. A package from `plugin new --lang typescript` builds and
+//! passes its own cases, and runs in its example template.
 
 mod common;
 
@@ -133,6 +134,47 @@ fn a_typescript_action_runs_in_a_template_through_the_server() {
             .is_some_and(|m| m.ends_with("wrote 19 bytes to greeting.txt"))),
         "the action's log line is a task event: {events:#?}"
     );
+}
+
+#[test]
+fn a_new_typescript_plugin_builds_passes_its_cases_and_runs_in_its_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = succeeds(
+        dir.path(),
+        &["plugin", "new", "hello-ts", "--lang", "typescript"],
+    );
+    assert!(
+        created.contains("Created the TypeScript plugin hello-ts"),
+        "{created}"
+    );
+    let package: Json = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("hello-ts/package.json")).unwrap(),
+    )
+    .unwrap();
+    let sdk = package["dependencies"]["@scaffolder/plugin-sdk"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        Path::new(sdk.strip_prefix("file:").unwrap()),
+        repo().join("plugins/sdk-ts").canonicalize().unwrap()
+    );
+
+    // `plugin test DIR` installs the packages (no lockfile yet: `npm install`), builds the
+    // component and runs the two cases the template wrote.
+    let report = succeeds(dir.path(), &["plugin", "test", "hello-ts"]);
+    assert!(report.contains("2 passed"), "{report}");
+    let ran = succeeds(
+        dir.path(),
+        &[
+            "dry-run",
+            "hello-ts/example/template.yaml",
+            "--plugin",
+            "hello-ts",
+            "--set",
+            "who=TypeScript",
+        ],
+    );
+    assert!(ran.contains("Hello, TypeScript!"), "{ran}");
 }
 
 /// The SDK carries a copy of the WIT it was written against (it must build where the
