@@ -4,7 +4,8 @@
 //! cases run with `plugin test` (among them a read of `/etc/passwd` and a fetch of an
 //! undeclared origin, which fail with the host's named denial) and its action runs in a
 //! template through the server. A package from `plugin new --lang typescript` builds and
-//! passes its own cases, and runs in its example template.
+//! passes its own cases, and runs in its example template. `examples/roadie-utils`, a port
+//! of a public TypeScript action module, passes its cases.
 
 mod common;
 
@@ -175,6 +176,21 @@ fn a_new_typescript_plugin_builds_passes_its_cases_and_runs_in_its_template() {
         ],
     );
     assert!(ran.contains("Hello, TypeScript!"), "{ran}");
+}
+
+/// Roadie's `roadiehq:utils:json:merge` and `roadiehq:utils:merge`, ported: same ids,
+/// inputs, outputs and messages, with the same merge and YAML libraries.
+#[test]
+fn the_ported_roadie_merge_actions_pass_their_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = repo().join("examples/roadie-utils");
+    let report = succeeds(dir.path(), &["plugin", "test", port.to_str().unwrap()]);
+    let cases = std::fs::read_dir(port.join("tests/cases")).unwrap().count();
+    assert!(cases >= 20, "{cases} cases");
+    assert!(
+        report.contains(&format!("{cases} passed")),
+        "every case passes:\n{report}"
+    );
 }
 
 /// The SDK carries a copy of the WIT it was written against (it must build where the
