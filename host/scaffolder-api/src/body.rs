@@ -108,33 +108,57 @@ fn takes_json(path: &str, empty: bool) -> bool {
         || (path.ends_with("/retry") && !empty)
 }
 
+/// What a request's `Content-Type` says of a JSON body, read the way Backstage's
+/// `express.json()` reads it: the media type in any letter case, a charset that must be UTF.
+#[derive(Debug, PartialEq)]
+pub(crate) enum ContentType {
+    Missing,
+    /// Another media type, lowercased.
+    NotJson(String),
+    /// `application/json` with a non-UTF charset, uppercased as Backstage names it.
+    UnsupportedCharset(String),
+    Json,
+}
+
+impl ContentType {
+    pub(crate) fn of(headers: &HeaderMap) -> ContentType {
+        let Some(value) = headers.get(header::CONTENT_TYPE) else {
+            return ContentType::Missing;
+        };
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let mut parts = text.split(';');
+        let media_type = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        if media_type != "application/json" {
+            return ContentType::NotJson(media_type);
+        }
+        for parameter in parts {
+            if let Some((name, value)) = parameter.split_once('=')
+                && name.trim().eq_ignore_ascii_case("charset")
+            {
+                let charset = value.trim().trim_matches('"').to_ascii_uppercase();
+                if !charset.starts_with("UTF-") {
+                    return ContentType::UnsupportedCharset(charset);
+                }
+            }
+        }
+        ContentType::Json
+    }
+
+    /// Backstage's message for a body it will not read as JSON.
+    pub(crate) fn unsupported_message(charset: &str) -> String {
+        format!("unsupported charset \"{charset}\"")
+    }
+}
+
 /// `Ok` for `application/json` in any letter case with a utf-8 (or no) charset; otherwise
 /// Backstage's message.
 fn json_content_type(headers: &HeaderMap) -> Result<(), String> {
-    let Some(value) = headers.get(header::CONTENT_TYPE) else {
-        return Err("unsupported media type undefined".to_owned());
-    };
-    let text = String::from_utf8_lossy(value.as_bytes());
-    let mut parts = text.split(';');
-    let media_type = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-    if media_type != "application/json" {
-        return Err(format!("unsupported media type {media_type}"));
+    match ContentType::of(headers) {
+        ContentType::Json => Ok(()),
+        ContentType::Missing => Err("unsupported media type undefined".to_owned()),
+        ContentType::NotJson(media_type) => Err(format!("unsupported media type {media_type}")),
+        ContentType::UnsupportedCharset(charset) => Err(ContentType::unsupported_message(&charset)),
     }
-    for parameter in parts {
-        let Some((name, value)) = parameter.split_once('=') else {
-            continue;
-        };
-        if name.trim().eq_ignore_ascii_case("charset") {
-            let charset = value.trim().trim_matches('"').to_ascii_lowercase();
-            if !charset.starts_with("utf-") {
-                return Err(format!(
-                    "unsupported charset \"{}\"",
-                    charset.to_ascii_uppercase()
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// How much of an oversize body is read and thrown away before the answer; past it the

@@ -29,6 +29,7 @@ use scaffolder_runtime::ActionInfo;
 use serde_json::{Map, Value as Json, json};
 
 use crate::auth::{PluginAuthError, PluginCaller, PluginTokenVerifier};
+use crate::body::ContentType;
 use crate::error::{self, ApiError};
 use crate::routes::json_body;
 
@@ -190,29 +191,16 @@ fn describe(plugin_id: &str, info: &ActionInfo) -> Json {
 /// is `application/json`, `{}` for any other type or an empty body (so a cross-site
 /// `text/plain` POST carries no input), `415` for a charset other than UTF.
 fn registry_body(headers: &HeaderMap, body: &Bytes) -> Result<Json, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .unwrap_or_default();
-    let mut parts = content_type.split(';');
-    let media_type = parts.next().unwrap_or_default().trim();
-    if !media_type.eq_ignore_ascii_case("application/json") || body.is_empty() {
+    if body.is_empty() {
         return Ok(json!({}));
     }
-    for parameter in parts {
-        if let Some((name, value)) = parameter.split_once('=')
-            && name.trim().eq_ignore_ascii_case("charset")
-        {
-            let charset = value.trim().trim_matches('"').to_ascii_lowercase();
-            if !charset.starts_with("utf-") {
-                return Err(ApiError::unsupported_media_type(format!(
-                    "unsupported charset \"{}\"",
-                    charset.to_ascii_uppercase()
-                )));
-            }
-        }
+    match ContentType::of(headers) {
+        ContentType::Json => json_body(body),
+        ContentType::UnsupportedCharset(charset) => Err(ApiError::unsupported_media_type(
+            ContentType::unsupported_message(&charset),
+        )),
+        ContentType::Missing | ContentType::NotJson(_) => Ok(json!({})),
     }
-    json_body(body)
 }
 
 /// `POST /.backstage/actions/v1/actions/:actionId/invoke`: the body is the input.
