@@ -97,8 +97,8 @@ pub struct LocalPluginArgs {
     /// repeat to layer files.
     #[arg(long = "config", value_name = "FILE")]
     pub configs: Vec<PathBuf>,
-    /// An extra plugin: a component (`.wasm`), or a plugin crate's directory, built first
-    /// as `plugin build` does; repeatable.
+    /// An extra plugin: a component (`.wasm`), or a plugin's directory (a Rust crate or an
+    /// npm package), built first as `plugin build` does; repeatable.
     #[arg(long = "plugin", value_name = "FILE|DIR")]
     pub plugins: Vec<PathBuf>,
     /// Where compiled plugins are cached (as for `serve`).
@@ -150,7 +150,8 @@ pub enum PluginCommand {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The plugin component (`.wasm`).
+    /// The plugin: its component (`.wasm`), or its directory (a Rust crate or an npm
+    /// package), built first as `plugin build` builds it.
     pub file: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -251,7 +252,8 @@ pub struct PluginBuildArgs {
 
 #[derive(Debug, Args)]
 pub struct PluginPublishArgs {
-    /// The built component (`.wasm`).
+    /// The plugin: its component (`.wasm`), or its directory (a Rust crate or an npm
+    /// package), built first as `plugin build` builds it.
     pub file: PathBuf,
     /// Where to push it: `host[:port]/name:tag` (`oci://` optional).
     pub reference: String,
@@ -344,8 +346,9 @@ pub struct ServeArgs {
     #[arg(long = "templates", value_name = "DIR")]
     pub templates: Vec<PathBuf>,
     /// A plugin to load with no grants beyond the workspace: a component (`.wasm`), or a
-    /// plugin crate's directory, built first as `plugin build` does; repeatable. Use
-    /// `scaffolder.plugins` in the config to grant hosts, secrets or limits.
+    /// plugin's directory (a Rust crate or an npm package), built first as `plugin build`
+    /// does; repeatable. Use `scaffolder.plugins` in the config to grant hosts, secrets or
+    /// limits.
     #[arg(long = "plugin", value_name = "FILE|DIR")]
     pub plugins: Vec<PathBuf>,
     /// Where the SQLite database, workspaces and the compile cache live

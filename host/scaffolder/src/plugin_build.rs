@@ -49,15 +49,15 @@ pub async fn run(args: PluginBuildArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The component a plugin argument names: a directory is a plugin crate, built as
-/// `plugin build` builds it (cargo's output on stderr); anything else is the component
-/// file itself.
+/// The component a plugin argument names: a directory is a plugin's sources (a Rust crate
+/// or an npm package), built as `plugin build` builds it (the tools' output on stderr);
+/// anything else is the component file itself.
 pub fn component(path: &Path) -> anyhow::Result<PathBuf> {
     match std::fs::metadata(path) {
         Ok(metadata) if metadata.is_dir() => build(path),
         Ok(_) => Ok(path.to_path_buf()),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
-            "{} does not exist; give a plugin component (.wasm) or a plugin crate's directory",
+            "{} does not exist; give a plugin component (.wasm) or a plugin's directory (a Rust crate or an npm package)",
             path.display()
         ),
         Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),

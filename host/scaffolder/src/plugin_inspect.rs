@@ -1,5 +1,5 @@
 //! `scaffolder plugin inspect`: loads a plugin exactly as the server would (with no
-//! grants) and prints what it declares; `scaffolder plugin list`: what a running server
+//! grants; a directory is built first) and prints what it declares; `scaffolder plugin list`: what a running server
 //! has loaded (`GET /api/scaffolder/v2/plugins`).
 
 use std::fmt::Write;
@@ -8,13 +8,15 @@ use anyhow::Context;
 use scaffolder_runtime::{ActionInfo, Plugin, PluginConfig, Runtime, RuntimeConfig};
 
 use crate::cli::{InspectArgs, PluginListArgs};
+use crate::plugin_build;
 
 pub async fn run(args: InspectArgs) -> anyhow::Result<()> {
+    let component = plugin_build::component(&args.file)?;
     let runtime = Runtime::new(&RuntimeConfig::default()).context("starting the wasm runtime")?;
     let plugin = runtime
-        .load_file(&args.file, PluginConfig::default())
+        .load_file(&component, PluginConfig::default())
         .await
-        .with_context(|| format!("{} is not a usable plugin", args.file.display()))?;
+        .with_context(|| format!("{} is not a usable plugin", component.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&as_json(&plugin))?);
     } else {

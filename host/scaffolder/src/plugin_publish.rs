@@ -1,25 +1,26 @@
-//! Publishing plugins: `plugin publish FILE.wasm REF` (the plugin is loaded as the server
-//! would load it, so a broken build is never published, then pushed as a Wasm OCI
-//! artifact), `plugin sign REF --key KEY` and `plugin keygen`.
+//! Publishing plugins: `plugin publish FILE.wasm|DIR REF` (a directory is built first; the
+//! plugin is loaded as the server would load it, so a broken build is never published,
+//! then pushed as a Wasm OCI artifact), `plugin sign REF --key KEY` and `plugin keygen`.
 
 use anyhow::Context;
 use scaffolder_runtime::{PluginConfig, Runtime, RuntimeConfig};
 
 use crate::cli::{PluginKeygenArgs, PluginPublishArgs, PluginSignArgs};
-use crate::{oci, signing};
+use crate::{oci, plugin_build, signing};
 
 pub async fn run(args: PluginPublishArgs) -> anyhow::Result<()> {
     let reference = oci::parse_reference(&args.reference)?;
-    let bytes = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let component = plugin_build::component(&args.file)?;
+    let bytes = std::fs::read(&component)
+        .with_context(|| format!("cannot read {}", component.display()))?;
     let runtime = Runtime::new(&RuntimeConfig::default()).context("starting the wasm runtime")?;
     let plugin = runtime
-        .load_file(&args.file, PluginConfig::default())
+        .load_file(&component, PluginConfig::default())
         .await
         .with_context(|| {
             format!(
                 "{} is not a usable plugin; nothing was pushed",
-                args.file.display()
+                component.display()
             )
         })?;
     // A key that cannot be read fails before anything is pushed.

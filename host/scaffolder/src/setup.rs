@@ -119,8 +119,9 @@ fn default_data_dir() -> PathBuf {
 /// The built-in plugins (with their default grants, or those of a `builtin:<name>`
 /// entry), then every configured plugin (a file or an OCI reference, pulled into the
 /// data directory's `plugins/` cache), then `--plugin` arguments (a component, or a
-/// plugin crate's directory, built first as `plugin build` does). A configured plugin that
-/// provides every action of a built-in replaces it (a team's pinned build of a built-in).
+/// plugin's directory — a Rust crate or an npm package — built first as `plugin build`
+/// does). A configured plugin that provides every action of a built-in replaces it (a
+/// team's pinned build of a built-in).
 pub async fn load_plugins(
     runtime: &Runtime,
     config: &Config,

@@ -1,6 +1,10 @@
 //! `scaffolder plugin inspect` on plugins and on files that are not plugins.
 
+mod common;
+
 use std::process::{Command, Output};
+
+use common::inspected_action_ids;
 
 use scaffolder_test_artifacts::{FRIENDLY_GUEST, FUTURE_VERSION_GUEST, NOT_A_PLUGIN_GUEST};
 
@@ -47,12 +51,7 @@ fn inspect_json_is_machine_readable() {
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["witPackage"], "scaffolder:action@0.1.1");
-    let ids: Vec<&str> = json["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap())
-        .collect();
+    let ids = inspected_action_ids(&json);
     assert!(ids.contains(&"friendly:noop"));
     assert_eq!(
         json["actions"][0]["capabilities"]["outboundHttp"],
@@ -94,7 +93,7 @@ fn inspect_rejects_a_missing_file() {
     let out = inspect(&["/nonexistent/plugin.wasm"]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("/nonexistent/plugin.wasm could not be read"),
+        stderr(&out).contains("/nonexistent/plugin.wasm does not exist; give a plugin component"),
         "{}",
         stderr(&out)
     );

@@ -12,7 +12,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{Server, post, repo, succeeds, wait_for_event};
+use base64::Engine;
+use common::{Server, inspected_action_ids, post, repo, succeeds, wait_for_event};
+use scaffolder_test_artifacts::registry::Registry;
 use serde_json::{Value as Json, json};
 
 fn example() -> PathBuf {
@@ -45,12 +47,7 @@ fn the_example_builds_and_its_sandbox_cases_pass() {
         &["plugin", "inspect", component.to_str().unwrap(), "--json"],
     ))
     .unwrap();
-    let ids: Vec<&str> = built["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap())
-        .collect();
+    let ids = inspected_action_ids(&built);
     assert_eq!(
         ids,
         [
@@ -134,6 +131,82 @@ fn a_typescript_action_runs_in_a_template_through_the_server() {
             .as_str()
             .is_some_and(|m| m.ends_with("wrote 19 bytes to greeting.txt"))),
         "the action's log line is a task event: {events:#?}"
+    );
+}
+
+/// `plugin publish` takes the package directory as it takes a Rust crate's: it builds the
+/// component and pushes it; a server's configuration pulling it by tag, pinned to the
+/// printed digest, runs its action.
+#[test]
+fn a_typescript_plugin_is_published_from_its_directory_and_runs_from_the_registry() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let example = example();
+    let reference = format!("{}/platform/ts-plugin:0.1.0", registry.address);
+    let printed = succeeds(
+        dir.path(),
+        &[
+            "plugin",
+            "publish",
+            example.to_str().unwrap(),
+            &reference,
+            "--insecure",
+        ],
+    );
+    let digest = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("component:"))
+        .unwrap_or_else(|| panic!("no component digest in {printed}"))
+        .trim();
+    assert!(
+        printed.contains(&format!("source: oci://{reference}")),
+        "{printed}"
+    );
+
+    let config = dir.path().join("scaffolder.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "scaffolder:\n  plugins:\n    - source: oci://{reference}\n      digest: {digest}\n      insecure: true\n"
+        ),
+    )
+    .unwrap();
+    let template = dir.path().join("template.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: scaffolder.backstage.io/v1beta3\n\
+         kind: Template\n\
+         metadata: { name: ts-from-registry }\n\
+         spec:\n\
+         \x20 type: service\n\
+         \x20 steps:\n\
+         \x20   - id: hello\n\
+         \x20     action: example:hello\n\
+         \x20     input: { name: Registry }\n",
+    )
+    .unwrap();
+    let ran = succeeds(
+        dir.path(),
+        &[
+            "dry-run",
+            template.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            dir.path().join("data").to_str().unwrap(),
+            "--json",
+        ],
+    );
+    let result: Json = serde_json::from_str(&ran).unwrap_or_else(|e| panic!("{e}: {ran}"));
+    let greeting = result["directoryContents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "greeting.txt")
+        .unwrap_or_else(|| panic!("no greeting.txt in {result}"));
+    assert_eq!(
+        greeting["base64Content"],
+        base64::engine::general_purpose::STANDARD.encode("Hello, Registry!\n")
     );
 }
 

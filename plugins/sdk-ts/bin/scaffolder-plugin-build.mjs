@@ -13,7 +13,7 @@
 // Progress and errors go to stderr; the last line of stdout is `component: <absolute path>`.
 
 import { build } from "esbuild";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, cpSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -230,7 +230,11 @@ async function main() {
           "and definePlugin run then); bundle.js lines are in the bundle esbuild made of the entry";
       throw new BuildError(`componentize-js failed: ${message}${hint}`);
     }
-    writeFileSync(outFile, component);
+    // Written beside and renamed into place, so a reader of dist/ never sees half a file
+    // (another build of the same package may be reading the previous one).
+    const partial = `${outFile}.${process.pid}.partial`;
+    writeFileSync(partial, component);
+    renameSync(partial, outFile);
     const t2 = performance.now();
     log(
       `built ${relative(dir, outFile)}: ${(component.length / 1048576).toFixed(1)} MiB ` +

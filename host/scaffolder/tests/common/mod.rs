@@ -38,6 +38,16 @@ pub fn succeeds(dir: &Path, args: &[&str]) -> String {
 }
 
 /// Output bytes as text.
+/// The action ids of `plugin inspect --json`'s answer, in its order.
+pub fn inspected_action_ids(inspected: &Json) -> Vec<&str> {
+    inspected["actions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no actions in {inspected}"))
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect()
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
