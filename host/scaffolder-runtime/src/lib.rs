@@ -40,7 +40,7 @@ pub use plugin::{ActionInfo, Attributes, Example, Plugin, PluginConfig, PluginIn
 pub use runtime::{Runtime, RuntimeConfig};
 pub use step::{
     Checkpoint, LogLevel, StepContext, StepFailure, StepFailureKind, StepHost, StepRequest,
-    TemplateInfo,
+    StepUsage, TemplateInfo,
 };
 
 /// The WIT package version this host implements, `scaffolder:action@0.1.1`.

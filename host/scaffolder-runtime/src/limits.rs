@@ -76,6 +76,9 @@ impl Limits {
 pub(crate) struct StepLimiter {
     memory_bytes: usize,
     pub(crate) memory_exceeded: bool,
+    /// Linear memory the step's instances hold, all memories together (wasmtime asks
+    /// here when a memory is created too, and memories never shrink).
+    pub(crate) linear_memory_bytes: usize,
 }
 
 /// Table elements a guest may grow to; generous for any real program.
@@ -86,6 +89,7 @@ impl StepLimiter {
         Self {
             memory_bytes: limits.memory_bytes(),
             memory_exceeded: false,
+            linear_memory_bytes: 0,
         }
     }
 }
@@ -93,7 +97,7 @@ impl StepLimiter {
 impl wasmtime::ResourceLimiter for StepLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
@@ -101,6 +105,7 @@ impl wasmtime::ResourceLimiter for StepLimiter {
             self.memory_exceeded = true;
             return Ok(false);
         }
+        self.linear_memory_bytes += desired.saturating_sub(current);
         Ok(true)
     }
 

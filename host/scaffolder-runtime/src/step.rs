@@ -68,6 +68,18 @@ pub trait StepHost: Send + Sync {
     fn holds_task(&self) -> bool {
         true
     }
+    /// What the step used, reported once it has ended, whatever its outcome.
+    fn ended(&self, usage: StepUsage) {
+        let _ = usage;
+    }
+}
+
+/// What one step held of its host, for accounting.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepUsage {
+    /// Linear memory of the step's instances at its end (the most they held: memories
+    /// only grow), within the plugin's memory limit.
+    pub linear_memory_bytes: u64,
 }
 
 /// The template a task was created from.
@@ -471,7 +483,16 @@ pub(crate) async fn execute(
     };
 
     let memory_exceeded = store.data().limiter.memory_exceeded;
+    let usage = StepUsage {
+        linear_memory_bytes: store.data().limiter.linear_memory_bytes as u64,
+    };
+    let host = store.data().host.clone();
     drop(store);
+    tracing::debug!(
+        linear_memory_bytes = usage.linear_memory_bytes,
+        "step ended"
+    );
+    host.ended(usage);
     classify(ended, &budget, memory_exceeded, &log, &denials.all())
 }
 

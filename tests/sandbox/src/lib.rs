@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use scaffolder_runtime::{
     Checkpoint, LogLevel, Plugin, PluginConfig, Runtime, RuntimeConfig, StepContext, StepFailure,
-    StepHost, StepRequest,
+    StepHost, StepRequest, StepUsage,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -47,6 +47,7 @@ pub struct RecordingHost {
     checkpoints: Mutex<BTreeMap<String, Checkpoint>>,
     /// Set when the run may have lost its task ([`StepHost::holds_task`] answers no).
     task_lost: std::sync::atomic::AtomicBool,
+    usage: Mutex<Option<StepUsage>>,
 }
 
 impl RecordingHost {
@@ -68,6 +69,11 @@ impl RecordingHost {
     /// Secrets added by steps.
     pub fn added_secrets(&self) -> BTreeMap<String, String> {
         self.secrets.lock().unwrap().clone()
+    }
+
+    /// What the last step that ended reported it used.
+    pub fn usage(&self) -> Option<StepUsage> {
+        *self.usage.lock().unwrap()
     }
 }
 
@@ -99,6 +105,10 @@ impl StepHost for RecordingHost {
 
     fn holds_task(&self) -> bool {
         !self.task_lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn ended(&self, usage: StepUsage) {
+        *self.usage.lock().unwrap() = Some(usage);
     }
 }
 

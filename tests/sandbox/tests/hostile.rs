@@ -319,6 +319,42 @@ async fn memory_bomb() {
     );
 }
 
+/// What a step held is accounted: a guest stopped at its memory cap reports (nearly) the
+/// cap, a no-op a small fraction of it.
+#[tokio::test]
+async fn a_step_reports_the_linear_memory_it_held() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let hostile = load(
+        HOSTILE_GUEST,
+        PluginConfig {
+            limits: limits(),
+            ..PluginConfig::default()
+        },
+    )
+    .await;
+    let ws = workspace();
+    let (outcome, host) = run(
+        &hostile,
+        request("hostile:memory-bomb", json!({}), ws.path()),
+    )
+    .await;
+    assert!(outcome.is_err());
+    let held = host
+        .usage()
+        .expect("the ended step reports")
+        .linear_memory_bytes;
+    assert!((48 << 20..=64 << 20).contains(&held), "{held} bytes");
+
+    let friendly = load(FRIENDLY_GUEST, PluginConfig::default()).await;
+    let (outcome, host) = run(&friendly, request("friendly:noop", json!({}), ws.path())).await;
+    outcome.unwrap();
+    let held = host
+        .usage()
+        .expect("the ended step reports")
+        .linear_memory_bytes;
+    assert!(held > 0 && held < 8 << 20, "{held} bytes");
+}
+
 #[tokio::test]
 async fn deep_recursion() {
     let failure = contained(
