@@ -1,97 +1,63 @@
-//! Step overhead of the sandbox, printed as figures (run with `cargo bench -p scaffolder-sandbox-tests`).
+//! Step overhead of the sandbox, printed as figures (run with `cargo bench -p scaffolder-sandbox-tests`),
+//! for a plugin written in Rust (`tests/guests/friendly`) and one written in TypeScript
+//! (`benches/ts-noop`, built here with the SDK's builder; its npm packages are installed
+//! from its lockfile when `node_modules` is missing):
 //!
-//! - instantiate + execute + drop of a no-op action from a precompiled component, p50/p99,
-//!   next to the same no-op called natively (JSON in, JSON out, as the SDK does);
-//! - loading the largest test component cold (compile) and from the on-disk cache.
+//! - loading the component cold (compile + describe) and from the on-disk compile cache;
+//! - instantiate + execute + drop of a no-op action, p50/p99, next to the same no-op
+//!   called natively (JSON in, JSON out, as the SDK does);
+//! - the linear memory one instance holds (what the runtime accounts per step).
 
 use std::hint::black_box;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use scaffolder_runtime::{PluginConfig, Runtime, RuntimeConfig};
 use scaffolder_sandbox_tests::{RecordingHost, request, workspace};
-use scaffolder_test_artifacts::{
-    FRIENDLY_GUEST, FUTURE_VERSION_GUEST, HOSTILE_GUEST, NOT_A_PLUGIN_GUEST,
-};
+use scaffolder_test_artifacts::FRIENDLY_GUEST;
 use serde_json::json;
 
 const WARMUP: usize = 200;
-const SAMPLES: usize = 5_000;
+
+/// A plugin measured, and its no-op action.
+struct Guest {
+    language: &'static str,
+    component: PathBuf,
+    action: &'static str,
+    samples: usize,
+}
 
 fn main() {
+    let js_component = build_typescript_guest();
+    let guests = [
+        Guest {
+            language: "Rust",
+            component: PathBuf::from(FRIENDLY_GUEST),
+            action: "friendly:noop",
+            samples: 5_000,
+        },
+        Guest {
+            language: "TypeScript",
+            component: js_component,
+            action: "ts:noop",
+            samples: 2_000,
+        },
+    ];
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        step_overhead().await;
-        compile_vs_cache().await;
+        for guest in &guests {
+            figures(guest).await;
+        }
     });
+    native();
 }
 
-async fn step_overhead() {
-    let cache = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new(&RuntimeConfig {
-        cache_dir: Some(cache.path().to_owned()),
-        ..RuntimeConfig::default()
-    })
-    .unwrap();
-    let plugin = runtime
-        .load_file(Path::new(FRIENDLY_GUEST), PluginConfig::default())
-        .await
-        .unwrap();
-    let ws = workspace();
-    let host = RecordingHost::new();
-
-    let mut wasm = Vec::with_capacity(SAMPLES);
-    for i in 0..WARMUP + SAMPLES {
-        let req = request("friendly:noop", json!({}), ws.path());
-        let start = Instant::now();
-        let out = plugin.execute(req, host.clone()).await.unwrap();
-        let elapsed = start.elapsed();
-        black_box(out);
-        if i >= WARMUP {
-            wasm.push(elapsed);
-        }
-    }
-
-    let mut native = Vec::with_capacity(SAMPLES);
-    for i in 0..WARMUP + SAMPLES {
-        let input = json!({}).to_string();
-        let start = Instant::now();
-        let out = native_noop(black_box(&input));
-        let elapsed = start.elapsed();
-        black_box(out);
-        if i >= WARMUP {
-            native.push(elapsed);
-        }
-    }
-
-    println!("step overhead: instantiate + execute + drop of friendly:noop ({SAMPLES} samples)");
-    println!("  pooling allocator: {}", runtime.uses_pooling());
-    report("  wasm  ", &mut wasm);
-    report("  native", &mut native);
-}
-
-/// What the SDK does around a no-op action, without the sandbox.
-fn native_noop(input: &str) -> String {
-    let value: serde_json::Value = serde_json::from_str(input).unwrap();
-    black_box(value);
-    json!({}).to_string()
-}
-
-async fn compile_vs_cache() {
-    let largest = [
-        FRIENDLY_GUEST,
-        HOSTILE_GUEST,
-        FUTURE_VERSION_GUEST,
-        NOT_A_PLUGIN_GUEST,
-    ]
-    .into_iter()
-    .filter(|p| !p.contains("future_version") && !p.contains("not_a_plugin"))
-    .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-    .unwrap();
-    let size = std::fs::metadata(largest).unwrap().len();
+async fn figures(guest: &Guest) {
+    let size = std::fs::metadata(&guest.component).unwrap().len();
     let cache = tempfile::tempdir().unwrap();
     let config = RuntimeConfig {
         cache_dir: Some(cache.path().to_owned()),
@@ -101,28 +67,126 @@ async fn compile_vs_cache() {
     let cold_runtime = Runtime::new(&config).unwrap();
     let start = Instant::now();
     let cold = cold_runtime
-        .load_file(Path::new(largest), PluginConfig::default())
+        .load_file(&guest.component, PluginConfig::default())
         .await
         .unwrap();
     let cold_time = start.elapsed();
     assert!(!cold.cache_hit());
+    drop((cold, cold_runtime));
 
-    let warm_runtime = Runtime::new(&config).unwrap();
+    let runtime = Runtime::new(&config).unwrap();
     let start = Instant::now();
-    let warm = warm_runtime
-        .load_file(Path::new(largest), PluginConfig::default())
+    let plugin = runtime
+        .load_file(&guest.component, PluginConfig::default())
         .await
         .unwrap();
-    let warm_time = start.elapsed();
-    assert!(warm.cache_hit());
+    let cached_time = start.elapsed();
+    assert!(plugin.cache_hit());
 
-    let name = Path::new(largest).file_name().unwrap().to_string_lossy();
+    let ws = workspace();
+    let host = RecordingHost::new();
+    let mut steps = Vec::with_capacity(guest.samples);
+    for i in 0..WARMUP + guest.samples {
+        let req = request(guest.action, json!({}), ws.path());
+        let start = Instant::now();
+        let out = plugin.execute(req, host.clone()).await.unwrap();
+        let elapsed = start.elapsed();
+        black_box(out);
+        if i >= WARMUP {
+            steps.push(elapsed);
+        }
+    }
+    let memory = host.usage().expect("the step reported its usage");
+
     println!(
-        "plugin load of the largest component ({name}, {} KiB)",
-        size / 1024
+        "{} plugin ({}, {:.1} MiB)",
+        guest.language,
+        Path::new(&guest.component)
+            .file_name()
+            .unwrap()
+            .to_string_lossy(),
+        size as f64 / (1 << 20) as f64
     );
-    println!("  cold (compile + describe):      {}", fmt(cold_time));
-    println!("  cached (deserialize + describe): {}", fmt(warm_time));
+    println!(
+        "  load, cold (compile + describe):       {}",
+        fmt(cold_time)
+    );
+    println!(
+        "  load, cached (deserialize + describe): {}",
+        fmt(cached_time)
+    );
+    report(
+        &format!(
+            "  step: instantiate + execute + drop of {} ({} samples, pooling allocator: {})\n    ",
+            guest.action,
+            guest.samples,
+            runtime.uses_pooling()
+        ),
+        &mut steps,
+    );
+    println!(
+        "  linear memory of one instance: {:.1} MiB",
+        memory.linear_memory_bytes as f64 / (1 << 20) as f64
+    );
+}
+
+/// What the Rust SDK does around a no-op action, without the sandbox.
+fn native() {
+    let samples = 5_000;
+    let mut native = Vec::with_capacity(samples);
+    for i in 0..WARMUP + samples {
+        let input = json!({}).to_string();
+        let start = Instant::now();
+        let value: serde_json::Value = serde_json::from_str(black_box(&input)).unwrap();
+        black_box(value);
+        let out = json!({}).to_string();
+        let elapsed = start.elapsed();
+        black_box(out);
+        if i >= WARMUP {
+            native.push(elapsed);
+        }
+    }
+    report(
+        &format!("the same no-op called natively ({samples} samples)\n   "),
+        &mut native,
+    );
+}
+
+/// Builds `benches/ts-noop` as `plugin build` would (`npm ci` when its packages are
+/// missing, then the SDK's `scaffolder-plugin-build`) and returns the component.
+fn build_typescript_guest() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ts-noop");
+    if !dir.join("node_modules").is_dir() {
+        npm(&dir, &["ci", "--no-audit", "--no-fund"]);
+    }
+    let start = Instant::now();
+    let printed = npm(&dir, &["exec", "--no", "--", "scaffolder-plugin-build"]);
+    println!(
+        "TypeScript plugin built in {} (esbuild + componentize-js)\n",
+        fmt(start.elapsed())
+    );
+    printed
+        .lines()
+        .rev()
+        .find_map(|line| line.strip_prefix("component: "))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("the build printed no `component:` line:\n{printed}"))
+}
+
+fn npm(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("npm")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run npm (Node.js 20 or later is needed): {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "npm {args:?} in {} failed:\n{stdout}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 fn report(label: &str, samples: &mut [Duration]) {
@@ -140,7 +204,9 @@ fn fmt(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
     if us < 1_000.0 {
         format!("{us:.1} µs")
-    } else {
+    } else if us < 1_000_000.0 {
         format!("{:.2} ms", us / 1_000.0)
+    } else {
+        format!("{:.1} s", us / 1_000_000.0)
     }
 }

@@ -59,6 +59,18 @@ const ATTACKS: &[&str] = &[
 /// One test at a time, so each sees the process's memory as its own.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The hostile guest under [`limits`], with no grants.
+async fn hostile_with_limits() -> scaffolder_runtime::Plugin {
+    load(
+        HOSTILE_GUEST,
+        PluginConfig {
+            limits: limits(),
+            ..PluginConfig::default()
+        },
+    )
+    .await
+}
+
 fn limits() -> Limits {
     Limits {
         memory_mib: 64,
@@ -324,14 +336,7 @@ async fn memory_bomb() {
 #[tokio::test]
 async fn a_step_reports_the_linear_memory_it_held() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let hostile = load(
-        HOSTILE_GUEST,
-        PluginConfig {
-            limits: limits(),
-            ..PluginConfig::default()
-        },
-    )
-    .await;
+    let hostile = hostile_with_limits().await;
     let ws = workspace();
     let (outcome, host) = run(
         &hostile,
@@ -406,14 +411,7 @@ async fn oversize_output() {
 #[tokio::test]
 async fn secret_ungranted() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let hostile = load(
-        HOSTILE_GUEST,
-        PluginConfig {
-            limits: limits(),
-            ..PluginConfig::default()
-        },
-    )
-    .await;
+    let hostile = hostile_with_limits().await;
     let ws = workspace();
     let mut req = request("hostile:secret-ungranted", json!({}), ws.path());
     req.secrets
