@@ -211,7 +211,7 @@ fn a_typescript_plugin_is_published_from_its_directory_and_runs_from_the_registr
 }
 
 #[test]
-fn a_new_typescript_plugin_builds_passes_its_cases_and_runs_in_its_template() {
+fn a_new_typescript_plugin_builds_passes_its_cases_and_runs_in_its_template_through_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let created = succeeds(
         dir.path(),
@@ -249,6 +249,40 @@ fn a_new_typescript_plugin_builds_passes_its_cases_and_runs_in_its_template() {
         ],
     );
     assert!(ran.contains("Hello, TypeScript!"), "{ran}");
+
+    // The same package as a server's plugin (`--plugin DIR` builds it), its example
+    // template run as a task.
+    let package = dir.path().join("hello-ts");
+    let server = Server::spawn(
+        &dir.path().join("data"),
+        &[
+            "--templates",
+            package.join("example").to_str().unwrap(),
+            "--plugin",
+            package.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let (status, created) = post(
+        &server.base,
+        "/v2/tasks",
+        json!({ "templateRef": "template:default/hello-ts-example", "values": { "who": "the server" } }),
+    );
+    assert_eq!(status, 201, "{created}");
+    let events = wait_for_event(&server.base, created["id"].as_str().unwrap(), |e| {
+        e["type"] == "completion"
+    });
+    let completion = events.last().unwrap();
+    assert_eq!(
+        completion["body"]["message"], "Run completed with status: completed",
+        "{events:#?}"
+    );
+    assert!(
+        completion["body"]["output"]["text"][0]["content"]
+            .as_str()
+            .is_some_and(|greeting| greeting.contains("Hello, the server!")),
+        "{completion}"
+    );
 }
 
 /// Roadie's `roadiehq:utils:json:merge` and `roadiehq:utils:merge`, ported: same ids,
