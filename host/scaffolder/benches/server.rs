@@ -1,9 +1,9 @@
 //! Server benchmark (`cargo bench -p scaffolder --bench server`): starts the release
 //! `scaffolder serve` on SQLite and measures, over HTTP like the Backstage frontend:
-//! the dry-run round trip of a 4-step template (debug:log, fetch:template, fs:rename,
-//! debug:log), the time from `POST /v2/tasks` to the completion event on the event
-//! stream, tasks per second at 10 concurrent clients, and the server's idle RSS.
-//! Prints figures; asserts nothing about speed.
+//! the dry-run round trip of a 3-step template (debug:log, fetch:template, fs:rename),
+//! the time from `POST /v2/tasks` to the completion event on the event stream, tasks per
+//! second at 10 concurrent clients, the server's idle RSS, and its RSS with 1,000 event
+//! streams open. Prints figures; asserts nothing about speed.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -92,20 +92,25 @@ fn dry_run_body() -> Json {
     })
 }
 
-/// Creates a task and reads its event stream until the completion event.
-async fn scaffold(client: &reqwest::Client, base: &str, name: &str) -> Duration {
-    let started = Instant::now();
+/// `POST /v2/tasks` of `template:default/<template>`; returns the task's id.
+async fn create_task(client: &reqwest::Client, base: &str, template: &str, values: Json) -> String {
     let response = client
         .post(format!("{base}/v2/tasks"))
-        .json(&json!({ "templateRef": "template:default/bench", "values": { "name": name } }))
+        .json(&json!({ "templateRef": format!("template:default/{template}"), "values": values }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let id = response.json::<Json>().await.unwrap()["id"]
+    response.json::<Json>().await.unwrap()["id"]
         .as_str()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+/// Creates a task and reads its event stream until the completion event.
+async fn scaffold(client: &reqwest::Client, base: &str, name: &str) -> Duration {
+    let started = Instant::now();
+    let id = create_task(client, base, "bench", json!({ "name": name })).await;
     let mut stream = client
         .get(format!("{base}/v2/tasks/{id}/eventstream"))
         .send()
@@ -123,6 +128,36 @@ async fn scaffold(client: &reqwest::Client, base: &str, name: &str) -> Duration 
         }
     }
     panic!("the stream ended without a completion: {text}");
+}
+
+/// Starts `tasks` tasks that keep running and opens `per_task` event streams on each;
+/// returns the streams once each has received the task's first events.
+async fn open_streams(
+    client: &reqwest::Client,
+    base: &str,
+    tasks: usize,
+    per_task: usize,
+) -> Vec<reqwest::Response> {
+    let mut streams = Vec::with_capacity(tasks * per_task);
+    for _ in 0..tasks {
+        let id = create_task(client, base, "bench-wait", json!({})).await;
+        for _ in 0..per_task {
+            // A client of its own per stream: one connection each, as browsers hold them.
+            let mut stream = reqwest::Client::new()
+                .get(format!("{base}/v2/tasks/{id}/eventstream"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(stream.status(), 200);
+            stream
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the task's first events");
+            streams.push(stream);
+        }
+    }
+    streams
 }
 
 fn main() {
@@ -166,7 +201,7 @@ fn main() {
                 samples.push(started.elapsed());
             }
         }
-        report("dry run, 4 steps (round trip)", &mut samples);
+        report("dry run, 3 steps (round trip)", &mut samples);
 
         let mut samples = Vec::new();
         for i in 0..120 {
@@ -199,6 +234,13 @@ fn main() {
             "throughput on SQLite",
             tasks as f64 / elapsed.as_secs_f64(),
             elapsed.as_secs_f64()
+        );
+        let streams = open_streams(&client, &base, 10, 100).await;
+        std::thread::sleep(Duration::from_secs(1));
+        println!(
+            "{:<40} {:>8.1} MiB",
+            format!("RSS with {} event streams open", streams.len()),
+            rss_kib(server.child.id()) as f64 / 1024.0
         );
     });
     println!(
