@@ -26,8 +26,9 @@
 //! by json-schema-merge-allof's rules. Also absent: an array item filler whose schema has
 //! no default (rjsf would add `undefined`, which the browser sends as `null`).
 
-use jsonschema::Draft;
 use serde_json::{Map, Value as Json};
+
+use crate::compiled_schemas::{Checking, compiled};
 
 /// How many times a page's defaults are recomputed while they still change the values (a
 /// default can switch an `if` or a dependency, which brings new defaults).
@@ -535,10 +536,7 @@ fn is_valid(schema: &Json, value: &Json, root: &Json) -> bool {
         map.entry("definitions")
             .or_insert_with(|| definitions.clone());
     }
-    jsonschema::options()
-        .with_draft(Draft::Draft7)
-        .build(&schema)
-        .is_ok_and(|validator| validator.is_valid(value))
+    compiled(&schema, Checking::WithoutFormats).is_ok_and(|validator| validator.is_valid(value))
 }
 
 /// JavaScript truthiness.

@@ -5,6 +5,7 @@
 //! and values; the same code runs in the host and inside the `fetch:template` plugin
 //! compiled to `wasm32-wasip2`.
 
+mod compiled_schemas;
 mod context;
 pub mod defaults;
 mod error;

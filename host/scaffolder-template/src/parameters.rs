@@ -8,11 +8,13 @@ mod pages;
 
 pub use pages::{BUDGET, CheckedValues, MAX_DEPTH, PageCheck, check_values};
 
+use jsonschema::ValidationError;
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::paths::LocationSegment;
-use jsonschema::{Draft, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
+
+use crate::compiled_schemas::{Checking, compiled};
 
 /// One validation failure, as the JavaScript `jsonschema` package reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,12 +81,7 @@ pub fn validate_input(schema: &Json, input: &Json) -> Result<(), Vec<ParameterEr
 }
 
 fn validate(schema: &Json, instance: &Json, what: &str) -> Vec<ParameterError> {
-    let validator = match jsonschema::options()
-        .with_draft(Draft::Draft7)
-        .should_validate_formats(true)
-        .should_ignore_unknown_formats(true)
-        .build(schema)
-    {
+    let validator = match compiled(schema, Checking::WithFormats) {
         Ok(v) => v,
         Err(err) => {
             return vec![error(
