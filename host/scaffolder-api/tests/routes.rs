@@ -969,6 +969,22 @@ async fn dry_run_returns_log_files_output_and_steps(backend: Backend) {
     assert_eq!(steps[2]["name"], "friendly:count");
     let (_, list) = server.get("/v2/tasks").await;
     assert_eq!(list["totalTasks"], 0, "a dry run creates no task");
+    // Its workspace and the uploaded files are removed once it has answered.
+    let left = || {
+        std::fs::read_dir(server.workdir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !left().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dry run left {:?}",
+            left()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     server.finish().await;
 }
 

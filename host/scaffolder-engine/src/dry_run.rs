@@ -94,19 +94,39 @@ pub struct LocalRunner {
     limits: DryRunLimits,
 }
 
+/// The directories a local run made (its workspace, and the uploaded template's files).
+struct RunDirectories(Vec<PathBuf>);
+
+impl RunDirectories {
+    fn remove(self) {
+        for dir in &self.0 {
+            if let Err(err) = std::fs::remove_dir_all(dir)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!("could not remove {}: {err}", dir.display());
+            }
+        }
+    }
+}
+
 impl Engine {
     /// `POST /v2/dry-run`. Any step failure fails the whole dry run.
     pub async fn dry_run(&self, request: LocalRunRequest) -> Result<LocalRunResult, Failure> {
         let config = self.config();
-        LocalRunner {
+        let (result, directories) = LocalRunner {
             actions: self.actions(),
             renderer: self.renderer(),
             working_directory: config.working_directory.clone(),
             environment: config.environment.clone(),
             limits: config.dry_run_limits,
         }
-        .run(request)
-        .await
+        .run_keeping_directories(request)
+        .await;
+        // The caller has its answer; removing the run's directories (a third of a small
+        // dry run's time on ext4) need not delay it. The runtime finishes blocking tasks
+        // before it shuts down.
+        tokio::task::spawn_blocking(move || directories.remove());
+        result
     }
 }
 
@@ -132,6 +152,16 @@ impl LocalRunner {
     /// Runs a template in a temporary workspace and returns what it produced. Any step
     /// failure fails the whole run; the workspace is removed either way.
     pub async fn run(&self, request: LocalRunRequest) -> Result<LocalRunResult, Failure> {
+        let (result, directories) = self.run_keeping_directories(request).await;
+        directories.remove();
+        result
+    }
+
+    /// [`LocalRunner::run`], leaving the removal of its directories to the caller.
+    async fn run_keeping_directories(
+        &self,
+        request: LocalRunRequest,
+    ) -> (Result<LocalRunResult, Failure>, RunDirectories) {
         let root = &self.working_directory;
         let prefix = if request.execute { "local" } else { "dry-run" };
         let task_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
@@ -147,14 +177,10 @@ impl LocalRunner {
         let result = self
             .run_in(request, content_dir.as_deref(), &task_id, &workspace)
             .await;
-        for dir in content_dir.iter().chain([&workspace]) {
-            if let Err(err) = std::fs::remove_dir_all(dir)
-                && err.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("could not remove {}: {err}", dir.display());
-            }
-        }
-        result
+        (
+            result,
+            RunDirectories(content_dir.into_iter().chain([workspace]).collect()),
+        )
     }
 
     async fn run_in(
