@@ -110,7 +110,10 @@ mod tests {
         let again = compiled(&schema.clone(), Checking::WithFormats).unwrap();
         assert!(Arc::ptr_eq(&first, &again));
         let other = compiled(&schema, Checking::WithoutFormats).unwrap();
-        assert!(!Arc::ptr_eq(&first, &other), "the checking is part of the key");
+        assert!(
+            !Arc::ptr_eq(&first, &other),
+            "the checking is part of the key"
+        );
         assert!(!first.is_valid(&json!({ "compiled-once": "not a date" })));
     }
 
