@@ -164,7 +164,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for the list; this bench has no tests.
     }
-    let data = tempfile::tempdir().unwrap();
+    // 0700, as a data directory should be (the server warns about a wider one).
+    let data = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()
+        .unwrap();
     // The first start compiles the plugins into the cache; measure a warm start, as a
     // restarted server runs.
     let cold = start(data.path());
