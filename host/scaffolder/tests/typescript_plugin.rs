@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use base64::Engine;
-use common::{Server, inspected_action_ids, post, repo, succeeds, wait_for_event};
+use common::{Server, inspected_action_ids, repo, run_task, succeeds};
 use scaffolder_test_artifacts::registry::Registry;
 use serde_json::{Value as Json, json};
 
@@ -109,14 +109,11 @@ fn a_typescript_action_runs_in_a_template_through_the_server() {
         ],
         &[],
     );
-    let (status, created) = post(
+    let events = run_task(
         &server.base,
-        "/v2/tasks",
-        json!({ "templateRef": "template:default/ts-hello", "values": { "name": "TypeScript" } }),
+        "template:default/ts-hello",
+        json!({ "name": "TypeScript" }),
     );
-    assert_eq!(status, 201, "{created}");
-    let task_id = created["id"].as_str().unwrap();
-    let events = wait_for_event(&server.base, task_id, |e| e["type"] == "completion");
     let completion = events.last().unwrap();
     assert_eq!(
         completion["body"]["message"], "Run completed with status: completed",
@@ -263,15 +260,11 @@ fn a_new_typescript_plugin_builds_passes_its_cases_and_runs_in_its_template_thro
         ],
         &[],
     );
-    let (status, created) = post(
+    let events = run_task(
         &server.base,
-        "/v2/tasks",
-        json!({ "templateRef": "template:default/hello-ts-example", "values": { "who": "the server" } }),
+        "template:default/hello-ts-example",
+        json!({ "who": "the server" }),
     );
-    assert_eq!(status, 201, "{created}");
-    let events = wait_for_event(&server.base, created["id"].as_str().unwrap(), |e| {
-        e["type"] == "completion"
-    });
     let completion = events.last().unwrap();
     assert_eq!(
         completion["body"]["message"], "Run completed with status: completed",

@@ -258,3 +258,17 @@ pub fn wait_for_event_as(
 pub fn wait_for_event(base: &str, task_id: &str, predicate: impl Fn(&Json) -> bool) -> Vec<Json> {
     wait_for_event_as(base, task_id, None, predicate)
 }
+
+/// Creates a task of `template_ref` with `values` and returns its events once its
+/// completion event is among them (the last one).
+pub fn run_task(base: &str, template_ref: &str, values: Json) -> Vec<Json> {
+    let (status, created) = post(
+        base,
+        "/v2/tasks",
+        serde_json::json!({ "templateRef": template_ref, "values": values }),
+    );
+    assert_eq!(status, 201, "{created}");
+    wait_for_event(base, created["id"].as_str().unwrap(), |e| {
+        e["type"] == "completion"
+    })
+}
