@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use scaffolder_runtime::{PluginConfig, Runtime, RuntimeConfig};
+use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
 use scaffolder_sandbox_tests::{RecordingHost, request, workspace};
 use scaffolder_test_artifacts::FRIENDLY_GUEST;
 use serde_json::json;
@@ -64,23 +64,9 @@ async fn figures(guest: &Guest) {
         ..RuntimeConfig::default()
     };
 
-    let cold_runtime = Runtime::new(&config).unwrap();
-    let start = Instant::now();
-    let cold = cold_runtime
-        .load_file(&guest.component, PluginConfig::default())
-        .await
-        .unwrap();
-    let cold_time = start.elapsed();
+    let (_, cold, cold_time) = timed_load(&config, &guest.component).await;
     assert!(!cold.cache_hit());
-    drop((cold, cold_runtime));
-
-    let runtime = Runtime::new(&config).unwrap();
-    let start = Instant::now();
-    let plugin = runtime
-        .load_file(&guest.component, PluginConfig::default())
-        .await
-        .unwrap();
-    let cached_time = start.elapsed();
+    let (runtime, plugin, cached_time) = timed_load(&config, &guest.component).await;
     assert!(plugin.cache_hit());
 
     let ws = workspace();
@@ -128,6 +114,17 @@ async fn figures(guest: &Guest) {
         "  linear memory of one instance: {:.1} MiB",
         memory.linear_memory_bytes as f64 / (1 << 20) as f64
     );
+}
+
+/// A new runtime on `config`, `component` loaded in it, and how long the load took.
+async fn timed_load(config: &RuntimeConfig, component: &Path) -> (Runtime, Plugin, Duration) {
+    let runtime = Runtime::new(config).unwrap();
+    let start = Instant::now();
+    let plugin = runtime
+        .load_file(component, PluginConfig::default())
+        .await
+        .unwrap();
+    (runtime, plugin, start.elapsed())
 }
 
 /// What the Rust SDK does around a no-op action, without the sandbox.
