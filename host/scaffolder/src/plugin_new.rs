@@ -175,22 +175,49 @@ fn check_name(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `plugin new` knows of each language: its template and its SDK.
+struct Language {
+    /// The template, `examples/<example>/`, embedded as `files`.
+    example: &'static str,
+    files: &'static [(&'static str, &'static [u8])],
+    /// The SDK's directory in the repository, its manifest, the line that names it there
+    /// and what it is called in messages.
+    sdk_dir: &'static str,
+    sdk_manifest: &'static str,
+    sdk_name: &'static str,
+    sdk_what: &'static str,
+}
+
+fn language(lang: PluginLanguage) -> Language {
+    match lang {
+        PluginLanguage::Rust => Language {
+            example: "wasm-plugin",
+            files: RUST_PLUGIN_TEMPLATE,
+            sdk_dir: "plugins/sdk",
+            sdk_manifest: "Cargo.toml",
+            sdk_name: "name = \"scaffolder-plugin-sdk\"",
+            sdk_what: "the scaffolder-plugin-sdk crate",
+        },
+        PluginLanguage::Typescript => Language {
+            example: "typescript-plugin",
+            files: TYPESCRIPT_PLUGIN_TEMPLATE,
+            sdk_dir: "plugins/sdk-ts",
+            sdk_manifest: "package.json",
+            sdk_name: "\"name\": \"@scaffolder/plugin-sdk\"",
+            sdk_what: "the @scaffolder/plugin-sdk package",
+        },
+    }
+}
+
 /// `--sdk`, else the SDK of the source tree this binary was built from.
 fn sdk_path(lang: PluginLanguage, flag: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let (dir, manifest, name, what) = match lang {
-        PluginLanguage::Rust => (
-            "plugins/sdk",
-            "Cargo.toml",
-            "name = \"scaffolder-plugin-sdk\"",
-            "the scaffolder-plugin-sdk crate",
-        ),
-        PluginLanguage::Typescript => (
-            "plugins/sdk-ts",
-            "package.json",
-            "\"name\": \"@scaffolder/plugin-sdk\"",
-            "the @scaffolder/plugin-sdk package",
-        ),
-    };
+    let Language {
+        sdk_dir: dir,
+        sdk_manifest: manifest,
+        sdk_name: name,
+        sdk_what: what,
+        ..
+    } = language(lang);
     let built_with = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(dir);
@@ -225,10 +252,7 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// The embedded template of `lang` and its files, as a dry run's uploads.
 fn embedded_template(lang: PluginLanguage) -> anyhow::Result<(Template, Vec<DryRunUpload>)> {
-    let (files, example) = match lang {
-        PluginLanguage::Rust => (RUST_PLUGIN_TEMPLATE, "wasm-plugin"),
-        PluginLanguage::Typescript => (TYPESCRIPT_PLUGIN_TEMPLATE, "typescript-plugin"),
-    };
+    let Language { example, files, .. } = language(lang);
     let (_, source) = files
         .iter()
         .find(|(path, _)| *path == "template.yaml")
