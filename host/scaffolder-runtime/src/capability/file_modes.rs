@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use cap_primitives::fs::{FollowSymlinks, Permissions, PermissionsExt};
 
@@ -17,15 +18,32 @@ use super::filesystem::{TEMPLATE_GUEST_PATH, WORKSPACE_GUEST_PATH};
 const PERMISSION_BITS: u32 = 0o777;
 
 /// The host directories behind a step's `/workspace` and `/template`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct GuestDirectories {
-    workspace: Option<PathBuf>,
-    template: Option<PathBuf>,
+    workspace: Option<Root>,
+    template: Option<Root>,
+}
+
+/// One of the step's directories, opened at its first use and kept open for the step
+/// (a step that sets the modes of many files opens it once).
+#[derive(Debug)]
+struct Root {
+    path: PathBuf,
+    dir: OnceLock<File>,
+}
+
+impl Root {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            dir: OnceLock::new(),
+        }
+    }
 }
 
 /// A guest path resolved to a host directory and a path relative to it.
 struct Resolved<'a> {
-    root: &'a Path,
+    root: &'a Root,
     relative: &'a str,
     writable: bool,
 }
@@ -34,8 +52,8 @@ impl GuestDirectories {
     /// `template` only when the step was granted the template directory.
     pub fn new(workspace: PathBuf, template: Option<PathBuf>) -> Self {
         Self {
-            workspace: Some(workspace),
-            template,
+            workspace: Some(Root::new(workspace)),
+            template: template.map(Root::new),
         }
     }
 
@@ -43,7 +61,7 @@ impl GuestDirectories {
     pub fn mode(&self, path: &str) -> Result<u32, String> {
         let resolved = self.resolve(path)?;
         let dir = resolved.open_root(path)?;
-        let metadata = cap_primitives::fs::stat(&dir, resolved.relative(), FollowSymlinks::Yes)
+        let metadata = cap_primitives::fs::stat(dir, resolved.relative(), FollowSymlinks::Yes)
             .map_err(|err| describe(path, &err))?;
         Ok(metadata.permissions().mode() & PERMISSION_BITS)
     }
@@ -58,7 +76,7 @@ impl GuestDirectories {
         }
         let dir = resolved.open_root(path)?;
         cap_primitives::fs::set_permissions(
-            &dir,
+            dir,
             resolved.relative(),
             Permissions::from_mode(mode & PERMISSION_BITS),
         )
@@ -80,7 +98,7 @@ impl GuestDirectories {
             let rest = path.strip_prefix(prefix)?;
             (rest.is_empty() || rest.starts_with('/')).then(|| rest.trim_start_matches('/'))
         };
-        let workspace = self.workspace.as_deref().ok_or_else(outside)?;
+        let workspace = self.workspace.as_ref().ok_or_else(outside)?;
         if !path.starts_with('/') {
             return Ok(Resolved {
                 root: workspace,
@@ -95,7 +113,7 @@ impl GuestDirectories {
                 writable: true,
             });
         }
-        match (self.template.as_deref(), under(TEMPLATE_GUEST_PATH)) {
+        match (self.template.as_ref(), under(TEMPLATE_GUEST_PATH)) {
             (Some(root), Some(relative)) => Ok(Resolved {
                 root,
                 relative,
@@ -107,9 +125,16 @@ impl GuestDirectories {
 }
 
 impl Resolved<'_> {
-    fn open_root(&self, path: &str) -> Result<File, String> {
-        cap_primitives::fs::open_ambient_dir(self.root, cap_primitives::ambient_authority())
-            .map_err(|err| format!("'{path}': its directory could not be opened: {err}"))
+    fn open_root(&self, path: &str) -> Result<&File, String> {
+        if let Some(dir) = self.root.dir.get() {
+            return Ok(dir);
+        }
+        let dir = cap_primitives::fs::open_ambient_dir(
+            &self.root.path,
+            cap_primitives::ambient_authority(),
+        )
+        .map_err(|err| format!("'{path}': its directory could not be opened: {err}"))?;
+        Ok(self.root.dir.get_or_init(|| dir))
     }
 
     /// The path inside the root; `.` for the root itself.

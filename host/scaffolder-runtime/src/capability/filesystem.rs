@@ -23,7 +23,7 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 use std::sync::Arc;
 
 use super::Denials;
-use super::workspace_quota::{QuotaStream, WorkspaceQuota};
+use super::workspace_quota::{WorkspaceFileStream, WorkspaceQuota, WriteAt};
 use crate::budget::LimitExceeded;
 
 /// Guest path of the sentinel preopen.
@@ -113,16 +113,32 @@ impl SandboxedFilesystemView<'_> {
 }
 
 impl SandboxedFilesystemView<'_> {
-    /// Puts a file's output stream back in the table behind one that charges its writes.
+    /// With a workspace quota, replaces the output stream wasmtime-wasi made for `fd` (which
+    /// checked the descriptor and its permissions) by one that charges its writes and does
+    /// them in place ([`WorkspaceFileStream`]).
     fn charged_stream(
         &mut self,
+        fd: u32,
         stream: Resource<DynOutputStream>,
+        at: WriteAt,
     ) -> FsResult<Resource<DynOutputStream>> {
         let Some(quota) = self.guard.quota.clone() else {
             return Ok(stream);
         };
-        let inner = self.inner.table.delete(stream)?;
-        Ok(self.inner.table.push(QuotaStream::wrap(inner, quota))?)
+        let file = match self
+            .inner
+            .table
+            .get(&Resource::<Descriptor>::new_borrow(fd))?
+        {
+            Descriptor::File(file) => file.file.clone(),
+            // wasmtime-wasi made a stream, so the descriptor is a file.
+            Descriptor::Dir(_) => return Err(ErrorCode::BadDescriptor.into()),
+        };
+        self.inner.table.delete(stream)?;
+        Ok(self
+            .inner
+            .table
+            .push(WorkspaceFileStream::new(file, at, quota))?)
     }
 }
 
@@ -405,16 +421,18 @@ impl HostDescriptor for SandboxedFilesystemView<'_> {
         fd: Resource<Descriptor>,
         offset: types::Filesize,
     ) -> FsResult<Resource<DynOutputStream>> {
+        let rep = fd.rep();
         let stream = HostDescriptor::write_via_stream(&mut self.inner, fd, offset)?;
-        self.charged_stream(stream)
+        self.charged_stream(rep, stream, WriteAt::Position(offset))
     }
 
     fn append_via_stream(
         &mut self,
         fd: Resource<Descriptor>,
     ) -> FsResult<Resource<DynOutputStream>> {
+        let rep = fd.rep();
         let stream = HostDescriptor::append_via_stream(&mut self.inner, fd)?;
-        self.charged_stream(stream)
+        self.charged_stream(rep, stream, WriteAt::End)
     }
 
     async fn is_same_object(

@@ -120,15 +120,50 @@ impl WorkspaceQuota {
     }
 }
 
-/// A file's output stream whose writes are charged to the workspace quota.
-pub(crate) struct QuotaStream {
-    inner: DynOutputStream,
-    quota: Arc<WorkspaceQuota>,
+/// Where a workspace file stream writes: from a position on, or at the end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WriteAt {
+    Position(u64),
+    End,
 }
 
-impl QuotaStream {
-    pub(crate) fn wrap(inner: DynOutputStream, quota: Arc<WorkspaceQuota>) -> DynOutputStream {
-        Box::new(Self { inner, quota })
+/// A workspace file's output stream (`write-via-stream`, `append-via-stream`): every
+/// write charged to the workspace quota first, then done in place on the step's thread.
+///
+/// It replaces wasmtime-wasi's file stream, whose non-blocking `write` (the one
+/// wasi-libc's `write` uses) hands every chunk to tokio's blocking pool and the guest's
+/// flush then waits for that thread: two thread switches per write, which cost more than
+/// the small writes of a workspace. (`allow_blocking_current_thread` covers wasmtime-wasi's
+/// other file calls, not that one.)
+pub(crate) struct WorkspaceFileStream {
+    file: Arc<std::fs::File>,
+    at: WriteAt,
+    quota: Arc<WorkspaceQuota>,
+    state: StreamState,
+}
+
+enum StreamState {
+    Ready,
+    /// The last write failed; reported by the next `check-write` or flush.
+    Failed(std::io::Error),
+    Closed,
+}
+
+/// What `check-write` allows at once, as wasmtime-wasi's file stream.
+const WRITE_CAPACITY: usize = 1024 * 1024;
+
+impl WorkspaceFileStream {
+    pub(crate) fn new(
+        file: Arc<std::fs::File>,
+        at: WriteAt,
+        quota: Arc<WorkspaceQuota>,
+    ) -> DynOutputStream {
+        Box::new(Self {
+            file,
+            at,
+            quota,
+            state: StreamState::Ready,
+        })
     }
 
     fn charge(&self, bytes: usize) -> StreamResult<()> {
@@ -136,37 +171,85 @@ impl QuotaStream {
             .charge(bytes as u64, 0)
             .map_err(|LimitExceeded| StreamError::trap("workspace limit exceeded"))
     }
-}
 
-#[async_trait::async_trait]
-impl Pollable for QuotaStream {
-    async fn ready(&mut self) {
-        self.inner.ready().await
+    /// The pending failure, once; `Closed` after it.
+    fn take_failure(&mut self) -> StreamResult<()> {
+        match std::mem::replace(&mut self.state, StreamState::Closed) {
+            StreamState::Ready => {
+                self.state = StreamState::Ready;
+                Ok(())
+            }
+            StreamState::Failed(err) => Err(StreamError::LastOperationFailed(err.into())),
+            StreamState::Closed => Err(StreamError::Closed),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        match &mut self.at {
+            WriteAt::Position(position) => {
+                self.file.write_all_at(bytes, *position)?;
+                *position += bytes.len() as u64;
+            }
+            WriteAt::End => {
+                // O_APPEND for this write only: the descriptor is shared with the guest's
+                // other handles and streams.
+                let mut rest = bytes;
+                while !rest.is_empty() {
+                    let written = rustix::io::pwritev2(
+                        &*self.file,
+                        &[std::io::IoSlice::new(rest)],
+                        0,
+                        rustix::io::ReadWriteFlags::APPEND,
+                    )?;
+                    rest = &rest[written..];
+                }
+            }
+        }
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
-impl OutputStream for QuotaStream {
+impl Pollable for WorkspaceFileStream {
+    /// Always ready: writes are done before `write` returns.
+    async fn ready(&mut self) {}
+}
+
+#[async_trait::async_trait]
+impl OutputStream for WorkspaceFileStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.take_failure()?;
         self.charge(bytes.len())?;
-        self.inner.write(bytes)
+        if let Err(err) = self.write_all(&bytes) {
+            self.state = StreamState::Failed(err);
+        }
+        Ok(())
+    }
+
+    async fn blocking_write_and_flush(&mut self, bytes: Bytes) -> StreamResult<()> {
+        self.take_failure()?;
+        self.charge(bytes.len())?;
+        self.write_all(&bytes).map_err(|err| {
+            self.state = StreamState::Closed;
+            StreamError::LastOperationFailed(err.into())
+        })
     }
 
     fn flush(&mut self) -> StreamResult<()> {
-        self.inner.flush()
+        match self.state {
+            StreamState::Closed => Err(StreamError::Closed),
+            // Reported by the `check-write` that follows the flush, as WASI says.
+            StreamState::Ready | StreamState::Failed(_) => Ok(()),
+        }
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        self.inner.check_write()
+        self.take_failure().map(|()| WRITE_CAPACITY)
     }
 
     fn write_zeroes(&mut self, nelem: usize) -> StreamResult<()> {
-        self.charge(nelem)?;
-        self.inner.write_zeroes(nelem)
-    }
-
-    async fn cancel(&mut self) {
-        self.inner.cancel().await
+        self.write(Bytes::from(vec![0; nelem]))
     }
 }
 
