@@ -37,11 +37,12 @@ fn walk(root: &Path) -> io::Result<Vec<SkeletonEntry>> {
     let mut out = Vec::new();
     let mut folders = std::collections::VecDeque::from([(root.to_path_buf(), String::new())]);
     while let Some((dir, prefix)) = folders.pop_front() {
+        // The listing carries each entry's type (not following links): no `stat` each.
         let mut names = std::fs::read_dir(&dir)?
-            .map(|entry| entry.map(|e| e.file_name()))
+            .map(|entry| entry.and_then(|e| Ok((e.file_name(), e.file_type()?))))
             .collect::<io::Result<Vec<_>>>()?;
-        names.sort();
-        for name in names {
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, file_type) in names {
             let path = dir.join(&name);
             let name = name.to_string_lossy();
             let relative = if prefix.is_empty() {
@@ -49,7 +50,6 @@ fn walk(root: &Path) -> io::Result<Vec<SkeletonEntry>> {
             } else {
                 format!("{prefix}/{name}")
             };
-            let file_type = std::fs::symlink_metadata(&path)?.file_type();
             if file_type.is_symlink() {
                 let target = std::fs::read_link(&path)?;
                 out.push(SkeletonEntry {
@@ -84,8 +84,14 @@ pub fn write(path: &Path, kind: &EntryKind) -> io::Result<()> {
     match kind {
         EntryKind::Directory => std::fs::create_dir_all(path),
         EntryKind::File { contents, mode } => {
-            create_parent(path)?;
-            std::fs::write(path, contents)?;
+            // Most files go where their folder already is: create it only when missing.
+            match std::fs::write(path, contents) {
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                    create_parent(path)?;
+                    std::fs::write(path, contents)?;
+                }
+                written => written?,
+            }
             files::set_mode(path, *mode).map_err(io::Error::other)
         }
         EntryKind::Symlink { target } => {

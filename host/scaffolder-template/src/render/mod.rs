@@ -135,6 +135,10 @@ impl Renderer {
 
     /// Renders a text template (a file, or a string with text around expressions).
     pub fn render_text(&self, source: &str, context: &Json) -> Result<String, RenderError> {
+        // Text without a tag renders as itself (a skeleton's file names, most files).
+        if !self.has_syntax(source) {
+            return within_output_limit(source.to_owned());
+        }
         let mut ctx = Value::from(Serde(context));
         if runtime::may_mutate(source) {
             ctx = runtime::mutable_copy(&ctx);
@@ -261,12 +265,7 @@ impl Renderer {
                 None => RenderError::from_minijinja(&e),
             }
         })?;
-        if rendered.len() > MAX_OUTPUT_BYTES {
-            return Err(RenderError {
-                message: format!("the rendered text exceeds {MAX_OUTPUT_BYTES} bytes"),
-            });
-        }
-        Ok(rendered)
+        within_output_limit(rendered)
     }
 
     fn has_syntax(&self, source: &str) -> bool {
@@ -301,6 +300,16 @@ impl Renderer {
     fn delimiters(&self) -> (&'static str, &'static str) {
         delimiters(self.syntax)
     }
+}
+
+/// `rendered`, unless it is longer than a render may produce.
+fn within_output_limit(rendered: String) -> Result<String, RenderError> {
+    if rendered.len() > MAX_OUTPUT_BYTES {
+        return Err(RenderError {
+            message: format!("the rendered text exceeds {MAX_OUTPUT_BYTES} bytes"),
+        });
+    }
+    Ok(rendered)
 }
 
 /// The expression delimiters of a syntax.

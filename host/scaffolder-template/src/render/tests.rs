@@ -861,3 +861,27 @@ fn syntax_errors_are_worded_and_located_as_nunjitsu_words_them() {
         "Template error at line 1, column 3: Unterminated comment tag"
     );
 }
+
+#[test]
+fn text_without_a_tag_renders_as_itself_within_the_output_limit() {
+    let renderer = Renderer::new(RendererOptions::default());
+    for text in ["README.md", "{{ x }} and } and $ {", "line\r\n\n  \t", ""] {
+        assert_eq!(renderer.render_text(text, &context()).unwrap(), text);
+    }
+    let cookiecutter = Renderer::new(RendererOptions {
+        syntax: Syntax::Cookiecutter,
+        ..RendererOptions::default()
+    });
+    assert_eq!(
+        cookiecutter.render_text("${ x } {x}", &context()).unwrap(),
+        "${ x } {x}"
+    );
+    let huge = "a".repeat(MAX_OUTPUT_BYTES + 1);
+    assert!(
+        renderer
+            .render_text(&huge, &context())
+            .unwrap_err()
+            .message
+            .contains("exceeds")
+    );
+}
