@@ -2,24 +2,24 @@
 //! Backstage's winston logger formats them, and recorded in order as `log` events.
 //!
 //! The runtime calls [`StepHost::log`] synchronously from the guest; lines go through a
-//! channel to one writer task, so the guest never waits for the database and the events
-//! keep their order. [`StepLog::finish`] waits for the writer before the step's
-//! `Finished step` event is recorded.
+//! channel to one writer, polled beside the step, so the guest never waits for the
+//! database and the events keep their order. The writer has recorded every line before
+//! the step's `Finished step` event is recorded.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use scaffolder_runtime::{Checkpoint, LogLevel, StepHost};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::events::{Journal, log_body};
 use crate::redact::Redactor;
 
-/// The open log of one step.
-pub(crate) struct StepLog {
-    lines: LogLines,
-    writer: JoinHandle<()>,
+/// Records a step's lines, in order, as they arrive from its [`LogLines`].
+pub(crate) struct LogWriter {
+    receiver: mpsc::UnboundedReceiver<String>,
+    journal: Arc<dyn Journal>,
+    step_id: String,
 }
 
 /// Where a step's lines are sent; cheap to clone, handed to the running action.
@@ -27,6 +27,26 @@ pub(crate) struct StepLog {
 pub(crate) struct LogLines {
     sender: mpsc::UnboundedSender<String>,
     redactor: Arc<Redactor>,
+}
+
+/// Opens a step's log: its lines, and the writer that records them. The writer is meant
+/// to be polled beside the step in the same task (`tokio::join!`), not spawned: a dry
+/// run's journal is memory, and handing each step's lines to another thread and waiting
+/// for it cost more than the step's own action.
+pub(crate) fn open(
+    journal: Arc<dyn Journal>,
+    step_id: &str,
+    redactor: Arc<Redactor>,
+) -> (LogLines, LogWriter) {
+    let (sender, receiver) = mpsc::unbounded_channel::<String>();
+    (
+        LogLines { sender, redactor },
+        LogWriter {
+            receiver,
+            journal,
+            step_id: step_id.to_owned(),
+        },
+    )
 }
 
 impl LogLines {
@@ -49,36 +69,19 @@ impl LogLines {
     }
 }
 
-impl StepLog {
-    pub fn open(journal: Arc<dyn Journal>, step_id: &str, redactor: Arc<Redactor>) -> Self {
-        let (sender, mut receiver) = mpsc::unbounded_channel::<String>();
-        let step_id = step_id.to_owned();
-        let writer = tokio::spawn(async move {
-            // Lines that arrived while the last batch was being written go in one batch.
-            let mut messages = Vec::new();
-            while receiver.recv_many(&mut messages, 256).await > 0 {
-                let bodies = messages
-                    .drain(..)
-                    .map(|message| log_body(message, Some(&step_id), None))
-                    .collect();
-                journal.log_many(bodies).await;
-            }
-        });
-        Self {
-            lines: LogLines { sender, redactor },
-            writer,
+impl LogWriter {
+    /// Records lines until every [`LogLines`] of the step is dropped (the runtime drops
+    /// the action's when the step returns) and the last line is recorded. Lines that
+    /// arrived while the last batch was being written go in one batch.
+    pub async fn write_all(mut self) {
+        let mut messages = Vec::new();
+        while self.receiver.recv_many(&mut messages, 256).await > 0 {
+            let bodies = messages
+                .drain(..)
+                .map(|message| log_body(message, Some(&self.step_id), None))
+                .collect();
+            self.journal.log_many(bodies).await;
         }
-    }
-
-    pub fn lines(&self) -> &LogLines {
-        &self.lines
-    }
-
-    /// Waits until every line is recorded. Clones handed to actions must be dropped
-    /// first (the runtime drops its host when the step returns).
-    pub async fn finish(self) {
-        drop(self.lines);
-        let _ = self.writer.await;
     }
 }
 

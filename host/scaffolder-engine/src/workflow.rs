@@ -21,7 +21,7 @@ use crate::failure::Failure;
 use crate::input_check::check_step_input;
 use crate::redact::Redactor;
 use crate::spec::{SpecStep, TaskSpec};
-use crate::step_log::{ActionHost, LogLines, StepLog};
+use crate::step_log::{self, ActionHost, LogLines};
 
 /// Steps run (dry runs' too), in seconds, by `action`, `plugin_digest` and `outcome`
 /// (`completed`, `skipped`, `failed`); `scaffolder serve` exports it on `/metrics`.
@@ -295,19 +295,23 @@ impl Run {
         // What this step derives from secrets is hidden in its own lines and error only,
         // as Backstage's per-step logger does; the run's secrets everywhere.
         let step_redactor = Arc::new(Redactor::child(redactor.clone()));
-        let log = StepLog::open(self.journal.clone(), &step.id, step_redactor.clone());
+        let (lines, writer) = step_log::open(self.journal.clone(), &step.id, step_redactor.clone());
         let started = std::time::Instant::now();
-        let result = self
-            .step_body(
-                step,
-                context,
-                failed_before,
-                log.lines(),
-                (redactor, &step_redactor),
-                secrets,
-            )
-            .await;
-        log.finish().await;
+        let body = async {
+            let result = self
+                .step_body(
+                    step,
+                    context,
+                    failed_before,
+                    &lines,
+                    (redactor, &step_redactor),
+                    secrets,
+                )
+                .await;
+            drop(lines);
+            result
+        };
+        let (result, ()) = tokio::join!(body, writer.write_all());
         self.record_step_duration(step, &result, started.elapsed());
 
         let end = result.map_err(|failure| Failure {
