@@ -933,19 +933,15 @@ fn dry_run_template() -> Json {
 
 async fn dry_run_returns_log_files_output_and_steps(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (status, body) = server
-        .post(
-            "/v2/dry-run",
-            json!({
-                "template": dry_run_template(),
-                "values": { "name": "svc" },
-                "secrets": {},
-                "directoryContents": [
-                    { "path": "skeleton/README.md", "base64Content": BASE64.encode("# uploaded") }
-                ]
-            }),
-        )
-        .await;
+    let request = json!({
+        "template": dry_run_template(),
+        "values": { "name": "svc" },
+        "secrets": {},
+        "directoryContents": [
+            { "path": "skeleton/README.md", "base64Content": BASE64.encode("# uploaded") }
+        ]
+    });
+    let (status, body) = server.post("/v2/dry-run", request.clone()).await;
     assert_eq!(status, 200, "{body}");
     let log = body["log"].as_array().unwrap();
     assert_eq!(
@@ -969,22 +965,33 @@ async fn dry_run_returns_log_files_output_and_steps(backend: Backend) {
     assert_eq!(steps[2]["name"], "friendly:count");
     let (_, list) = server.get("/v2/tasks").await;
     assert_eq!(list["totalTasks"], 0, "a dry run creates no task");
-    // Its workspace and the uploaded files are removed once it has answered.
+    // Its workspace is removed once it has answered; the uploaded files are kept for
+    // the next dry run of the same files, which reads them from the same directory.
     let left = || {
         std::fs::read_dir(server.workdir.path())
             .unwrap()
             .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !left().is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the dry run left {:?}",
-            left()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let only_uploads_left = || async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let left = left();
+            if left.len() == 1 && left[0].starts_with("dry-run-content-") {
+                return left[0].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the dry run left {left:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let uploads = only_uploads_left().await;
+    let (status, again) = server.post("/v2/dry-run", request).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["output"], body["output"]);
+    assert_eq!(only_uploads_left().await, uploads);
     server.finish().await;
 }
 

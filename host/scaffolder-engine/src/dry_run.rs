@@ -18,6 +18,7 @@ use crate::collect::{DryRunLimits, collect_files};
 use crate::events::MemoryJournal;
 use crate::failure::Failure;
 use crate::spec::{TaskSpec, TaskUser};
+use crate::uploads::UploadedTemplates;
 use crate::workflow::{Environment, Run};
 use crate::{Engine, EngineConfig};
 
@@ -92,9 +93,10 @@ pub struct LocalRunner {
     working_directory: PathBuf,
     environment: Environment,
     limits: DryRunLimits,
+    uploads: Arc<UploadedTemplates>,
 }
 
-/// The directories a local run made (its workspace, and the uploaded template's files).
+/// The directories a local run made (its workspace).
 struct RunDirectories(Vec<PathBuf>);
 
 impl RunDirectories {
@@ -119,6 +121,7 @@ impl Engine {
             working_directory: config.working_directory.clone(),
             environment: config.environment.clone(),
             limits: config.dry_run_limits,
+            uploads: self.uploaded_templates(),
         }
         .run_keeping_directories(request)
         .await;
@@ -142,6 +145,7 @@ impl LocalRunner {
             working_directory: config.working_directory.clone(),
             environment: config.environment.clone(),
             limits: config.dry_run_limits,
+            uploads: Arc::new(UploadedTemplates::new(config.working_directory.clone())),
         }
     }
 
@@ -157,36 +161,21 @@ impl LocalRunner {
         result
     }
 
-    /// [`LocalRunner::run`], leaving the removal of its directories to the caller.
+    /// [`LocalRunner::run`], leaving the removal of its workspace to the caller.
     async fn run_keeping_directories(
         &self,
         request: LocalRunRequest,
     ) -> (Result<LocalRunResult, Failure>, RunDirectories) {
-        let root = &self.working_directory;
         let prefix = if request.execute { "local" } else { "dry-run" };
         let task_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
-        let workspace = root.join(&task_id);
-        let content_dir = match &request.files {
-            // Backstage's name, `dry-run-content-<uuid>`: paths in its error messages
-            // (a missing skeleton folder) point there.
-            TemplateFiles::Uploaded(_) => {
-                Some(root.join(format!("{prefix}-content-{}", uuid::Uuid::new_v4())))
-            }
-            TemplateFiles::File(_) => None,
-        };
-        let result = self
-            .run_in(request, content_dir.as_deref(), &task_id, &workspace)
-            .await;
-        (
-            result,
-            RunDirectories(content_dir.into_iter().chain([workspace]).collect()),
-        )
+        let workspace = self.working_directory.join(&task_id);
+        let result = self.run_in(request, &task_id, &workspace).await;
+        (result, RunDirectories(vec![workspace]))
     }
 
     async fn run_in(
         &self,
         request: LocalRunRequest,
-        content_dir: Option<&Path>,
         task_id: &str,
         workspace: &Path,
     ) -> Result<LocalRunResult, Failure> {
@@ -194,23 +183,16 @@ impl LocalRunner {
             Failure::error(format!("could not {what} {}: {err}", path.display()))
         };
         std::fs::create_dir_all(workspace).map_err(|e| io("create", workspace, e))?;
-        let template_file = match (&request.files, content_dir) {
-            (TemplateFiles::Uploaded(uploads), Some(content_dir)) => {
-                std::fs::create_dir_all(content_dir).map_err(|e| io("create", content_dir, e))?;
-                for file in uploads {
-                    let target = content_dir.join(safe_relative_path(&file.path)?);
-                    if let Some(parent) = target.parent() {
-                        std::fs::create_dir_all(parent).map_err(|e| io("create", parent, e))?;
-                    }
-                    std::fs::write(&target, &file.content).map_err(|e| io("write", &target, e))?;
-                }
-                content_dir.join("template.yaml")
+        // Held until the run ends: the directory goes when no run reads it and it is no
+        // longer kept for the next dry run of the same files.
+        let uploaded;
+        let template_file = match &request.files {
+            TemplateFiles::Uploaded(uploads) => {
+                uploaded = self.uploads.directory(uploads)?;
+                uploaded.path().join("template.yaml")
             }
-            (TemplateFiles::File(file), _) => {
+            TemplateFiles::File(file) => {
                 std::path::absolute(file).map_err(|e| io("find", file, e))?
-            }
-            (TemplateFiles::Uploaded(_), None) => {
-                unreachable!("uploads always get a content directory")
             }
         };
         let template_directory = template_file.parent().map(Path::to_path_buf);
@@ -272,7 +254,7 @@ impl LocalRunner {
 }
 
 /// An uploaded path as a relative path that stays inside the content directory.
-fn safe_relative_path(path: &str) -> Result<PathBuf, Failure> {
+pub(crate) fn safe_relative_path(path: &str) -> Result<PathBuf, Failure> {
     let relative = Path::new(path);
     let mut clean = PathBuf::new();
     for component in relative.components() {

@@ -22,6 +22,7 @@ mod redact;
 mod retention;
 mod spec;
 mod step_log;
+mod uploads;
 mod worker;
 mod workflow;
 pub mod workspace_store;
@@ -128,6 +129,8 @@ struct Inner {
     wake: Notify,
     /// The runs of tasks on this replica, by task id.
     running: Mutex<HashMap<String, worker::RunningTask>>,
+    /// Dry runs' uploaded template files, kept for the next dry run of the same files.
+    uploaded_templates: Arc<uploads::UploadedTemplates>,
 }
 
 impl Engine {
@@ -144,6 +147,9 @@ impl Engine {
                     actions.answering_as(config.actions_registry_plugin_id.clone()),
                 )),
                 renderer: Arc::new(renderer),
+                uploaded_templates: Arc::new(uploads::UploadedTemplates::new(
+                    config.working_directory.clone(),
+                )),
                 config,
                 wake: Notify::new(),
                 running: Mutex::new(HashMap::new()),
@@ -265,6 +271,10 @@ impl Engine {
 
     pub(crate) fn renderer(&self) -> Arc<Renderer> {
         self.inner.renderer.clone()
+    }
+
+    pub(crate) fn uploaded_templates(&self) -> Arc<uploads::UploadedTemplates> {
+        self.inner.uploaded_templates.clone()
     }
 
     /// The ids of the tasks running on this replica.

@@ -105,7 +105,7 @@ pub async fn run(args: DryRunArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(&crate::progress::without_log_colours(
-                scaffolder_api::dry_run_response_body(&result)
+                scaffolder_api::dry_run_response_body(result)
             ))?
         );
     } else {

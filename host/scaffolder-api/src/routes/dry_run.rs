@@ -69,12 +69,13 @@ pub async fn dry_run(
             cancel: Default::default(),
         })
         .await?;
-    Ok(JsonResponse(response_body(&result)))
+    Ok(JsonResponse(response_body(result)))
 }
 
 /// The response body of `POST /v2/dry-run`: `{ log, directoryContents, output, steps }`,
-/// file contents in base64. `scaffolder dry-run --json` prints the same.
-pub fn response_body(result: &LocalRunResult) -> Json {
+/// file contents in base64. `scaffolder dry-run --json` prints the same. The result's
+/// values move into the body, uncopied.
+pub fn response_body(result: LocalRunResult) -> Json {
     let files: Vec<Json> = result
         .directory_contents
         .iter()
@@ -86,12 +87,15 @@ pub fn response_body(result: &LocalRunResult) -> Json {
             })
         })
         .collect();
-    json!({
-        "log": result.log,
-        "directoryContents": files,
-        "output": result.output,
-        "steps": result.steps,
-    })
+    let mut body = serde_json::Map::new();
+    body.insert("log".into(), Json::Array(result.log));
+    body.insert("directoryContents".into(), Json::Array(files));
+    body.insert("output".into(), result.output);
+    body.insert(
+        "steps".into(),
+        Json::Array(result.steps.into_iter().map(Json::Object).collect()),
+    );
+    Json::Object(body)
 }
 
 /// `[{ path, base64Content, executable? }]` with zod's messages, prefixed like Backstage's
