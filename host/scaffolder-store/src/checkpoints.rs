@@ -33,7 +33,7 @@ impl Store {
             .bind(lease.attempt)
             .bind(checkpoint_key(step_id, key))
             .bind(value.to_string())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         lease_held(done.rows_affected(), lease)
     }
@@ -55,7 +55,7 @@ impl Store {
                 .bind(task_id)
                 .bind(key)
                 .bind(value.to_string())
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
         }
         let sql = self.sql("SELECT key, value FROM task_checkpoints WHERE task_id = ?");
@@ -104,7 +104,7 @@ mod tests {
         });
         sqlx::query("UPDATE tasks SET state = ? WHERE id = 't'")
             .bind(legacy.to_string())
-            .execute(store.pool())
+            .execute(store.writer())
             .await
             .unwrap();
 

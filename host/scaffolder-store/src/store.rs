@@ -29,7 +29,12 @@ pub enum Backend {
 /// Durable task storage. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads, and on PostgreSQL writes too.
     pool: AnyPool,
+    /// Writes: on SQLite one connection, so writers queue here instead of in SQLite's
+    /// busy handler, which sleeps a millisecond and more between tries; on PostgreSQL
+    /// the same pool as reads.
+    writer: AnyPool,
     backend: Backend,
     /// Seals `tasks.secrets` when configured (always on PostgreSQL).
     secrets_key: Option<SecretsKey>,
@@ -90,39 +95,55 @@ impl Store {
         // dropped; sealed ones are unreadable without the key, which lives in the
         // configuration, not in the data directory.
         let scrub_files = file.is_some() && secrets_key.is_none();
-        let pool = AnyPoolOptions::new()
-            // SQLite has one writer at a time; readers run beside it in WAL mode.
-            // Transactions take the write lock up front (`begin`), so none has to
-            // upgrade a read lock, which fails at once with SQLITE_BUSY. With fewer
-            // connections than the default ten running tasks, reads queued behind
-            // waiting writers (4: 205 tasks/s in the server benchmark, 8: 229, 16: 224);
-            // connections open on demand, so an idle server holds few.
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 10 })
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        // In WAL mode NORMAL loses no committed transaction when the
-                        // process dies (only on power loss), and spares an fsync per event.
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        // Deleted content (dropped secrets) is overwritten with zeros,
-                        // not left in free space or free pages. With a key, secrets are
-                        // only ever written sealed, and nothing needs scrubbing.
-                        if scrub_files {
-                            conn.execute("PRAGMA secure_delete = ON").await?;
+        let options = |max_connections: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(std::time::Duration::from_secs(10))
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            // In WAL mode NORMAL loses no committed transaction when the
+                            // process dies (only on power loss), and spares an fsync per
+                            // event.
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // Deleted content (dropped secrets) is overwritten with zeros,
+                            // not left in free space or free pages. With a key, secrets are
+                            // only ever written sealed, and nothing needs scrubbing.
+                            if scrub_files {
+                                conn.execute("PRAGMA secure_delete = ON").await?;
+                            }
                         }
-                    }
-                    Ok(())
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&url)
-            .await?;
+        };
+        let (pool, writer) = match backend {
+            // SQLite has one writer at a time, so writes take the one connection of
+            // their own pool (transactions still begin IMMEDIATE: none has to upgrade a
+            // read lock); readers run beside it in WAL mode. Connections open on demand,
+            // so an idle server holds few. (Writers on eight connections of one pool
+            // waited in SQLite's busy handler: 260 tasks/s in the server benchmark.)
+            // An in-memory database lives and dies with its connection (the Any driver
+            // names a new one for each): one connection does everything.
+            Backend::Sqlite if url.contains(":memory:") || url.contains("mode=memory") => {
+                let pool = options(1).connect(&url).await?;
+                (pool.clone(), pool)
+            }
+            Backend::Sqlite => {
+                let writer = options(1).connect(&url).await?;
+                (options(8).connect(&url).await?, writer)
+            }
+            Backend::Postgres => {
+                let pool = options(10).connect(&url).await?;
+                (pool.clone(), pool)
+            }
+        };
         match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&writer).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&writer).await?,
         }
         let scrubber = match scrub_files {
             true => Some(Arc::new(Scrubber::start(&url)?)),
@@ -130,6 +151,7 @@ impl Store {
         };
         Ok(Self {
             pool,
+            writer,
             backend,
             secrets_key,
             scrubber,
@@ -140,24 +162,31 @@ impl Store {
         self.backend
     }
 
+    /// Where reads go.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
-    /// Closes the pool.
+    /// Where writes go (see [`Store`]).
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
+    /// Closes the pools.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
         if let Some(scrubber) = &self.scrubber {
             scrubber.close().await;
         }
     }
 
-    /// Starts a transaction; on SQLite it takes the write lock at once (`BEGIN
-    /// IMMEDIATE`), waiting for it under `busy_timeout`.
+    /// Starts a transaction on the writer; on SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`).
     async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 
@@ -205,7 +234,7 @@ impl Store {
         );
         let spec = task.spec.to_string();
         let spec_len = spec.len();
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         sqlx::query(&sql)
             .bind(&task.id)
             .bind(spec)
@@ -388,7 +417,7 @@ impl Store {
                  (SELECT COUNT(*) FROM task_checkpoints c WHERE c.task_id = tasks.id) AS checkpoints"
             ))
             .into_owned();
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         let Some(row) = sqlx::query(&sql)
             .bind(now)
             .fetch_optional(&mut *conn)
@@ -430,7 +459,7 @@ impl Store {
             .bind(now_ms())
             .bind(&lease.task_id)
             .bind(lease.attempt)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         lease_held(done.rows_affected(), lease)
     }
@@ -491,7 +520,7 @@ impl Store {
         for (n, body) in bodies.iter().enumerate() {
             query = query.bind(n as i64).bind(body.to_string());
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.writer).await?;
         if rows.is_empty() {
             return Err(lease_lost(lease));
         }
@@ -730,7 +759,7 @@ impl Store {
             .bind(text)
             .bind(&lease.task_id)
             .bind(lease.attempt)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         lease_held(done.rows_affected(), lease)
     }

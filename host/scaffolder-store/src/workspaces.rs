@@ -38,7 +38,7 @@ impl Store {
             .bind(&lease.task_id)
             .bind(lease.attempt)
             .bind(now_ms())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         lease_held(done.rows_affected(), lease)
     }
@@ -66,7 +66,7 @@ impl Store {
             .bind(manifest)
             .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
             .bind(now_ms())
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         lease_held(done.rows_affected(), lease)
     }
@@ -95,7 +95,7 @@ impl Store {
         ] {
             sqlx::query(&self.sql(sql))
                 .bind(task_id)
-                .execute(self.pool())
+                .execute(self.writer())
                 .await?;
         }
         Ok(())
@@ -135,7 +135,7 @@ impl Store {
             .bind(digest)
             .bind(i64::from(chunk))
             .bind(data)
-            .execute(self.pool())
+            .execute(self.writer())
             .await
             .map_err(|err| not_found_on_foreign_key(err, task_id))?;
         Ok(())
@@ -190,7 +190,7 @@ impl Store {
             for digest in batch {
                 query = query.bind(digest);
             }
-            query.execute(self.pool()).await?;
+            query.execute(self.writer()).await?;
         }
         Ok(())
     }
