@@ -1,52 +1,65 @@
-//! A step's log: lines from the runner and from the Wasm action, redacted, formatted as
-//! Backstage's winston logger formats them, and recorded in order as `log` events.
+//! A run's log: the runner's events and the lines of its steps' actions, redacted,
+//! formatted as Backstage's winston logger formats them, and recorded in order as `log`
+//! events.
 //!
-//! The runtime calls [`StepHost::log`] synchronously from the guest; lines go through a
-//! channel to one writer, polled beside the step, so the guest never waits for the
-//! database and the events keep their order. The writer has recorded every line before
-//! the step's `Finished step` event is recorded.
+//! Everything goes through one channel to one writer, polled beside the run in the same
+//! task (`tokio::join!`), not spawned. The runtime calls [`StepHost::log`] synchronously
+//! from the guest, which never waits for the database; events that queue while a batch
+//! is written go in the next batch, so a step's `Beginning step` and its first lines, or
+//! its `Finished step` and the next step's start, are usually one statement. (A run's
+//! writes are the throughput limit of SQLite, which has one writer; and handing a dry
+//! run's lines to another thread cost more than its actions.)
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use scaffolder_runtime::{Checkpoint, LogLevel, StepHost};
+use serde_json::Value as Json;
 use tokio::sync::mpsc;
 
 use crate::events::{Journal, log_body};
 use crate::redact::Redactor;
 
-/// Records a step's lines, in order, as they arrive from its [`LogLines`].
-pub(crate) struct LogWriter {
-    receiver: mpsc::UnboundedReceiver<String>,
+/// Where a run's events are sent, in the order they are to be recorded.
+#[derive(Clone)]
+pub(crate) struct RunLog {
+    sender: mpsc::UnboundedSender<Json>,
+}
+
+/// Records a run's events as they arrive from its [`RunLog`].
+pub(crate) struct RunLogWriter {
+    receiver: mpsc::UnboundedReceiver<Json>,
     journal: Arc<dyn Journal>,
-    step_id: String,
 }
 
 /// Where a step's lines are sent; cheap to clone, handed to the running action.
 #[derive(Clone)]
 pub(crate) struct LogLines {
-    sender: mpsc::UnboundedSender<String>,
+    log: RunLog,
+    step_id: Arc<str>,
     redactor: Arc<Redactor>,
 }
 
-/// Opens a step's log: its lines, and the writer that records them. The writer is meant
-/// to be polled beside the step in the same task (`tokio::join!`), not spawned: a dry
-/// run's journal is memory, and handing each step's lines to another thread and waiting
-/// for it cost more than the step's own action.
-pub(crate) fn open(
-    journal: Arc<dyn Journal>,
-    step_id: &str,
-    redactor: Arc<Redactor>,
-) -> (LogLines, LogWriter) {
-    let (sender, receiver) = mpsc::unbounded_channel::<String>();
-    (
-        LogLines { sender, redactor },
-        LogWriter {
-            receiver,
-            journal,
-            step_id: step_id.to_owned(),
-        },
-    )
+/// Opens a run's log and the writer that records it; poll the writer beside the run.
+pub(crate) fn open(journal: Arc<dyn Journal>) -> (RunLog, RunLogWriter) {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    (RunLog { sender }, RunLogWriter { receiver, journal })
+}
+
+impl RunLog {
+    /// Records an event body after those sent before it.
+    pub fn record(&self, body: Json) {
+        let _ = self.sender.send(body);
+    }
+
+    /// The lines of one step, redacted with `redactor`.
+    pub fn step_lines(&self, step_id: &str, redactor: Arc<Redactor>) -> LogLines {
+        LogLines {
+            log: self.clone(),
+            step_id: step_id.into(),
+            redactor,
+        }
+    }
 }
 
 impl LogLines {
@@ -65,22 +78,21 @@ impl LogLines {
             return;
         }
         tracing::info!(target: "scaffolder::step", "{logged}");
-        let _ = self.sender.send(format_line(level, &message));
+        self.log.record(log_body(
+            format_line(level, &message),
+            Some(&self.step_id),
+            None,
+        ));
     }
 }
 
-impl LogWriter {
-    /// Records lines until every [`LogLines`] of the step is dropped (the runtime drops
-    /// the action's when the step returns) and the last line is recorded. Lines that
-    /// arrived while the last batch was being written go in one batch.
+impl RunLogWriter {
+    /// Records events until every [`RunLog`] and [`LogLines`] of the run is dropped (the
+    /// runtime drops an action's when its step returns) and the last event is recorded.
     pub async fn write_all(mut self) {
-        let mut messages = Vec::new();
-        while self.receiver.recv_many(&mut messages, 256).await > 0 {
-            let bodies = messages
-                .drain(..)
-                .map(|message| log_body(message, Some(&self.step_id), None))
-                .collect();
-            self.journal.log_many(bodies).await;
+        let mut bodies = Vec::new();
+        while self.receiver.recv_many(&mut bodies, 256).await > 0 {
+            self.journal.log_many(std::mem::take(&mut bodies)).await;
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::failure::Failure;
 use crate::input_check::check_step_input;
 use crate::redact::Redactor;
 use crate::spec::{SpecStep, TaskSpec};
-use crate::step_log::{self, ActionHost, LogLines};
+use crate::step_log::{self, ActionHost, LogLines, RunLog};
 
 /// Steps run (dry runs' too), in seconds, by `action`, `plugin_digest` and `outcome`
 /// (`completed`, `skipped`, `failed`); `scaffolder serve` exports it on `/metrics`.
@@ -106,6 +106,18 @@ impl Run {
     /// Runs every step and renders `spec.output`. The error is the first step failure,
     /// redacted.
     pub async fn execute(self) -> Result<Json, Failure> {
+        let (log, writer) = step_log::open(self.journal.clone());
+        let run = async {
+            let result = self.run(&log).await;
+            drop(log);
+            result
+        };
+        // Every event is recorded when the run returns, before its task is completed.
+        let (result, ()) = tokio::join!(run, writer.write_all());
+        result
+    }
+
+    async fn run(&self, log: &RunLog) -> Result<Json, Failure> {
         let steps = self.spec.steps();
         let redactor = Arc::new(Redactor::new(
             self.secrets
@@ -126,17 +138,19 @@ impl Run {
             tracing::warn!(task_id = %self.task_id, "{warning}");
         }
 
-        self.task_log(format!(
-            "Starting up task with {} steps",
-            steps.len() + self.extra_steps
-        ))
-        .await;
+        self.task_log(
+            log,
+            format!(
+                "Starting up task with {} steps",
+                steps.len() + self.extra_steps
+            ),
+        );
         let already_completed = steps
             .iter()
             .filter(|s| self.saved_output(&s.id).is_some())
             .count();
         if already_completed > 0 {
-            self.task_log(format!("Task recovered - resuming from last known good state. {already_completed} step(s) already completed.")).await;
+            self.task_log(log, format!("Task recovered - resuming from last known good state. {already_completed} step(s) already completed."));
         }
 
         let mut context = TemplateContext {
@@ -153,14 +167,14 @@ impl Run {
             if let Some(output) = self.saved_output(&step.id) {
                 context.set_output(&step.id, output);
                 self.step_status(
+                    log,
                     step,
                     format!(
                         "Skipping step {} because it was already completed in a previous run",
                         step.id
                     ),
                     "completed",
-                )
-                .await;
+                );
                 continue;
             }
             context.secrets = secrets
@@ -172,6 +186,7 @@ impl Run {
             let span = tracing::info_span!("step", step_id = %step.id, action = %step.action);
             let result = self
                 .run_step(
+                    log,
                     step,
                     &mut context,
                     first_failure.is_some(),
@@ -189,7 +204,7 @@ impl Run {
                     None => failure.to_string(),
                     Some(_) => format!("Additional error occurred: {}\n{failure}", failure.message),
                 };
-                self.step_status(step, message, "failed").await;
+                self.step_status(log, step, message, "failed");
                 first_failure.get_or_insert(failure);
             }
         }
@@ -218,15 +233,13 @@ impl Run {
     }
 
     /// Records a task-level log event: `{ message }`.
-    async fn task_log(&self, message: String) {
-        self.journal.log(log_body(message, None, None)).await;
+    fn task_log(&self, log: &RunLog, message: String) {
+        log.record(log_body(message, None, None));
     }
 
     /// Records a step status event: `{ message, stepId, status }`.
-    async fn step_status(&self, step: &SpecStep, message: String, status: &str) {
-        self.journal
-            .log(log_body(message, Some(&step.id), Some(status)))
-            .await;
+    fn step_status(&self, log: &RunLog, step: &SpecStep, message: String, status: &str) {
+        log.record(log_body(message, Some(&step.id), Some(status)));
     }
 
     /// The task's secrets as they are now, with the operator's (see
@@ -244,6 +257,7 @@ impl Run {
 
     async fn run_step(
         &self,
+        log: &RunLog,
         step: &SpecStep,
         context: &mut TemplateContext,
         failed_before: bool,
@@ -267,11 +281,11 @@ impl Run {
             };
             if !proceeds {
                 self.step_status(
+                    log,
                     step,
                     format!("Skipping step {} because a previous step failed", step.id),
                     "skipped",
-                )
-                .await;
+                );
                 return Ok(());
             }
         }
@@ -290,28 +304,23 @@ impl Run {
                 "digest": action.plugin.digest(),
             });
         }
-        self.journal.log(beginning).await;
+        log.record(beginning);
 
         // What this step derives from secrets is hidden in its own lines and error only,
         // as Backstage's per-step logger does; the run's secrets everywhere.
         let step_redactor = Arc::new(Redactor::child(redactor.clone()));
-        let (lines, writer) = step_log::open(self.journal.clone(), &step.id, step_redactor.clone());
+        let lines = log.step_lines(&step.id, step_redactor.clone());
         let started = std::time::Instant::now();
-        let body = async {
-            let result = self
-                .step_body(
-                    step,
-                    context,
-                    failed_before,
-                    &lines,
-                    (redactor, &step_redactor),
-                    secrets,
-                )
-                .await;
-            drop(lines);
-            result
-        };
-        let (result, ()) = tokio::join!(body, writer.write_all());
+        let result = self
+            .step_body(
+                step,
+                context,
+                failed_before,
+                &lines,
+                (redactor, &step_redactor),
+                secrets,
+            )
+            .await;
         self.record_step_duration(step, &result, started.elapsed());
 
         let end = result.map_err(|failure| Failure {
@@ -329,20 +338,24 @@ impl Run {
                         .map_err(Failure::error)?;
                 }
                 context.set_output(&step.id, output);
-                self.step_status(step, format!("Finished step {}", step.name), "completed")
-                    .await;
+                self.step_status(
+                    log,
+                    step,
+                    format!("Finished step {}", step.name),
+                    "completed",
+                );
             }
             StepEnd::Skipped(message) => {
-                self.step_status(step, message, "skipped").await;
+                self.step_status(log, step, message, "skipped");
             }
             StepEnd::DryRunSkipped(output) => {
                 context.set_output(&step.id, output);
                 self.step_status(
+                    log,
                     step,
                     format!("Skipping because {} does not support dry-run", step.action),
                     "skipped",
-                )
-                .await;
+                );
             }
         }
         Ok(())
