@@ -138,7 +138,7 @@ impl SandboxedFilesystemView<'_> {
         Ok(self
             .inner
             .table
-            .push(WorkspaceFileStream::new(file, at, quota))?)
+            .push(WorkspaceFileStream::boxed(file, at, quota))?)
     }
 }
 

@@ -153,7 +153,8 @@ enum StreamState {
 const WRITE_CAPACITY: usize = 1024 * 1024;
 
 impl WorkspaceFileStream {
-    pub(crate) fn new(
+    /// The stream, boxed as the resource table holds output streams.
+    pub(crate) fn boxed(
         file: Arc<std::fs::File>,
         at: WriteAt,
         quota: Arc<WorkspaceQuota>,
