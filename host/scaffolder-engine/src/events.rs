@@ -10,7 +10,7 @@ use tokio::sync::broadcast;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use scaffolder_store::{EventRecord, EventType, Lease, Store, StoreError, TaskState, TaskStatus};
+use scaffolder_store::{EventRecord, Lease, Store, StoreError, TaskState, TaskStatus};
 
 use crate::worker::Hold;
 use crate::workspace_store::{Manifest, WorkspaceStore, WorkspaceStoreError};
@@ -105,14 +105,9 @@ impl EventBus {
 /// and added secrets. Tasks record them in the store; dry runs in memory.
 #[async_trait::async_trait]
 pub(crate) trait Journal: Send + Sync {
-    /// Records a `log` event with this body.
-    async fn log(&self, body: Json);
-    /// Records `log` events with these bodies, in order.
-    async fn log_many(&self, bodies: Vec<Json>) {
-        for body in bodies {
-            self.log(body).await;
-        }
-    }
+    /// Records `log` events with these bodies, in order (a run's writer sends what
+    /// queued while it wrote the last batch: `step_log.rs`).
+    async fn log_many(&self, bodies: Vec<Json>);
     /// Saves a completed step's output so a resumed task skips the step (and, for a
     /// task, its workspace first, when workspaces are saved). An error fails the step.
     async fn step_completed(&self, step_id: &str, output: &Json) -> Result<(), String>;
@@ -290,13 +285,6 @@ impl TaskJournal {
 
 #[async_trait::async_trait]
 impl Journal for TaskJournal {
-    async fn log(&self, body: Json) {
-        let write = || self.store.append_event(&self.lease, EventType::Log, &body);
-        if let Ok(event) = self.persist("an event", write).await {
-            self.bus.publish_events(&self.lease.task_id, vec![event]);
-        }
-    }
-
     async fn log_many(&self, bodies: Vec<Json>) {
         let write = || self.store.append_log_events(&self.lease, &bodies);
         if let Ok(events) = self.persist("log events", write).await {
@@ -372,15 +360,17 @@ impl MemoryJournal {
 
 #[async_trait::async_trait]
 impl Journal for MemoryJournal {
-    async fn log(&self, body: Json) {
+    async fn log_many(&self, bodies: Vec<Json>) {
         if let Some(observer) = &self.observer {
-            // An observer that went away only stops watching.
-            let _ = observer.send(body.clone());
+            for body in &bodies {
+                // An observer that went away only stops watching.
+                let _ = observer.send(body.clone());
+            }
         }
         self.events
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(body);
+            .extend(bodies);
     }
 
     async fn step_completed(&self, _step_id: &str, _output: &Json) -> Result<(), String> {
