@@ -91,10 +91,15 @@ impl UploadedTemplates {
         Ok(directory)
     }
 
+    /// The kept directory of these files, now the most recently used; none when there
+    /// is none or it is gone from the disk (somebody cleared the working directory).
     fn reuse(&self, digest: &[u8; 32]) -> Option<Arc<UploadDirectory>> {
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
         let at = kept.iter().position(|k| &k.digest == digest)?;
         let entry = kept.remove(at);
+        if !entry.directory.path.is_dir() {
+            return None;
+        }
         let directory = entry.directory.clone();
         kept.push(entry);
         Some(directory)
@@ -203,6 +208,21 @@ mod tests {
         assert!(!path.exists());
         let count = std::fs::read_dir(root.path()).unwrap().count();
         assert_eq!(count, MAX_KEPT);
+    }
+
+    #[test]
+    fn a_kept_directory_removed_from_the_disk_is_written_again() {
+        let root = tempfile::tempdir().unwrap();
+        let uploads = UploadedTemplates::new(root.path().to_owned());
+        let files = [upload("template.yaml", "a")];
+        let first = uploads.directory(&files).unwrap().path().to_owned();
+        std::fs::remove_dir_all(&first).unwrap();
+        let again = uploads.directory(&files).unwrap();
+        assert_ne!(again.path(), first);
+        assert_eq!(
+            std::fs::read_to_string(again.path().join("template.yaml")).unwrap(),
+            "a"
+        );
     }
 
     #[test]
