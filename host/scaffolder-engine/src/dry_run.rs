@@ -96,17 +96,15 @@ pub struct LocalRunner {
     uploads: Arc<UploadedTemplates>,
 }
 
-/// The directories a local run made (its workspace).
-struct RunDirectories(Vec<PathBuf>);
+/// A local run's workspace, to be removed once the run has answered.
+struct RunWorkspace(PathBuf);
 
-impl RunDirectories {
+impl RunWorkspace {
     fn remove(self) {
-        for dir in &self.0 {
-            if let Err(err) = std::fs::remove_dir_all(dir)
-                && err.kind() != std::io::ErrorKind::NotFound
-            {
-                tracing::warn!("could not remove {}: {err}", dir.display());
-            }
+        if let Err(err) = std::fs::remove_dir_all(&self.0)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!("could not remove {}: {err}", self.0.display());
         }
     }
 }
@@ -115,7 +113,7 @@ impl Engine {
     /// `POST /v2/dry-run`. Any step failure fails the whole dry run.
     pub async fn dry_run(&self, request: LocalRunRequest) -> Result<LocalRunResult, Failure> {
         let config = self.config();
-        let (result, directories) = LocalRunner {
+        let (result, workspace) = LocalRunner {
             actions: self.actions(),
             renderer: self.renderer(),
             working_directory: config.working_directory.clone(),
@@ -123,12 +121,12 @@ impl Engine {
             limits: config.dry_run_limits,
             uploads: self.uploaded_templates(),
         }
-        .run_keeping_directories(request)
+        .run_keeping_workspace(request)
         .await;
-        // The caller has its answer; removing the run's directories (a third of a small
+        // The caller has its answer; removing the run's workspace (a third of a small
         // dry run's time on ext4) need not delay it. The runtime finishes blocking tasks
         // before it shuts down.
-        tokio::task::spawn_blocking(move || directories.remove());
+        tokio::task::spawn_blocking(move || workspace.remove());
         result
     }
 }
@@ -156,21 +154,21 @@ impl LocalRunner {
     /// Runs a template in a temporary workspace and returns what it produced. Any step
     /// failure fails the whole run; the workspace is removed either way.
     pub async fn run(&self, request: LocalRunRequest) -> Result<LocalRunResult, Failure> {
-        let (result, directories) = self.run_keeping_directories(request).await;
-        directories.remove();
+        let (result, workspace) = self.run_keeping_workspace(request).await;
+        workspace.remove();
         result
     }
 
     /// [`LocalRunner::run`], leaving the removal of its workspace to the caller.
-    async fn run_keeping_directories(
+    async fn run_keeping_workspace(
         &self,
         request: LocalRunRequest,
-    ) -> (Result<LocalRunResult, Failure>, RunDirectories) {
+    ) -> (Result<LocalRunResult, Failure>, RunWorkspace) {
         let prefix = if request.execute { "local" } else { "dry-run" };
         let task_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
         let workspace = self.working_directory.join(&task_id);
         let result = self.run_in(request, &task_id, &workspace).await;
-        (result, RunDirectories(vec![workspace]))
+        (result, RunWorkspace(workspace))
     }
 
     async fn run_in(

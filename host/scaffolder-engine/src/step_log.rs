@@ -52,6 +52,16 @@ impl RunLog {
         let _ = self.sender.send(body);
     }
 
+    /// Records a task-level event: `{ message }`.
+    pub fn task(&self, message: String) {
+        self.record(log_body(message, None, None));
+    }
+
+    /// Records a step status event: `{ message, stepId, status }`.
+    pub fn step_status(&self, step_id: &str, message: String, status: &str) {
+        self.record(log_body(message, Some(step_id), Some(status)));
+    }
+
     /// The lines of one step, redacted with `redactor`.
     pub fn step_lines(&self, step_id: &str, redactor: Arc<Redactor>) -> LogLines {
         LogLines {

@@ -138,19 +138,16 @@ impl Run {
             tracing::warn!(task_id = %self.task_id, "{warning}");
         }
 
-        self.task_log(
-            log,
-            format!(
-                "Starting up task with {} steps",
-                steps.len() + self.extra_steps
-            ),
-        );
+        log.task(format!(
+            "Starting up task with {} steps",
+            steps.len() + self.extra_steps
+        ));
         let already_completed = steps
             .iter()
             .filter(|s| self.saved_output(&s.id).is_some())
             .count();
         if already_completed > 0 {
-            self.task_log(log, format!("Task recovered - resuming from last known good state. {already_completed} step(s) already completed."));
+            log.task(format!("Task recovered - resuming from last known good state. {already_completed} step(s) already completed."));
         }
 
         let mut context = TemplateContext {
@@ -166,9 +163,8 @@ impl Run {
         for step in &steps {
             if let Some(output) = self.saved_output(&step.id) {
                 context.set_output(&step.id, output);
-                self.step_status(
-                    log,
-                    step,
+                log.step_status(
+                    &step.id,
                     format!(
                         "Skipping step {} because it was already completed in a previous run",
                         step.id
@@ -204,7 +200,7 @@ impl Run {
                     None => failure.to_string(),
                     Some(_) => format!("Additional error occurred: {}\n{failure}", failure.message),
                 };
-                self.step_status(log, step, message, "failed");
+                log.step_status(&step.id, message, "failed");
                 first_failure.get_or_insert(failure);
             }
         }
@@ -230,16 +226,6 @@ impl Run {
             tracing::warn!(task_id = %self.task_id, "spec.output: {warning}");
         }
         Ok(redactor.redact_json(&output))
-    }
-
-    /// Records a task-level log event: `{ message }`.
-    fn task_log(&self, log: &RunLog, message: String) {
-        log.record(log_body(message, None, None));
-    }
-
-    /// Records a step status event: `{ message, stepId, status }`.
-    fn step_status(&self, log: &RunLog, step: &SpecStep, message: String, status: &str) {
-        log.record(log_body(message, Some(&step.id), Some(status)));
     }
 
     /// The task's secrets as they are now, with the operator's (see
@@ -280,9 +266,8 @@ impl Run {
                 _ => false,
             };
             if !proceeds {
-                self.step_status(
-                    log,
-                    step,
+                log.step_status(
+                    &step.id,
                     format!("Skipping step {} because a previous step failed", step.id),
                     "skipped",
                 );
@@ -338,21 +323,19 @@ impl Run {
                         .map_err(Failure::error)?;
                 }
                 context.set_output(&step.id, output);
-                self.step_status(
-                    log,
-                    step,
+                log.step_status(
+                    &step.id,
                     format!("Finished step {}", step.name),
                     "completed",
                 );
             }
             StepEnd::Skipped(message) => {
-                self.step_status(log, step, message, "skipped");
+                log.step_status(&step.id, message, "skipped");
             }
             StepEnd::DryRunSkipped(output) => {
                 context.set_output(&step.id, output);
-                self.step_status(
-                    log,
-                    step,
+                log.step_status(
+                    &step.id,
                     format!("Skipping because {} does not support dry-run", step.action),
                     "skipped",
                 );

@@ -128,7 +128,7 @@ impl Store {
             // waited in SQLite's busy handler: 260 tasks/s in the server benchmark.)
             // An in-memory database lives and dies with its connection (the Any driver
             // names a new one for each): one connection does everything.
-            Backend::Sqlite if url.contains(":memory:") || url.contains("mode=memory") => {
+            Backend::Sqlite if file.is_none() => {
                 let pool = options(1).connect(&url).await?;
                 (pool.clone(), pool)
             }
