@@ -33,7 +33,7 @@ impl Store {
             .bind(lease.attempt)
             .bind(checkpoint_key(step_id, key))
             .bind(value.to_string())
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         lease_held(done.rows_affected(), lease)
     }
@@ -55,13 +55,13 @@ impl Store {
                 .bind(task_id)
                 .bind(key)
                 .bind(value.to_string())
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await?;
         }
         let sql = self.sql("SELECT key, value FROM task_checkpoints WHERE task_id = ?");
         for row in sqlx::query(&sql)
             .bind(task_id)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?
         {
             let key: String = row.try_get("key")?;
@@ -104,7 +104,7 @@ mod tests {
         });
         sqlx::query("UPDATE tasks SET state = ? WHERE id = 't'")
             .bind(legacy.to_string())
-            .execute(store.writer())
+            .execute(&mut *store.writer().await.unwrap())
             .await
             .unwrap();
 

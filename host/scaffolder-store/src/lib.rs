@@ -8,6 +8,7 @@
 //! task has ended.
 
 mod checkpoints;
+mod connections;
 mod error;
 mod file_modes;
 mod notifications;

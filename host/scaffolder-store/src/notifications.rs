@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgListener;
 
-use crate::{Backend, Store};
+use crate::Store;
 
 /// Channel of the task ids of tasks that became `open`.
 const TASKS_CHANNEL: &str = "scaffolder_tasks";
@@ -50,10 +50,11 @@ impl Store {
     /// was reachable; otherwise it keeps trying, and says [`Notification::Reconnected`]
     /// once it listens).
     pub async fn listen(&self) -> Option<Notifications> {
-        if self.backend() != Backend::Postgres {
-            return None;
-        }
-        let url = self.pool().connect_options().database_url.to_string();
+        let url = self
+            .postgres_pool()?
+            .connect_options()
+            .database_url
+            .to_string();
         let mut notifications = Notifications {
             url,
             listener: None,

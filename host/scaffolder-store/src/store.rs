@@ -9,6 +9,7 @@ use serde_json::{Map, Value as Json, json};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor, Row};
 
+use crate::connections::{self, Acquired, Connections};
 use crate::error::{Result, StoreError};
 use crate::file_modes;
 use crate::records::{
@@ -29,12 +30,12 @@ pub enum Backend {
 /// Durable task storage. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// Reads, and on PostgreSQL writes too.
-    pool: AnyPool,
-    /// Writes: on SQLite one connection, so writers queue here instead of in SQLite's
-    /// busy handler, which sleeps a millisecond and more between tries; on PostgreSQL
+    /// Reads: on SQLite up to eight connections, on PostgreSQL the pool
+    /// ([`Connections`]).
+    readers: Connections,
+    /// Writes: on SQLite one connection (SQLite has one writer at a time), on PostgreSQL
     /// the same pool as reads.
-    writer: AnyPool,
+    writer: Connections,
     backend: Backend,
     /// Seals `tasks.secrets` when configured (always on PostgreSQL).
     secrets_key: Option<SecretsKey>,
@@ -95,62 +96,43 @@ impl Store {
         // dropped; sealed ones are unreadable without the key, which lives in the
         // configuration, not in the data directory.
         let scrub_files = file.is_some() && secrets_key.is_none();
-        let options = |max_connections: u32| {
-            AnyPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(std::time::Duration::from_secs(10))
-                .after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        if backend == Backend::Sqlite {
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            // In WAL mode NORMAL loses no committed transaction when the
-                            // process dies (only on power loss), and spares an fsync per
-                            // event.
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute("PRAGMA busy_timeout = 5000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            // Deleted content (dropped secrets) is overwritten with zeros,
-                            // not left in free space or free pages. With a key, secrets are
-                            // only ever written sealed, and nothing needs scrubbing.
-                            if scrub_files {
-                                conn.execute("PRAGMA secure_delete = ON").await?;
-                            }
-                        }
-                        Ok(())
-                    })
-                })
-        };
-        let (pool, writer) = match backend {
-            // SQLite has one writer at a time, so writes take the one connection of
-            // their own pool (transactions still begin IMMEDIATE: none has to upgrade a
-            // read lock); readers run beside it in WAL mode. Connections open on demand,
-            // so an idle server holds few. (Writers on eight connections of one pool
-            // waited in SQLite's busy handler: 260 tasks/s in the server benchmark.)
+        let (readers, writer) = match backend {
             // An in-memory database lives and dies with its connection (the Any driver
             // names a new one for each): one connection does everything.
             Backend::Sqlite if file.is_none() => {
-                let pool = options(1).connect(&url).await?;
-                (pool.clone(), pool)
+                let mut connection = Connections::open_sqlite(&url, false).await?;
+                migrate(&mut connection, backend).await?;
+                let only = Connections::held(&url, 1, false, connection);
+                (only.clone(), only)
             }
+            // SQLite: one writing connection of its own (transactions still begin
+            // IMMEDIATE: none has to upgrade a read lock); readers run beside it in
+            // WAL mode, on connections opened on demand, so an idle server holds few.
             Backend::Sqlite => {
-                let writer = options(1).connect(&url).await?;
-                (options(8).connect(&url).await?, writer)
+                let mut writer = Connections::open_sqlite(&url, scrub_files).await?;
+                migrate(&mut writer, backend).await?;
+                let reader = Connections::open_sqlite(&url, scrub_files).await?;
+                (
+                    Connections::held(&url, 8, scrub_files, reader),
+                    Connections::held(&url, 1, scrub_files, writer),
+                )
             }
             Backend::Postgres => {
-                let pool = options(10).connect(&url).await?;
-                (pool.clone(), pool)
+                let pool = AnyPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(&url)
+                    .await?;
+                migrate(&mut *pool.acquire().await?, backend).await?;
+                (Connections::Pool(pool.clone()), Connections::Pool(pool))
             }
         };
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&writer).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&writer).await?,
-        }
         let scrubber = match scrub_files {
             true => Some(Arc::new(Scrubber::start(&url)?)),
             false => None,
         };
         Ok(Self {
-            pool,
+            readers,
             writer,
             backend,
             secrets_key,
@@ -162,31 +144,36 @@ impl Store {
         self.backend
     }
 
-    /// Where reads go.
-    pub(crate) fn pool(&self) -> &AnyPool {
-        &self.pool
+    /// A connection to read on ([`Connections`]).
+    pub(crate) async fn reader(&self) -> Result<Acquired> {
+        self.readers.acquire().await
     }
 
-    /// Where writes go (see [`Store`]).
-    pub(crate) fn writer(&self) -> &AnyPool {
-        &self.writer
+    /// A connection to write on ([`Connections`]).
+    pub(crate) async fn writer(&self) -> Result<Acquired> {
+        self.writer.acquire().await
     }
 
-    /// Closes the pools.
+    /// PostgreSQL's pool (for the notifications' own connection).
+    pub(crate) fn postgres_pool(&self) -> Option<&AnyPool> {
+        self.readers.pool()
+    }
+
+    /// Closes the connections.
     pub async fn close(&self) {
         self.writer.close().await;
-        self.pool.close().await;
+        self.readers.close().await;
         if let Some(scrubber) = &self.scrubber {
             scrubber.close().await;
         }
     }
 
-    /// Starts a transaction on the writer; on SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`).
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    /// Starts a transaction on `conn` (from [`Store::writer`]); on SQLite it takes the
+    /// write lock at once (`BEGIN IMMEDIATE`).
+    async fn begin<'c>(&self, conn: &'c mut Acquired) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
+            Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => conn.begin().await?,
         })
     }
 
@@ -234,7 +221,7 @@ impl Store {
         );
         let spec = task.spec.to_string();
         let spec_len = spec.len();
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.writer().await?;
         sqlx::query(&sql)
             .bind(&task.id)
             .bind(spec)
@@ -280,7 +267,7 @@ impl Store {
         let sql = self
             .sql(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?"))
             .into_owned();
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.reader().await?;
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -356,7 +343,7 @@ impl Store {
             list = list.bind(b);
         }
         let tasks = list
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await?)
             .await?
             .iter()
             .map(task_from_row)
@@ -369,7 +356,10 @@ impl Store {
         for b in &binds {
             count = count.bind(b);
         }
-        let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
+        let total: i64 = count
+            .fetch_one(&mut *self.reader().await?)
+            .await?
+            .try_get("n")?;
         Ok((tasks, total))
     }
 
@@ -379,7 +369,7 @@ impl Store {
     pub async fn task_counts(&self) -> Result<Vec<(TaskStatus, i64)>> {
         let _timer = Timer::start("task_counts");
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM tasks GROUP BY status")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         let mut counts = Vec::with_capacity(rows.len());
         for row in rows {
@@ -417,7 +407,7 @@ impl Store {
                  (SELECT COUNT(*) FROM task_checkpoints c WHERE c.task_id = tasks.id) AS checkpoints"
             ))
             .into_owned();
-        let mut conn = self.writer.acquire().await?;
+        let mut conn = self.writer().await?;
         let Some(row) = sqlx::query(&sql)
             .bind(now)
             .fetch_optional(&mut *conn)
@@ -459,7 +449,7 @@ impl Store {
             .bind(now_ms())
             .bind(&lease.task_id)
             .bind(lease.attempt)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await?;
         lease_held(done.rows_affected(), lease)
     }
@@ -520,7 +510,7 @@ impl Store {
         for (n, body) in bodies.iter().enumerate() {
             query = query.bind(n as i64).bind(body.to_string());
         }
-        let rows = query.fetch_all(&self.writer).await?;
+        let rows = query.fetch_all(&mut *self.writer().await?).await?;
         if rows.is_empty() {
             return Err(lease_lost(lease));
         }
@@ -540,7 +530,7 @@ impl Store {
         let row = sqlx::query(&sql)
             .bind(task_id)
             .bind(event_type.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         Ok(row.is_some())
     }
@@ -560,7 +550,7 @@ impl Store {
                 sqlx::query(&sql)
                     .bind(task_id)
                     .bind(after)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.reader().await?)
                     .await?
             }
             None => {
@@ -571,7 +561,7 @@ impl Store {
                     .into_owned();
                 sqlx::query(&sql)
                     .bind(task_id)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.reader().await?)
                     .await?
             }
         };
@@ -608,21 +598,46 @@ impl Store {
     ) -> Result<EventRecord> {
         let _timer = Timer::start("complete_task");
         let task_id = lease.task_id.as_str();
-        let mut tx = self.begin().await?;
-        let sql = self.sql(
-            "UPDATE tasks SET status = ?, secrets = NULL WHERE id = ? AND attempt = ? AND status = 'processing'",
-        );
-        let updated = sqlx::query(&sql)
-            .bind(status.as_str())
-            .bind(task_id)
-            .bind(lease.attempt)
-            .execute(&mut *tx)
-            .await?;
-        lease_held(updated.rows_affected(), lease)?;
-        let event = self
-            .insert_event(&mut *tx, task_id, EventType::Completion, body)
-            .await?;
-        tx.commit().await?;
+        let end = "UPDATE tasks SET status = ?, secrets = NULL WHERE id = ? AND attempt = ? AND status = 'processing'";
+        let event = match self.backend {
+            // One command to the connection's thread instead of four (the write lock, two
+            // statements, the commit): the event is inserted only when the update
+            // changed the task, that is while the lease holds it.
+            Backend::Sqlite => {
+                let sql = format!(
+                    "BEGIN IMMEDIATE; {end}; \
+                     INSERT INTO task_events (task_id, event_type, body, created_at) \
+                     SELECT ?, ?, ?, ? WHERE changes() = 1 RETURNING {EVENT_COLUMNS}; COMMIT"
+                );
+                let query = sqlx::query(&sql)
+                    .bind(status.as_str())
+                    .bind(task_id)
+                    .bind(lease.attempt)
+                    .bind(task_id)
+                    .bind(EventType::Completion.as_str())
+                    .bind(body.to_string())
+                    .bind(now_ms());
+                let rows = connections::in_one_command(&mut *self.writer().await?, query).await?;
+                let row = rows.first().ok_or_else(|| lease_lost(lease))?;
+                event_from_row(row)?
+            }
+            Backend::Postgres => {
+                let mut conn = self.writer().await?;
+                let mut tx = self.begin(&mut conn).await?;
+                let updated = sqlx::query(&self.sql(end))
+                    .bind(status.as_str())
+                    .bind(task_id)
+                    .bind(lease.attempt)
+                    .execute(&mut *tx)
+                    .await?;
+                lease_held(updated.rows_affected(), lease)?;
+                let event = self
+                    .insert_event(&mut *tx, task_id, EventType::Completion, body)
+                    .await?;
+                tx.commit().await?;
+                event
+            }
+        };
         match self.drops_secrets(task_id, true) {
             true => self.scrub_dropped_secrets(scrub::COMPLETION_WAIT).await,
             // Nothing dropped now; a cancel's scrub may still be under way.
@@ -634,7 +649,8 @@ impl Store {
     /// Cancels a task as Backstage does: appends a `cancelled` event and drops the
     /// secrets; the status is left to the worker, which ends the task `failed`.
     pub async fn cancel_task(&self, task_id: &str, body: &Json) -> Result<EventRecord> {
-        let mut tx = self.begin().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let sql = self.sql("UPDATE tasks SET secrets = NULL WHERE id = ?");
         let updated = sqlx::query(&sql).bind(task_id).execute(&mut *tx).await?;
         if updated.rows_affected() != 1 {
@@ -646,6 +662,7 @@ impl Store {
             .insert_event(&mut *tx, task_id, EventType::Cancelled, body)
             .await?;
         tx.commit().await?;
+        drop(conn);
         // The request that cancels does not wait; the completion that follows does.
         if self.drops_secrets(task_id, false) {
             self.scrub_dropped_secrets(Duration::ZERO).await;
@@ -661,7 +678,8 @@ impl Store {
         secrets: Map<String, Json>,
         recover_strategy: &str,
     ) -> Result<EventRecord> {
-        let mut tx = self.begin().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let sql = self
             .sql(&format!(
                 "UPDATE tasks SET status = 'open', last_heartbeat_at = ?, secrets = ? WHERE id = ? AND status IN {TERMINAL}"
@@ -695,6 +713,7 @@ impl Store {
             )
             .await?;
         tx.commit().await?;
+        drop(conn);
         if let Some(scrubber) = &self.scrubber {
             scrubber.note_secrets(task_id, !secrets.is_empty());
         }
@@ -705,7 +724,8 @@ impl Store {
     /// (their worker died), each with a `recovered` event. Returns their ids.
     pub async fn recover_stale_tasks(&self, stale_after_ms: i64) -> Result<Vec<String>> {
         let now = now_ms();
-        let mut tx = self.begin().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let sql = self.sql(
             "UPDATE tasks SET status = 'open', last_heartbeat_at = ? WHERE status = 'processing' AND last_heartbeat_at < ? RETURNING id, spec",
         );
@@ -733,6 +753,7 @@ impl Store {
             ids.push(id);
         }
         tx.commit().await?;
+        drop(conn);
         Ok(ids)
     }
 
@@ -740,7 +761,8 @@ impl Store {
     pub async fn task_state(&self, task_id: &str) -> Result<TaskState> {
         let mut state = parse_state(
             task_id,
-            self.task_column(&self.pool, task_id, "state").await?,
+            self.task_column(&mut *self.reader().await?, task_id, "state")
+                .await?,
         )?;
         self.load_checkpoints(task_id, &mut state).await?;
         Ok(state)
@@ -759,7 +781,7 @@ impl Store {
             .bind(text)
             .bind(&lease.task_id)
             .bind(lease.attempt)
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await?)
             .await?;
         lease_held(done.rows_affected(), lease)
     }
@@ -768,7 +790,8 @@ impl Store {
     /// later steps).
     pub async fn add_secret(&self, lease: &Lease, name: &str, value: &str) -> Result<()> {
         let task_id = lease.task_id.as_str();
-        let mut tx = self.begin().await?;
+        let mut conn = self.writer().await?;
+        let mut tx = self.begin(&mut conn).await?;
         let mut secrets = self.open_secrets(
             task_id,
             self.task_column(&mut *tx, task_id, "secrets").await?,
@@ -785,6 +808,7 @@ impl Store {
             .await?;
         lease_held(done.rows_affected(), lease)?;
         tx.commit().await?;
+        drop(conn);
         if let Some(scrubber) = &self.scrubber {
             scrubber.note_secrets(task_id, true);
         }
@@ -795,7 +819,8 @@ impl Store {
     pub async fn secrets(&self, task_id: &str) -> Result<Map<String, Json>> {
         self.open_secrets(
             task_id,
-            self.task_column(&self.pool, task_id, "secrets").await?,
+            self.task_column(&mut *self.reader().await?, task_id, "secrets")
+                .await?,
         )
     }
 
@@ -898,6 +923,15 @@ pub(crate) fn lease_lost(lease: &Lease) -> StoreError {
         task_id: lease.task_id.clone(),
         attempt: lease.attempt,
     }
+}
+
+/// Brings the schema up to date.
+async fn migrate(conn: &mut AnyConnection, backend: Backend) -> Result<()> {
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(conn).await?,
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(conn).await?,
+    }
+    Ok(())
 }
 
 pub(crate) fn now_ms() -> i64 {

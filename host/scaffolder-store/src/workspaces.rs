@@ -38,7 +38,7 @@ impl Store {
             .bind(&lease.task_id)
             .bind(lease.attempt)
             .bind(now_ms())
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         lease_held(done.rows_affected(), lease)
     }
@@ -66,7 +66,7 @@ impl Store {
             .bind(manifest)
             .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
             .bind(now_ms())
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await?;
         lease_held(done.rows_affected(), lease)
     }
@@ -77,7 +77,7 @@ impl Store {
         let sql = self.sql("SELECT manifest FROM task_workspaces WHERE task_id = ?");
         let row = sqlx::query(&sql)
             .bind(task_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         Ok(match row {
             Some(row) => row.try_get::<Option<String>, _>("manifest")?,
@@ -95,7 +95,7 @@ impl Store {
         ] {
             sqlx::query(&self.sql(sql))
                 .bind(task_id)
-                .execute(self.writer())
+                .execute(&mut *self.writer().await?)
                 .await?;
         }
         Ok(())
@@ -112,7 +112,7 @@ impl Store {
             .into_owned();
         let rows = sqlx::query(&sql)
             .bind(before_ms)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.iter().map(|row| Ok(row.try_get("task_id")?)).collect()
     }
@@ -135,7 +135,7 @@ impl Store {
             .bind(digest)
             .bind(i64::from(chunk))
             .bind(data)
-            .execute(self.writer())
+            .execute(&mut *self.writer().await?)
             .await
             .map_err(|err| not_found_on_foreign_key(err, task_id))?;
         Ok(())
@@ -154,7 +154,7 @@ impl Store {
             .bind(task_id)
             .bind(digest)
             .bind(i64::from(chunk))
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         Ok(match row {
             Some(row) => Some(row.try_get("data")?),
@@ -168,7 +168,7 @@ impl Store {
         let sql = self.sql("SELECT DISTINCT digest FROM workspace_blobs WHERE task_id = ?");
         let rows = sqlx::query(&sql)
             .bind(task_id)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.iter().map(|row| Ok(row.try_get("digest")?)).collect()
     }
@@ -190,7 +190,7 @@ impl Store {
             for digest in batch {
                 query = query.bind(digest);
             }
-            query.execute(self.writer()).await?;
+            query.execute(&mut *self.writer().await?).await?;
         }
         Ok(())
     }
