@@ -105,11 +105,13 @@ impl EventBus {
 /// and added secrets. Tasks record them in the store; dry runs in memory.
 #[async_trait::async_trait]
 pub(crate) trait Journal: Send + Sync {
-    /// Records `log` events with these bodies, in order (a run's writer sends what
-    /// queued while it wrote the last batch: `step_log.rs`).
-    async fn log_many(&self, bodies: Vec<Json>);
-    /// Saves a completed step's output so a resumed task skips the step (and, for a
-    /// task, its workspace first, when workspaces are saved). An error fails the step.
+    /// Records `log` events with these bodies, in order, and with `save_state` the
+    /// completed steps' outputs ([`Journal::step_completed`]) in the same write (a run's
+    /// writer sends what queued while it wrote the last batch: `step_log.rs`).
+    async fn record(&self, bodies: Vec<Json>, save_state: bool);
+    /// Adds a completed step's output to the outputs a resumed task skips the steps of
+    /// (for a task, after saving its workspace, when workspaces are saved), to be saved
+    /// by the next [`Journal::record`] with `save_state`. An error fails the step.
     async fn step_completed(&self, step_id: &str, output: &Json) -> Result<(), String>;
     async fn checkpoint(&self, step_id: &str, key: &str) -> Result<Option<Json>, String>;
     async fn set_checkpoint(&self, step_id: &str, key: &str, value: &Json) -> Result<(), String>;
@@ -285,9 +287,26 @@ impl TaskJournal {
 
 #[async_trait::async_trait]
 impl Journal for TaskJournal {
-    async fn log_many(&self, bodies: Vec<Json>) {
-        let write = || self.store.append_log_events(&self.lease, &bodies);
-        if let Ok(events) = self.persist("log events", write).await {
+    async fn record(&self, bodies: Vec<Json>, save_state: bool) {
+        let events = if save_state {
+            // A copy: checkpoints of the next step may change the state meanwhile.
+            let state = self.state.lock().await.clone();
+            let write = || {
+                self.store
+                    .write_state_and_log_events(&self.lease, &state, &bodies)
+            };
+            let written = self.persist("the step's output", write).await;
+            if let Err(err) = &written
+                && !err.lease_lost()
+            {
+                tracing::error!(task_id = %self.lease.task_id, "a resumed task would run the completed step again");
+            }
+            written
+        } else {
+            let write = || self.store.append_log_events(&self.lease, &bodies);
+            self.persist("log events", write).await
+        };
+        if let Ok(events) = events {
             self.bus.publish_events(&self.lease.task_id, events);
         }
     }
@@ -295,14 +314,7 @@ impl Journal for TaskJournal {
     async fn step_completed(&self, step_id: &str, output: &Json) -> Result<(), String> {
         // Files first: a step recorded as completed must find its files after a takeover.
         self.save_workspace().await?;
-        let mut state = self.state.lock().await;
-        state.complete_step(step_id, output);
-        let write = || self.store.write_state(&self.lease, &state);
-        if let Err(err) = self.persist("the step's output", write).await
-            && !err.lease_lost()
-        {
-            tracing::error!(task_id = %self.lease.task_id, step_id, "a resumed task would run the step again");
-        }
+        self.state.lock().await.complete_step(step_id, output);
         Ok(())
     }
 
@@ -360,7 +372,7 @@ impl MemoryJournal {
 
 #[async_trait::async_trait]
 impl Journal for MemoryJournal {
-    async fn log_many(&self, bodies: Vec<Json>) {
+    async fn record(&self, bodies: Vec<Json>, _save_state: bool) {
         if let Some(observer) = &self.observer {
             for body in &bodies {
                 // An observer that went away only stops watching.

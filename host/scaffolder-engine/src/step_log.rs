@@ -6,16 +6,19 @@
 //! task (`tokio::join!`), not spawned. The runtime calls [`StepHost::log`] synchronously
 //! from the guest, which never waits for the database; events that queue while a batch
 //! is written go in the next batch, so a step's `Beginning step` and its first lines, or
-//! its `Finished step` and the next step's start, are usually one statement. (A run's
-//! writes are the throughput limit of SQLite, which has one writer; and handing a dry
-//! run's lines to another thread cost more than its actions.)
+//! its `Finished step` and the next step's start, are usually one statement. A completed
+//! step's output is saved in the batch too ([`RunLog::save_state`]): with its `Finished
+//! step` and the next step's start, in one transaction, which the next step's action
+//! waits for ([`RunLog::state_saved`]). (A run's writes are the throughput limit of
+//! SQLite, which has one writer; and handing a dry run's lines to another thread cost
+//! more than its actions.)
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use scaffolder_runtime::{Checkpoint, LogLevel, StepHost};
 use serde_json::Value as Json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::events::{Journal, log_body};
 use crate::redact::Redactor;
@@ -23,12 +26,22 @@ use crate::redact::Redactor;
 /// Where a run's events are sent, in the order they are to be recorded.
 #[derive(Clone)]
 pub(crate) struct RunLog {
-    sender: mpsc::UnboundedSender<Json>,
+    sender: mpsc::UnboundedSender<Entry>,
+    /// Told when the state of the last [`RunLog::save_state`] is written.
+    state_saved: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
+}
+
+enum Entry {
+    Event(Json),
+    /// Save the journal's step state with the batch.
+    State {
+        saved: oneshot::Sender<()>,
+    },
 }
 
 /// Records a run's events as they arrive from its [`RunLog`].
 pub(crate) struct RunLogWriter {
-    receiver: mpsc::UnboundedReceiver<Json>,
+    receiver: mpsc::UnboundedReceiver<Entry>,
     journal: Arc<dyn Journal>,
 }
 
@@ -43,13 +56,40 @@ pub(crate) struct LogLines {
 /// Opens a run's log and the writer that records it; poll the writer beside the run.
 pub(crate) fn open(journal: Arc<dyn Journal>) -> (RunLog, RunLogWriter) {
     let (sender, receiver) = mpsc::unbounded_channel();
-    (RunLog { sender }, RunLogWriter { receiver, journal })
+    let log = RunLog {
+        sender,
+        state_saved: Arc::default(),
+    };
+    (log, RunLogWriter { receiver, journal })
 }
 
 impl RunLog {
     /// Records an event body after those sent before it.
     pub fn record(&self, body: Json) {
-        let _ = self.sender.send(body);
+        let _ = self.sender.send(Entry::Event(body));
+    }
+
+    /// Saves the journal's step state ([`Journal::step_completed`]) with the events sent
+    /// before and right after it, in one write.
+    pub fn save_state(&self) {
+        let (saved, written) = oneshot::channel();
+        *self.state_saved.lock().unwrap_or_else(|e| e.into_inner()) = Some(written);
+        let _ = self.sender.send(Entry::State { saved });
+    }
+
+    /// Waits until the state of the last [`RunLog::save_state`] is written (or could
+    /// not be: the journal says why), so that a step's action does not start before the
+    /// steps completed before it are recorded as such.
+    pub async fn state_saved(&self) {
+        let written = self
+            .state_saved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(written) = written {
+            // A dropped sender: the writer is gone with the run.
+            let _ = written.await;
+        }
     }
 
     /// Records a task-level event: `{ message }`.
@@ -100,9 +140,20 @@ impl RunLogWriter {
     /// Records events until every [`RunLog`] and [`LogLines`] of the run is dropped (the
     /// runtime drops an action's when its step returns) and the last event is recorded.
     pub async fn write_all(mut self) {
-        let mut bodies = Vec::new();
-        while self.receiver.recv_many(&mut bodies, 256).await > 0 {
-            self.journal.log_many(std::mem::take(&mut bodies)).await;
+        let mut entries = Vec::new();
+        while self.receiver.recv_many(&mut entries, 256).await > 0 {
+            let mut bodies = Vec::with_capacity(entries.len());
+            let mut saved = Vec::new();
+            for entry in entries.drain(..) {
+                match entry {
+                    Entry::Event(body) => bodies.push(body),
+                    Entry::State { saved: tell } => saved.push(tell),
+                }
+            }
+            self.journal.record(bodies, !saved.is_empty()).await;
+            for tell in saved {
+                let _ = tell.send(());
+            }
         }
     }
 }

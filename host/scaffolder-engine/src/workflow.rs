@@ -290,6 +290,8 @@ impl Run {
             });
         }
         log.record(beginning);
+        // Saved with this step's beginning, usually: the previous step's output.
+        log.state_saved().await;
 
         // What this step derives from secrets is hidden in its own lines and error only,
         // as Backstage's per-step logger does; the run's secrets everywhere.
@@ -321,6 +323,7 @@ impl Run {
                         .step_completed(&step.id, &step_redactor.redact_json(&output))
                         .await
                         .map_err(Failure::error)?;
+                    log.save_state();
                 }
                 context.set_output(&step.id, output);
                 log.step_status(

@@ -49,6 +49,10 @@ const LARGE_SPEC: usize = 1024 * 1024;
 
 const TASK_COLUMNS: &str = "id, spec, status, created_at, last_heartbeat_at, created_by";
 const EVENT_COLUMNS: &str = "id, task_id, event_type, body, created_at";
+/// Replaces the completed steps of the run holding a lease. Binds: the state
+/// ([`state_text`]), task id, attempt.
+const WRITE_STATE: &str =
+    "UPDATE tasks SET state = ? WHERE id = ? AND attempt = ? AND status = 'processing'";
 /// Statuses from which a task may be retried.
 const TERMINAL: &str = "('cancelled', 'completed', 'failed', 'skipped')";
 
@@ -483,6 +487,57 @@ impl Store {
         self.insert_held_events(lease, EventType::Log, bodies).await
     }
 
+    /// Saves the task's completed steps (as [`Store::write_state`]) and appends `log`
+    /// events with these bodies (as [`Store::append_log_events`]) in one transaction, on
+    /// SQLite sent as one command: the run's writer saves a step's output with the
+    /// events around it. All or none: [`StoreError::LeaseLost`] when the run no longer
+    /// holds the task.
+    pub async fn write_state_and_log_events(
+        &self,
+        lease: &Lease,
+        state: &TaskState,
+        bodies: &[Json],
+    ) -> Result<Vec<EventRecord>> {
+        if bodies.is_empty() {
+            self.write_state(lease, state).await?;
+            return Ok(Vec::new());
+        }
+        let _timer = Timer::start("write_state_and_log_events");
+        let update = self.sql(WRITE_STATE);
+        let insert = self.held_events_sql(bodies.len());
+        let state = state_text(state);
+        let rows = match self.backend {
+            Backend::Sqlite => {
+                let sql = format!("BEGIN IMMEDIATE; {update}; {insert}; COMMIT");
+                let query = sqlx::query(&sql)
+                    .bind(state)
+                    .bind(&lease.task_id)
+                    .bind(lease.attempt);
+                let query = bind_held_events(query, lease, EventType::Log, bodies);
+                connections::in_one_command(&mut *self.writer().await?, query).await?
+            }
+            Backend::Postgres => {
+                let mut conn = self.writer().await?;
+                let mut tx = self.begin(&mut conn).await?;
+                let done = sqlx::query(&update)
+                    .bind(state)
+                    .bind(&lease.task_id)
+                    .bind(lease.attempt)
+                    .execute(&mut *tx)
+                    .await?;
+                lease_held(done.rows_affected(), lease)?;
+                let rows = bind_held_events(sqlx::query(&insert), lease, EventType::Log, bodies)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                rows
+            }
+        };
+        // The insert returns rows, and the update changed the task, only while the
+        // lease holds it.
+        events_from_rows(rows, lease)
+    }
+
     /// Inserts events of one type in one statement, only while `lease` holds the task.
     async fn insert_held_events(
         &self,
@@ -491,36 +546,25 @@ impl Store {
         bodies: &[Json],
     ) -> Result<Vec<EventRecord>> {
         let _timer = Timer::start("append_events");
-        // `held` has one row while the lease holds, none otherwise; the VALUES carry
-        // an ordinal so ids follow the order of the bodies.
-        let values = vec!["(?, ?)"; bodies.len()].join(", ");
-        let sql = self
-            .sql(&format!(
-                "{held} INSERT INTO task_events (task_id, event_type, body, created_at) \
-                 SELECT held.id, ?, v.column2, ? FROM held, (VALUES {values}) AS v \
-                 ORDER BY v.column1 RETURNING {EVENT_COLUMNS}",
-                held = self.held(),
-            ))
-            .into_owned();
-        let mut query = sqlx::query(&sql)
-            .bind(&lease.task_id)
-            .bind(lease.attempt)
-            .bind(event_type.as_str())
-            .bind(now_ms());
-        for (n, body) in bodies.iter().enumerate() {
-            query = query.bind(n as i64).bind(body.to_string());
-        }
+        let sql = self.held_events_sql(bodies.len());
+        let query = bind_held_events(sqlx::query(&sql), lease, event_type, bodies);
         let rows = query.fetch_all(&mut *self.writer().await?).await?;
-        if rows.is_empty() {
-            return Err(lease_lost(lease));
-        }
-        // Ids follow the order of the rows inserted; RETURNING promises no order.
-        let mut events = rows
-            .iter()
-            .map(event_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        events.sort_by_key(|e| e.id);
-        Ok(events)
+        events_from_rows(rows, lease)
+    }
+
+    /// The insert of `count` events of the run holding a lease, in one statement, that
+    /// inserts nothing once the lease is lost ([`bind_held_events`] binds it). `held` has
+    /// one row while the lease holds, none otherwise; the VALUES carry an ordinal so ids
+    /// follow the order of the bodies.
+    fn held_events_sql(&self, count: usize) -> String {
+        let values = vec!["(?, ?)"; count].join(", ");
+        self.sql(&format!(
+            "{held} INSERT INTO task_events (task_id, event_type, body, created_at) \
+             SELECT held.id, ?, v.column2, ? FROM held, (VALUES {values}) AS v \
+             ORDER BY v.column1 RETURNING {EVENT_COLUMNS}",
+            held = self.held(),
+        ))
+        .into_owned()
     }
 
     /// Whether the task has an event of this type (a `cancelled` one, for workers).
@@ -773,12 +817,8 @@ impl Store {
     /// row.
     pub async fn write_state(&self, lease: &Lease, state: &TaskState) -> Result<()> {
         let _timer = Timer::start("write_state");
-        let text = json!({ "steps": state.steps }).to_string();
-        let sql = self.sql(
-            "UPDATE tasks SET state = ? WHERE id = ? AND attempt = ? AND status = 'processing'",
-        );
-        let done = sqlx::query(&sql)
-            .bind(text)
+        let done = sqlx::query(&self.sql(WRITE_STATE))
+            .bind(state_text(state))
             .bind(&lease.task_id)
             .bind(lease.attempt)
             .execute(&mut *self.writer().await?)
@@ -923,6 +963,44 @@ pub(crate) fn lease_lost(lease: &Lease) -> StoreError {
         task_id: lease.task_id.clone(),
         attempt: lease.attempt,
     }
+}
+
+/// `tasks.state`: the completed steps (checkpoints have rows of their own).
+fn state_text(state: &TaskState) -> String {
+    json!({ "steps": state.steps }).to_string()
+}
+
+/// Binds [`Store::held_events_sql`]'s parameters after those `query` has.
+fn bind_held_events<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    lease: &Lease,
+    event_type: EventType,
+    bodies: &[Json],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = query
+        .bind(lease.task_id.clone())
+        .bind(lease.attempt)
+        .bind(event_type.as_str())
+        .bind(now_ms());
+    for (n, body) in bodies.iter().enumerate() {
+        query = query.bind(n as i64).bind(body.to_string());
+    }
+    query
+}
+
+/// The events a held insert returned, in id order; [`StoreError::LeaseLost`] when it
+/// inserted none (the lease no longer holds).
+fn events_from_rows(rows: Vec<AnyRow>, lease: &Lease) -> Result<Vec<EventRecord>> {
+    if rows.is_empty() {
+        return Err(lease_lost(lease));
+    }
+    // Ids follow the order of the rows inserted; RETURNING promises no order.
+    let mut events = rows
+        .iter()
+        .map(event_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    events.sort_by_key(|e| e.id);
+    Ok(events)
 }
 
 /// Brings the schema up to date.

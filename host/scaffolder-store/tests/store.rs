@@ -77,6 +77,7 @@ on_both_databases!(
     start_over_recovery_trims_events,
     stale_tasks_are_recovered,
     step_state_and_checkpoints_persist,
+    state_and_events_are_written_together,
     added_secrets_are_kept_until_the_end,
     heartbeat_only_while_processing,
     a_lost_lease_writes_nothing,
@@ -529,6 +530,38 @@ async fn step_state_and_checkpoints_persist(store: &Store) {
     assert_eq!(stored.checkpoint("publish", "other"), None);
 }
 
+async fn state_and_events_are_written_together(store: &Store) {
+    let lease = claimed(store, "t").await;
+    let mut state = TaskState::default();
+    state.complete_step("fetch", &json!({ "files": 2 }));
+    let bodies = [
+        json!({ "message": "Finished step fetch" }),
+        json!({ "message": "Beginning step publish" }),
+    ];
+    let events = store
+        .write_state_and_log_events(&lease, &state, &bodies)
+        .await
+        .unwrap();
+    assert_eq!(
+        events.iter().map(|e| &e.body).collect::<Vec<_>>(),
+        bodies.iter().collect::<Vec<_>>(),
+        "returned in order"
+    );
+    assert!(events.iter().all(|e| e.event_type == EventType::Log));
+    let listed = store.list_events("t", None).await.unwrap();
+    assert_eq!(listed, events);
+    assert_eq!(store.task_state("t").await.unwrap(), state);
+
+    // Without events it is a state write.
+    state.complete_step("publish", &json!({}));
+    let events = store
+        .write_state_and_log_events(&lease, &state, &[])
+        .await
+        .unwrap();
+    assert!(events.is_empty());
+    assert_eq!(store.task_state("t").await.unwrap(), state);
+}
+
 async fn added_secrets_are_kept_until_the_end(store: &Store) {
     let lease = claimed(store, "t").await;
     store.add_secret(&lease, "db-password", "pw").await.unwrap();
@@ -604,6 +637,12 @@ async fn a_lost_lease_writes_nothing(store: &Store) {
     let mut state = TaskState::default();
     state.complete_step("late", &json!({}));
     lost(store.write_state(&old, &state).await.unwrap_err());
+    lost(
+        store
+            .write_state_and_log_events(&old, &state, std::slice::from_ref(&body))
+            .await
+            .unwrap_err(),
+    );
     lost(
         store
             .set_checkpoint(&old, "late", "k", &json!(1))
