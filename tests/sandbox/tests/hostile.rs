@@ -54,6 +54,7 @@ const ATTACKS: &[&str] = &[
     "hostile:ansi-log",
     "hostile:disk-fill",
     "hostile:denied-then-failed",
+    "hostile:remember",
 ];
 
 /// One test at a time, so each sees the process's memory as its own.
@@ -358,6 +359,21 @@ async fn a_step_reports_the_linear_memory_it_held() {
         .expect("the ended step reports")
         .linear_memory_bytes;
     assert!(held > 0 && held < 8 << 20, "{held} bytes");
+}
+
+/// Every step gets a fresh instance: what a step leaves in its memory is gone for the
+/// next step of the same plugin, which the pooling allocator may give the same memory
+/// (reset in place for its first MiB, returned to the kernel beyond).
+#[tokio::test]
+async fn remember() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let hostile = hostile_with_limits().await;
+    let ws = workspace();
+    for step in 0..3 {
+        let (outcome, _) = run(&hostile, request("hostile:remember", json!({}), ws.path())).await;
+        let output = outcome.expect("the action succeeds");
+        assert_eq!(output["found"], json!([0, 0]), "step {step} found marks");
+    }
 }
 
 #[tokio::test]

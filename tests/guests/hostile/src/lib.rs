@@ -4,6 +4,7 @@
 use scaffolder_plugin_sdk::bindings::scaffolder::action::{host, types};
 use scaffolder_plugin_sdk::{Action, ActionError, ActionInfo, Context, Result, http, plugin};
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Declares an action with free-form input that requests the given capabilities.
 macro_rules! hostile {
@@ -368,6 +369,21 @@ hostile!(
     }
 );
 
+/// Bytes of [`REMEMBERED`]: more than the host resets in place (the first MiB of a
+/// memory), so both ways of resetting a pooled memory are seen.
+const REMEMBERED_BYTES: usize = 2 << 20;
+static REMEMBERED: [AtomicU8; REMEMBERED_BYTES] = [const { AtomicU8::new(0) }; REMEMBERED_BYTES];
+
+// Leaves marks in its memory for the next step to find (in a static at the start of the
+// memory and 1.5 MiB in), and says which marks it found from an earlier step.
+hostile!(Remember, "hostile:remember", |ctx, input| {
+    let found: Vec<u8> = [0, REMEMBERED_BYTES - (512 << 10)]
+        .iter()
+        .map(|&at| REMEMBERED[at].fetch_add(1, Ordering::Relaxed))
+        .collect();
+    Ok(json!({ "found": found }))
+});
+
 plugin!(
     ReadEtcPasswd,
     EscapeDotDot,
@@ -396,4 +412,5 @@ plugin!(
     AnsiLog,
     DiskFill,
     DeniedThenFailed,
+    Remember,
 );
