@@ -49,7 +49,11 @@ pub(crate) enum Acquired {
 pub(crate) struct HeldConnection {
     connection: Option<AnyConnection>,
     home: Arc<Held>,
-    _permit: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
+    /// A transaction sent as one command ([`in_one_command`]) is under way: if this is
+    /// dropped before it ends, the transaction may be open (sqlx stops running a
+    /// command's statements when nobody waits for their results any more).
+    in_transaction: bool,
 }
 
 impl Connections {
@@ -90,7 +94,8 @@ impl Connections {
                 Ok(Acquired::Held(HeldConnection {
                     connection: Some(connection),
                     home: held.clone(),
-                    _permit: permit,
+                    permit: Some(permit),
+                    in_transaction: false,
                 }))
             }
             Connections::Pool(pool) => Ok(Acquired::Pooled(pool.acquire().await?)),
@@ -124,7 +129,7 @@ impl Connections {
 
 impl Drop for HeldConnection {
     fn drop(&mut self) {
-        let Some(connection) = self.connection.take() else {
+        let Some(mut connection) = self.connection.take() else {
             return;
         };
         if self.home.permits.is_closed() {
@@ -132,8 +137,30 @@ impl Drop for HeldConnection {
             // it is dropped.
             return;
         }
-        self.home
-            .idle
+        if !self.in_transaction {
+            self.home.give_back(connection);
+            return;
+        }
+        // Dropped inside a transaction sent as one command: roll it back (after what is
+        // left of the command, which the connection's thread finishes first) before the
+        // connection serves anyone else; the permit is held until then. Without a
+        // runtime the connection closes, and SQLite rolls back.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (home, permit) = (self.home.clone(), self.permit.take());
+        runtime.spawn(async move {
+            // Fails harmlessly when the command got as far as its COMMIT.
+            let _ = connection.execute("ROLLBACK").await;
+            home.give_back(connection);
+            drop(permit);
+        });
+    }
+}
+
+impl Held {
+    fn give_back(&self, connection: AnyConnection) {
+        self.idle
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(connection);
@@ -163,17 +190,29 @@ impl DerefMut for Acquired {
 /// Runs a SQLite transaction written out in full (`BEGIN IMMEDIATE; ...; COMMIT`, the
 /// statements' `?` bound in order) as one command to the connection's thread, and
 /// returns the rows its statements returned. A statement that fails stops the rest:
-/// the transaction is then rolled back.
+/// the transaction is then rolled back, as it is when the caller is dropped before the
+/// command ends ([`HeldConnection`]'s drop).
 pub(crate) async fn in_one_command<'q>(
-    conn: &mut AnyConnection,
+    conn: &mut Acquired,
     query: sqlx::query::Query<'q, Any, AnyArguments<'q>>,
 ) -> Result<Vec<AnyRow>> {
-    match query.fetch_all(&mut *conn).await {
+    conn.set_in_transaction(true);
+    let rows = match query.fetch_all(&mut **conn).await {
         Ok(rows) => Ok(rows),
         Err(err) => {
             // Fails harmlessly when the failure came before BEGIN or at COMMIT.
             let _ = conn.execute("ROLLBACK").await;
             Err(err.into())
+        }
+    };
+    conn.set_in_transaction(false);
+    rows
+}
+
+impl Acquired {
+    fn set_in_transaction(&mut self, in_transaction: bool) {
+        if let Acquired::Held(held) = self {
+            held.in_transaction = in_transaction;
         }
     }
 }
@@ -249,6 +288,41 @@ mod tests {
             matches!(err, crate::StoreError::Database(sqlx::Error::PoolClosed)),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_transaction_in_one_command_dropped_midway_is_rolled_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let connections = sqlite(&dir, 1).await;
+        let mut conn = connections.acquire().await.unwrap();
+        conn.execute("CREATE TABLE t (x INTEGER NOT NULL)")
+            .await
+            .unwrap();
+        // The insert runs, then the caller gives up during the slow statement: the
+        // command's COMMIT never runs.
+        let query = sqlx::query(
+            "BEGIN IMMEDIATE; INSERT INTO t (x) VALUES (?); \
+             WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 5000000) \
+             SELECT COUNT(*) FROM c; COMMIT",
+        )
+        .bind(1_i64);
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(20), in_one_command(&mut conn, query)).await;
+        assert!(gave_up.is_err(), "the command outlasts the timeout");
+        drop(conn);
+
+        let mut conn = connections.acquire().await.unwrap();
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM t")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap()
+            .get("n");
+        assert_eq!(count, 0, "the insert was rolled back");
+        let query =
+            sqlx::query("BEGIN IMMEDIATE; INSERT INTO t (x) VALUES (?); COMMIT").bind(2_i64);
+        in_one_command(&mut conn, query)
+            .await
+            .expect("no transaction was left open");
     }
 
     #[tokio::test]

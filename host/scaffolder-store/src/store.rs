@@ -514,7 +514,7 @@ impl Store {
                     .bind(&lease.task_id)
                     .bind(lease.attempt);
                 let query = bind_held_events(query, lease, EventType::Log, bodies);
-                connections::in_one_command(&mut *self.writer().await?, query).await?
+                connections::in_one_command(&mut self.writer().await?, query).await?
             }
             Backend::Postgres => {
                 let mut conn = self.writer().await?;
@@ -661,7 +661,7 @@ impl Store {
                     .bind(EventType::Completion.as_str())
                     .bind(body.to_string())
                     .bind(now_ms());
-                let rows = connections::in_one_command(&mut *self.writer().await?, query).await?;
+                let rows = connections::in_one_command(&mut self.writer().await?, query).await?;
                 let row = rows.first().ok_or_else(|| lease_lost(lease))?;
                 event_from_row(row)?
             }
