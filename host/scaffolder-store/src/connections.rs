@@ -252,6 +252,25 @@ mod tests {
         Connections::held(&url, limit, false, first)
     }
 
+    /// One connection to a database with a table `t (x INTEGER NOT NULL)`, and that
+    /// connection, acquired.
+    async fn table_t(dir: &tempfile::TempDir) -> (Connections, Acquired) {
+        let connections = sqlite(dir, 1).await;
+        let mut conn = connections.acquire().await.unwrap();
+        conn.execute("CREATE TABLE t (x INTEGER NOT NULL)")
+            .await
+            .unwrap();
+        (connections, conn)
+    }
+
+    async fn rows_of_t(conn: &mut Acquired) -> i64 {
+        sqlx::query("SELECT COUNT(*) AS n FROM t")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap()
+            .get("n")
+    }
+
     /// Whether `acquire` gives a connection without waiting.
     async fn available(connections: &Connections) -> bool {
         tokio::time::timeout(Duration::ZERO, connections.acquire())
@@ -293,11 +312,7 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_in_one_command_dropped_midway_is_rolled_back() {
         let dir = tempfile::tempdir().unwrap();
-        let connections = sqlite(&dir, 1).await;
-        let mut conn = connections.acquire().await.unwrap();
-        conn.execute("CREATE TABLE t (x INTEGER NOT NULL)")
-            .await
-            .unwrap();
+        let (connections, mut conn) = table_t(&dir).await;
         // The insert runs, then the caller gives up during the slow statement: the
         // command's COMMIT never runs.
         let query = sqlx::query(
@@ -312,12 +327,7 @@ mod tests {
         drop(conn);
 
         let mut conn = connections.acquire().await.unwrap();
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM t")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap()
-            .get("n");
-        assert_eq!(count, 0, "the insert was rolled back");
+        assert_eq!(rows_of_t(&mut conn).await, 0, "the insert was rolled back");
         let query =
             sqlx::query("BEGIN IMMEDIATE; INSERT INTO t (x) VALUES (?); COMMIT").bind(2_i64);
         in_one_command(&mut conn, query)
@@ -328,11 +338,7 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_in_one_command_that_fails_is_rolled_back() {
         let dir = tempfile::tempdir().unwrap();
-        let connections = sqlite(&dir, 1).await;
-        let mut conn = connections.acquire().await.unwrap();
-        conn.execute("CREATE TABLE t (x INTEGER NOT NULL)")
-            .await
-            .unwrap();
+        let (_, mut conn) = table_t(&dir).await;
         let query = sqlx::query(
             "BEGIN IMMEDIATE; INSERT INTO t (x) VALUES (?) RETURNING x; \
              INSERT INTO t (x) VALUES (?); COMMIT",
@@ -341,12 +347,11 @@ mod tests {
         .bind(None::<i64>);
         let err = in_one_command(&mut conn, query).await.err().expect("fails");
         assert!(err.to_string().contains("NOT NULL"), "{err}");
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM t")
-            .fetch_one(&mut *conn)
-            .await
-            .unwrap()
-            .get("n");
-        assert_eq!(count, 0, "the first insert was rolled back");
+        assert_eq!(
+            rows_of_t(&mut conn).await,
+            0,
+            "the first insert was rolled back"
+        );
 
         let query =
             sqlx::query("BEGIN IMMEDIATE; INSERT INTO t (x) VALUES (?) RETURNING x; COMMIT")
