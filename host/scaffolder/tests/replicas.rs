@@ -163,8 +163,10 @@ fn every_task_completes_once_when_replicas_are_killed_and_paused() {
     while !moved() && Instant::now() < resume_by {
         std::thread::sleep(Duration::from_millis(10));
     }
-    replicas[2].server().signal("CONT");
+    // Taken before the signal: r3 may run (and reach the counting server) before this
+    // thread would read the clock after it.
     let resumed_at = now_ms();
+    replicas[2].server().signal("CONT");
     chaos.note(format!("SIGCONT r3 after {} ms", resumed_at - paused_at));
 
     let live = replicas[0].server().base.clone();
