@@ -289,8 +289,9 @@ impl TaskJournal {
 impl Journal for TaskJournal {
     async fn record(&self, bodies: Vec<Json>, save_state: bool) {
         let events = if save_state {
-            // A copy: checkpoints of the next step may change the state meanwhile.
-            let state = self.state.lock().await.clone();
+            // Held through the write, as no action runs before it ends (the next one
+            // waits for it: `RunLog::state_saved`); no copy of every output per step.
+            let state = self.state.lock().await;
             let write = || {
                 self.store
                     .write_state_and_log_events(&self.lease, &state, &bodies)

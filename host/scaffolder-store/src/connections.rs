@@ -10,7 +10,9 @@
 //! server benchmark, 39 without). A connection to a local file does not go stale the way
 //! a network connection does, and its statements run in the order they were sent, so a
 //! connection whose user was dropped mid-statement (or mid-transaction, whose drop sends
-//! the rollback) is fit for the next user as it is.
+//! the rollback) is fit for the next user as it is. A transaction sent as one command
+//! ([`in_one_command`]) has no such guard: its connection is rolled back before it is
+//! given back.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
