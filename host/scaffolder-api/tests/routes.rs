@@ -965,7 +965,8 @@ async fn dry_run_returns_log_files_output_and_steps(backend: Backend) {
     assert_eq!(steps[2]["name"], "friendly:count");
     let (_, list) = server.get("/v2/tasks").await;
     assert_eq!(list["totalTasks"], 0, "a dry run creates no task");
-    // Its workspace is removed once it has answered; the uploaded files are kept for
+    // Nothing of the run is left in the working directory once it has answered (its
+    // workspace was in memory, or here and removed); the uploaded files are kept for
     // the next dry run of the same files, which reads them from the same directory.
     let left = || {
         std::fs::read_dir(server.workdir.path())
@@ -1081,8 +1082,9 @@ async fn dry_run_errors(backend: Backend) {
     server.finish().await;
 }
 
-/// A dry run whose files exceed `scaffolder.dryRun.maxBytes` fails like a failed step,
-/// with the cap, its value and its key in the message.
+/// A dry run whose files exceed `scaffolder.dryRun.maxBytes` fails at the step whose write
+/// exceeds it (its workspace may hold no more than the run may return), with the cap, its
+/// value and its key in the message.
 async fn dry_run_over_a_cap_fails_naming_the_cap(backend: Backend) {
     let server = TestServer::start_with(
         backend,
@@ -1107,8 +1109,7 @@ async fn dry_run_over_a_cap_fails_naming_the_cap(backend: Backend) {
     assert_eq!(body["error"]["name"], "Error");
     assert_eq!(
         body["error"]["message"],
-        "the dry run's files hold more than 4 bytes, the limit set by scaffolder.dryRun.maxBytes; \
-         raise it in the server configuration or write less"
+        "workspace size limit of 4 bytes exceeded (the operator can raise scaffolder.dryRun.maxBytes)"
     );
     server.finish().await;
 }

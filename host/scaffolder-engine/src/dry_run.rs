@@ -17,6 +17,7 @@ use crate::actions::ActionRegistry;
 use crate::collect::{DryRunLimits, collect_files};
 use crate::events::MemoryJournal;
 use crate::failure::Failure;
+use crate::run_space::{Placement, RunSpace};
 use crate::spec::{TaskSpec, TaskUser};
 use crate::uploads::UploadedTemplates;
 use crate::workflow::{Environment, Run};
@@ -90,21 +91,21 @@ pub struct LocalRunResult {
 pub struct LocalRunner {
     actions: Arc<ActionRegistry>,
     renderer: Arc<Renderer>,
-    working_directory: PathBuf,
+    space: Arc<RunSpace>,
     environment: Environment,
     limits: DryRunLimits,
     uploads: Arc<UploadedTemplates>,
 }
 
 /// A local run's workspace, to be removed once the run has answered.
-struct RunWorkspace(PathBuf);
+struct RunWorkspace(Placement);
 
 impl RunWorkspace {
     fn remove(self) {
-        if let Err(err) = std::fs::remove_dir_all(&self.0)
+        if let Err(err) = std::fs::remove_dir_all(&self.0.path)
             && err.kind() != std::io::ErrorKind::NotFound
         {
-            tracing::warn!("could not remove {}: {err}", self.0.display());
+            tracing::warn!("could not remove {}: {err}", self.0.path.display());
         }
     }
 }
@@ -116,7 +117,7 @@ impl Engine {
         let (result, workspace) = LocalRunner {
             actions: self.actions(),
             renderer: self.renderer(),
-            working_directory: config.working_directory.clone(),
+            space: self.run_space(),
             environment: config.environment.clone(),
             limits: config.dry_run_limits,
             uploads: self.uploaded_templates(),
@@ -132,7 +133,8 @@ impl Engine {
 }
 
 impl LocalRunner {
-    /// Workspaces go under `config.working_directory`.
+    /// Workspaces go to memory when they can (`run_space.rs`), else under
+    /// `config.working_directory`.
     pub fn new(actions: ActionRegistry, config: &EngineConfig) -> Self {
         Self {
             actions: Arc::new(actions.answering_as(config.actions_registry_plugin_id.clone())),
@@ -140,7 +142,10 @@ impl LocalRunner {
                 integrations: config.integrations.clone(),
                 ..RendererOptions::default()
             })),
-            working_directory: config.working_directory.clone(),
+            space: Arc::new(RunSpace::new(
+                config.working_directory.clone(),
+                config.dry_run_limits,
+            )),
             environment: config.environment.clone(),
             limits: config.dry_run_limits,
             uploads: Arc::new(UploadedTemplates::new(config.working_directory.clone())),
@@ -166,8 +171,8 @@ impl LocalRunner {
     ) -> (Result<LocalRunResult, Failure>, RunWorkspace) {
         let prefix = if request.execute { "local" } else { "dry-run" };
         let task_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
-        let workspace = self.working_directory.join(&task_id);
-        let result = self.run_in(request, &task_id, &workspace).await;
+        let workspace = self.space.place(&task_id);
+        let result = self.run_in(request, &task_id, &workspace.path).await;
         (result, RunWorkspace(workspace))
     }
 
@@ -224,6 +229,7 @@ impl LocalRunner {
             // Backstage counts the step that extracts the uploaded files.
             extra_steps: usize::from(!request.execute),
             workspace: workspace.to_path_buf(),
+            workspace_cap: Some(self.space.cap()),
             template_directory,
             cancel: request.cancel,
             journal: journal.clone(),

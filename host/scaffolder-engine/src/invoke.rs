@@ -130,6 +130,7 @@ impl Engine {
             template_directory: None,
             secrets,
             cancel: CancellationToken::new(),
+            workspace_cap: None,
         };
         let host = Arc::new(InvocationHost {
             redactor: redactor.clone(),

@@ -20,6 +20,7 @@ mod input_check;
 mod invoke;
 mod redact;
 mod retention;
+mod run_space;
 mod spec;
 mod step_log;
 mod uploads;
@@ -131,6 +132,8 @@ struct Inner {
     running: Mutex<HashMap<String, worker::RunningTask>>,
     /// Dry runs' uploaded template files, kept for the next dry run of the same files.
     uploaded_templates: Arc<uploads::UploadedTemplates>,
+    /// Where dry runs make their workspaces.
+    run_space: Arc<run_space::RunSpace>,
 }
 
 impl Engine {
@@ -149,6 +152,10 @@ impl Engine {
                 renderer: Arc::new(renderer),
                 uploaded_templates: Arc::new(uploads::UploadedTemplates::new(
                     config.working_directory.clone(),
+                )),
+                run_space: Arc::new(run_space::RunSpace::new(
+                    config.working_directory.clone(),
+                    config.dry_run_limits,
                 )),
                 config,
                 wake: Notify::new(),
@@ -275,6 +282,16 @@ impl Engine {
 
     pub(crate) fn uploaded_templates(&self) -> Arc<uploads::UploadedTemplates> {
         self.inner.uploaded_templates.clone()
+    }
+
+    pub(crate) fn run_space(&self) -> Arc<run_space::RunSpace> {
+        self.inner.run_space.clone()
+    }
+
+    /// Removes what dry runs keep in memory between runs (the server stops); dry runs
+    /// after this make their workspaces on disk.
+    pub fn close_dry_runs(&self) {
+        self.inner.run_space.close();
     }
 
     /// The ids of the tasks running on this replica.

@@ -250,6 +250,7 @@ async fn execute(
         dry_run: false,
         extra_steps: 0,
         workspace: workspace.to_path_buf(),
+        workspace_cap: None,
         template_directory,
         cancel,
         saved_steps: claim.state.steps.clone(),

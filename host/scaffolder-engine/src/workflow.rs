@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use scaffolder_runtime::{StepContext, StepFailureKind, StepRequest, TemplateInfo};
+use scaffolder_runtime::{StepContext, StepFailureKind, StepRequest, TemplateInfo, WorkspaceCap};
 use scaffolder_template::{
     ParameterError, Renderer, TemplateContext, is_truthy, step_reference_warnings,
 };
@@ -63,6 +63,9 @@ pub(crate) struct Run {
     /// extract step).
     pub extra_steps: usize,
     pub workspace: PathBuf,
+    /// Workspace limits tighter than the plugins' (a local run's, which returns its
+    /// workspace within `scaffolder.dryRun`'s caps).
+    pub workspace_cap: Option<WorkspaceCap>,
     pub template_directory: Option<PathBuf>,
     pub cancel: CancellationToken,
     pub journal: Arc<dyn Journal>,
@@ -471,6 +474,7 @@ impl Run {
                 template_directory: self.template_directory.clone(),
                 secrets: self.step_secrets(secrets),
                 cancel: self.cancel.clone(),
+                workspace_cap: self.workspace_cap.clone(),
             };
             let host = Arc::new(ActionHost {
                 log: log.clone(),

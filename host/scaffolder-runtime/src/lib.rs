@@ -33,7 +33,7 @@ mod runtime;
 mod stdio;
 mod step;
 
-pub use capability::{Capabilities, DENIALS_METRIC, Grants};
+pub use capability::{Capabilities, DENIALS_METRIC, Grants, WorkspaceCap};
 pub use error::{Error, Result};
 pub use limits::{LOG_LINE_OVERHEAD_BYTES, Limits};
 pub use plugin::{ActionInfo, Attributes, Example, Plugin, PluginConfig, PluginInfo};

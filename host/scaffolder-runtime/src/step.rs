@@ -22,7 +22,7 @@ use crate::capability::filesystem::{
 };
 use crate::capability::http::HttpSandbox;
 use crate::capability::name_lookup::{NameLookupGuard, NameLookupView, ResolvedPeers};
-use crate::capability::workspace_quota::WorkspaceQuota;
+use crate::capability::workspace_quota::{WorkspaceCap, WorkspaceQuota};
 use crate::capability::{Denials, EffectiveGrants, sockets};
 use crate::limits::{StepLimiter, human_bytes};
 use crate::plugin::Plugin;
@@ -119,6 +119,8 @@ pub struct StepRequest {
     pub secrets: BTreeMap<String, String>,
     /// Fires when the user cancels the task.
     pub cancel: CancellationToken,
+    /// Workspace limits tighter than the plugin's, if the host sets any for this step.
+    pub workspace_cap: Option<WorkspaceCap>,
 }
 
 /// Why a step failed.
@@ -433,6 +435,7 @@ pub(crate) async fn execute(
             Some(Arc::new(WorkspaceQuota::new(
                 request.workspace.clone(),
                 budget.clone(),
+                request.workspace_cap.as_ref(),
             ))),
         ),
         limiter: StepLimiter::new(&limits),

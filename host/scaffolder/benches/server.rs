@@ -239,12 +239,18 @@ fn main() {
             tasks as f64 / elapsed.as_secs_f64(),
             elapsed.as_secs_f64()
         );
+        let loaded = rss_kib(server.child.id());
         let streams = open_streams(&client, &base, 10, 100).await;
         std::thread::sleep(Duration::from_secs(1));
         println!(
             "{:<40} {:>8.1} MiB",
             format!("RSS with {} event streams open", streams.len()),
             rss_kib(server.child.id()) as f64 / 1024.0
+        );
+        println!(
+            "{:<40} {:>8.1} MiB",
+            "  of which before the streams",
+            loaded as f64 / 1024.0
         );
     });
     println!(

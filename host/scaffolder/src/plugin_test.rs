@@ -250,6 +250,7 @@ async fn run_case(
                 template_directory: None,
                 secrets: secrets.clone(),
                 cancel: CancellationToken::new(),
+                workspace_cap: None,
             },
             host.clone(),
         )

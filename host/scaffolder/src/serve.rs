@@ -152,6 +152,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let stop_serving = health.stop_serving_after(server_shutdown_delay);
     http_server::serve(listener, app, edge, stop_serving).await?;
     let _ = workers.await;
+    engine.close_dry_runs();
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -127,6 +127,7 @@ pub fn request(action: &str, input: serde_json::Value, workspace: &Path) -> Step
         template_directory: None,
         secrets: BTreeMap::new(),
         cancel: CancellationToken::new(),
+        workspace_cap: None,
     }
 }
 

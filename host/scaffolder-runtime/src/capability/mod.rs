@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 pub use network::{IpNet, is_internal_address};
+pub use workspace_quota::WorkspaceCap;
 
 /// Why a connection is not opened for a run that may have lost its task
 /// ([`crate::StepHost::holds_task`]).

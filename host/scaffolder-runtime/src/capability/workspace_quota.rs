@@ -1,5 +1,5 @@
 //! The task workspace's size and file count against the step's limits
-//! (`maxWorkspaceBytes`, `maxWorkspaceFiles`).
+//! (`maxWorkspaceBytes`, `maxWorkspaceFiles`), or the host's tighter [`WorkspaceCap`].
 //!
 //! Every write and every creation through `wasi:filesystem` is charged before it happens.
 //! Charges are an upper bound of the growth (a rewrite is charged like an append), so the
@@ -16,12 +16,27 @@ use wasmtime_wasi::p2::{DynOutputStream, OutputStream, Pollable, StreamError, St
 use crate::budget::{LimitExceeded, StepBudget, limit_message};
 use crate::limits::human_bytes;
 
+/// Workspace limits tighter than the plugin's, set by the host for one step, with the
+/// settings that raise them (a dry run's workspace holds no more than the run may return).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceCap {
+    pub max_bytes: u64,
+    pub max_files: u64,
+    /// Named in the failure when `max_bytes` is the limit reached.
+    pub bytes_setting: &'static str,
+    /// Named in the failure when `max_files` is the limit reached.
+    pub files_setting: &'static str,
+}
+
 /// The quota of one step's workspace.
 #[derive(Debug)]
 pub(crate) struct WorkspaceQuota {
     root: PathBuf,
     max_bytes: u64,
     max_files: u64,
+    /// The failure's advice for each limit.
+    raise_bytes: String,
+    raise_files: String,
     budget: Arc<StepBudget>,
     usage: Mutex<Usage>,
 }
@@ -42,12 +57,35 @@ struct Measured {
 }
 
 impl WorkspaceQuota {
-    pub(crate) fn new(root: PathBuf, budget: Arc<StepBudget>) -> Self {
+    pub(crate) fn new(root: PathBuf, budget: Arc<StepBudget>, cap: Option<&WorkspaceCap>) -> Self {
         let limits = budget.limits();
+        let plugin_limit = |key: &str| limit_message("", key);
+        let operator_setting =
+            |setting: &str| format!(" exceeded (the operator can raise {setting})");
+        let (max_bytes, raise_bytes) = match cap {
+            Some(cap) if cap.max_bytes < limits.max_workspace_bytes => {
+                (cap.max_bytes, operator_setting(cap.bytes_setting))
+            }
+            _ => (
+                limits.max_workspace_bytes,
+                plugin_limit("maxWorkspaceBytes"),
+            ),
+        };
+        let (max_files, raise_files) = match cap {
+            Some(cap) if cap.max_files < limits.max_workspace_files => {
+                (cap.max_files, operator_setting(cap.files_setting))
+            }
+            _ => (
+                limits.max_workspace_files,
+                plugin_limit("maxWorkspaceFiles"),
+            ),
+        };
         Self {
             root,
-            max_bytes: limits.max_workspace_bytes,
-            max_files: limits.max_workspace_files,
+            max_bytes,
+            max_files,
+            raise_bytes,
+            raise_files,
             budget,
             usage: Mutex::default(),
         }
@@ -76,16 +114,17 @@ impl WorkspaceQuota {
             files_since: files,
         };
         if measured.bytes.saturating_add(bytes) > self.max_bytes {
-            self.budget.exceed(limit_message(
-                &format!("workspace size limit of {}", human_bytes(self.max_bytes)),
-                "maxWorkspaceBytes",
+            self.budget.exceed(format!(
+                "workspace size limit of {}{}",
+                human_bytes(self.max_bytes),
+                self.raise_bytes
             ));
             return Err(LimitExceeded);
         }
         if measured.files.saturating_add(files) > self.max_files {
-            self.budget.exceed(limit_message(
-                &format!("workspace file limit of {} files", self.max_files),
-                "maxWorkspaceFiles",
+            self.budget.exceed(format!(
+                "workspace file limit of {} files{}",
+                self.max_files, self.raise_files
             ));
             return Err(LimitExceeded);
         }
@@ -266,7 +305,45 @@ mod tests {
             max_workspace_files: max_files,
             ..Limits::default()
         }));
-        (WorkspaceQuota::new(dir.to_owned(), budget.clone()), budget)
+        (
+            WorkspaceQuota::new(dir.to_owned(), budget.clone(), None),
+            budget,
+        )
+    }
+
+    #[test]
+    fn a_tighter_cap_is_the_limit_and_names_its_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let budget = Arc::new(StepBudget::new(&Limits {
+            max_workspace_bytes: 1000,
+            max_workspace_files: 10,
+            ..Limits::default()
+        }));
+        let cap = WorkspaceCap {
+            max_bytes: 100,
+            max_files: 50,
+            bytes_setting: "scaffolder.dryRun.maxBytes",
+            files_setting: "scaffolder.dryRun.maxFiles",
+        };
+        let quota = WorkspaceQuota::new(dir.path().to_owned(), budget.clone(), Some(&cap));
+        assert_eq!(quota.charge(100, 1), Ok(()));
+        std::fs::write(dir.path().join("a"), vec![0; 100]).unwrap();
+        assert_eq!(quota.charge(1, 0), Err(LimitExceeded));
+        assert_eq!(
+            budget.exceeded().unwrap(),
+            "workspace size limit of 100 bytes exceeded (the operator can raise scaffolder.dryRun.maxBytes)"
+        );
+        // The plugin's file limit (10) is the tighter one: it stays, with its own advice.
+        let budget = Arc::new(StepBudget::new(&Limits {
+            max_workspace_files: 10,
+            ..Limits::default()
+        }));
+        let quota = WorkspaceQuota::new(dir.path().to_owned(), budget.clone(), Some(&cap));
+        assert_eq!(quota.charge(0, 11), Err(LimitExceeded));
+        assert_eq!(
+            budget.exceeded().unwrap(),
+            "workspace file limit of 10 files exceeded (the operator can raise limits.maxWorkspaceFiles for this plugin)"
+        );
     }
 
     #[test]
