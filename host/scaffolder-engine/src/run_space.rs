@@ -197,6 +197,28 @@ fn has_room(path: &Path, bytes: u64) -> bool {
 mod tests {
     use super::*;
 
+    /// A disk directory, a memory filesystem, and a space over them for runs of up to
+    /// `max_bytes`.
+    struct Fixture {
+        disk: tempfile::TempDir,
+        memory: tempfile::TempDir,
+        space: RunSpace,
+    }
+
+    fn fixture(max_bytes: u64) -> Fixture {
+        let (disk, memory) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let space = RunSpace::with_memory_filesystem(
+            disk.path().to_owned(),
+            limits(max_bytes),
+            memory.path().to_owned(),
+        );
+        Fixture {
+            disk,
+            memory,
+            space,
+        }
+    }
+
     fn limits(max_bytes: u64) -> DryRunLimits {
         DryRunLimits {
             max_files: 100,
@@ -206,13 +228,11 @@ mod tests {
 
     #[test]
     fn runs_go_to_memory_up_to_the_slots_then_to_disk() {
-        let disk = tempfile::tempdir().unwrap();
-        let memory = tempfile::tempdir().unwrap();
-        let space = RunSpace::with_memory_filesystem(
-            disk.path().to_owned(),
-            limits(1 << 10),
-            memory.path().to_owned(),
-        );
+        let Fixture {
+            disk,
+            memory,
+            space,
+        } = fixture(1 << 10);
         let private = |p: &Placement| p.path.parent().unwrap().to_owned();
         let placements: Vec<Placement> = (0..IN_MEMORY_RUNS)
             .map(|i| space.place(&format!("run-{i}")))
@@ -236,13 +256,11 @@ mod tests {
 
     #[test]
     fn closing_removes_the_private_directory() {
-        let disk = tempfile::tempdir().unwrap();
-        let memory = tempfile::tempdir().unwrap();
-        let space = RunSpace::with_memory_filesystem(
-            disk.path().to_owned(),
-            limits(1 << 10),
-            memory.path().to_owned(),
-        );
+        let Fixture {
+            disk,
+            memory: _memory,
+            space,
+        } = fixture(1 << 10);
         let private = space.place("run").path.parent().unwrap().to_owned();
         assert!(private.is_dir());
         space.close();
@@ -252,13 +270,11 @@ mod tests {
 
     #[test]
     fn without_room_for_every_run_at_its_cap_runs_go_to_disk() {
-        let disk = tempfile::tempdir().unwrap();
-        let memory = tempfile::tempdir().unwrap();
-        let space = RunSpace::with_memory_filesystem(
-            disk.path().to_owned(),
-            limits(u64::MAX / 2),
-            memory.path().to_owned(),
-        );
+        let Fixture {
+            disk,
+            memory: _memory,
+            space,
+        } = fixture(u64::MAX / 2);
         assert_eq!(space.place("run").path, disk.path().join("run"));
     }
 
