@@ -1283,7 +1283,7 @@ pub(crate) fn translate_template(
     let mut macros = 0usize;
     if !shared.is_empty() {
         out.push_str(&format!(
-            "{{% set {VARS} = namespace() %}}{open_expr} \"\" }}}}"
+            "{{% set {VARS} = __js_namespace() %}}{open_expr} \"\" }}}}"
         ));
     }
     loop {

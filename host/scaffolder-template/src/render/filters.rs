@@ -748,7 +748,7 @@ mod tests {
     use super::*;
 
     fn env() -> Environment<'static> {
-        let mut env = Environment::new();
+        let mut env = Environment::empty();
         register(&mut env, &ScmIntegration::defaults(), Syntax::Backstage);
         env
     }

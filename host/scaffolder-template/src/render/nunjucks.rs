@@ -95,43 +95,11 @@ pub(crate) const TESTS: &[(&str, usize)] = &[
     ("upper", 0),
 ];
 
-/// minijinja's built-in filters and tests that nunjitsu does not have.
-const MINIJINJA_ONLY_FILTERS: &[&str] = &[
-    "count", "items", "split", "lines", "attr", "min", "max", "bool", "map", "unique", "chain",
-    "zip", "pprint", "format", "tojson",
-];
-const MINIJINJA_ONLY_TESTS: &[&str] = &[
-    "none",
-    "safe",
-    "boolean",
-    "integer",
-    "int",
-    "float",
-    "sequence",
-    "startingwith",
-    "endingwith",
-    "==",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "in",
-    "true",
-    "false",
-    "filter",
-    "test",
-];
-
-/// Registers nunjitsu's filters and tests, replacing minijinja's; `jsonify` (an alias of
-/// `dump`) exists only with cookiecutter delimiters.
+/// Registers nunjitsu's filters and tests on an environment made with
+/// `Environment::empty()` (minijinja's own built-ins are not nunjitsu's, and building
+/// them is most of what a fresh plugin instance would spend on its renderer); `jsonify`
+/// (an alias of `dump`) exists only with cookiecutter delimiters.
 pub(crate) fn register(env: &mut Environment<'static>, syntax: Syntax) {
-    for name in MINIJINJA_ONLY_FILTERS {
-        env.remove_filter(name);
-    }
-    for name in MINIJINJA_ONLY_TESTS {
-        env.remove_test(name);
-    }
     for &name in FILTERS {
         env.add_filter(name, move |input: Value, args: Rest<ValueOrKwargs>| {
             call_filter(name, name, input, args)
@@ -2203,7 +2171,7 @@ mod tests {
     use super::*;
 
     fn env() -> Environment<'static> {
-        let mut env = Environment::new();
+        let mut env = Environment::empty();
         register(&mut env, Syntax::Backstage);
         env
     }

@@ -39,6 +39,8 @@ pub(crate) fn register(env: &mut Environment<'static>, syntax: Syntax) {
     });
     env.add_function("__js_array", |args: Rest<Value>| JsArray::value(args.0));
     env.add_function("__js_iter", iterate);
+    // The object loop bodies assign shared variables in (`expr.rs`, `shared_names`).
+    env.add_function("__js_namespace", minijinja::functions::namespace);
     env.add_function("__js_not_callable", |_v: Value| -> Result<Value, Error> {
         Err(error("Template expression cannot be called"))
     });
