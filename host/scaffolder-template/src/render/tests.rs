@@ -653,6 +653,15 @@ fn members_of_missing_values_are_undefined() {
 }
 
 #[test]
+fn minijinja_globals_are_not_nunjitsu_globals() {
+    // nunjitsu has `range`, `cycler` and `joiner`; minijinja's others are undefined.
+    for name in ["dict", "debug", "namespace"] {
+        check(&format!("${{{{ {name} }}}}"), None);
+    }
+    check("${{ range(2) | join(',') }}", Some(json!("0,1")));
+}
+
+#[test]
 fn what_nunjitsu_does_not_parse_stays_as_written() {
     check_warns("${{ 1e3 }}");
     check_warns("${{ !parameters.enabled }}");
