@@ -510,7 +510,9 @@ fn dry_run_never_follows_planted_links_and_writes_only_links_that_stay_inside() 
     assert!(!output.status.success());
     let stderr = text(&output.stderr);
     assert!(
-        stderr.contains("more than 3 files, the limit set by scaffolder.dryRun.maxFiles"),
+        stderr.contains(
+            "workspace file limit of 3 files exceeded (the operator can raise scaffolder.dryRun.maxFiles)"
+        ),
         "{stderr}"
     );
 }
