@@ -849,17 +849,35 @@ async fn dry_run_returns_planted_links_as_links_and_nothing_from_outside() {
         .as_array_mut()
         .unwrap()
         .push(json!({ "id": "w", "action": "debug:wait", "input": { "milliseconds": 1500 } }));
+    // The run's workspace is in the working directory, or in memory in a private
+    // directory of this process (`/dev/shm/scaffolder-runs-*`, shared by this binary's
+    // tests): the one whose README holds this run's name.
+    let name = format!("fifo-run-{}", std::process::id());
+    steps[0]["input"]["values"]["name"] = json!(name);
     let run = tokio::spawn({
         let engine = harness.engine.clone();
         let request = request(&steps, true);
         async move { engine.dry_run(request).await }
     });
-    let readme = loop {
-        let found = std::fs::read_dir(harness.workdir.path())
-            .unwrap()
+    let roots = || {
+        let memory = std::fs::read_dir("/dev/shm")
+            .into_iter()
             .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains("scaffolder-runs-"));
+        std::iter::once(harness.workdir.path().to_owned()).chain(memory)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let readme = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run's workspace was not found"
+        );
+        let found = roots()
+            .flat_map(|root| std::fs::read_dir(root).into_iter().flatten().flatten())
             .map(|e| e.path().join("a/README.md"))
-            .find(|p| p.exists());
+            .find(|p| std::fs::read_to_string(p).is_ok_and(|text| text == name));
         if let Some(found) = found {
             break found;
         }
