@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use crate::actions::ActionRegistry;
-use crate::collect::{DryRunLimits, collect_files};
+use crate::collect::collect_files;
 use crate::events::MemoryJournal;
 use crate::failure::Failure;
 use crate::run_space::{Placement, RunSpace};
@@ -93,7 +93,6 @@ pub struct LocalRunner {
     renderer: Arc<Renderer>,
     space: Arc<RunSpace>,
     environment: Environment,
-    limits: DryRunLimits,
     uploads: Arc<UploadedTemplates>,
 }
 
@@ -119,7 +118,6 @@ impl Engine {
             renderer: self.renderer(),
             space: self.run_space(),
             environment: config.environment.clone(),
-            limits: config.dry_run_limits,
             uploads: self.uploaded_templates(),
         }
         .run_keeping_workspace(request)
@@ -147,7 +145,6 @@ impl LocalRunner {
                 config.dry_run_limits,
             )),
             environment: config.environment.clone(),
-            limits: config.dry_run_limits,
             uploads: Arc::new(UploadedTemplates::new(config.working_directory.clone())),
         }
     }
@@ -242,7 +239,7 @@ impl LocalRunner {
         .execute()
         .await;
         let output = result?;
-        let directory_contents = collect_files(workspace, &self.limits)?;
+        let directory_contents = collect_files(workspace, self.space.limits())?;
         let log = journal
             .take_events()
             .into_iter()

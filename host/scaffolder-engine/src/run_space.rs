@@ -103,6 +103,11 @@ impl RunSpace {
         }
     }
 
+    /// What a local run may return (`scaffolder.dryRun`).
+    pub(crate) fn limits(&self) -> &DryRunLimits {
+        &self.limits
+    }
+
     /// The limits of a local run's workspace: no more than the run may return.
     pub(crate) fn cap(&self) -> WorkspaceCap {
         WorkspaceCap {

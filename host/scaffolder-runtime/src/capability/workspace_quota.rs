@@ -32,13 +32,51 @@ pub struct WorkspaceCap {
 #[derive(Debug)]
 pub(crate) struct WorkspaceQuota {
     root: PathBuf,
-    max_bytes: u64,
-    max_files: u64,
-    /// The failure's advice for each limit.
-    raise_bytes: String,
-    raise_files: String,
+    bytes: Limit,
+    files: Limit,
     budget: Arc<StepBudget>,
     usage: Mutex<Usage>,
+}
+
+/// One of the quota's two limits, and who may raise it (named in the failure).
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    max: u64,
+    raised_by: RaisedBy,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RaisedBy {
+    /// The plugin's `limits.<key>`.
+    Plugin(&'static str),
+    /// A server setting, the source of a [`WorkspaceCap`].
+    Operator(&'static str),
+}
+
+impl Limit {
+    /// The plugin's limit, or the host's cap where that is tighter.
+    fn tighter(plugin: u64, key: &'static str, cap: Option<(u64, &'static str)>) -> Self {
+        match cap {
+            Some((max, setting)) if max < plugin => Self {
+                max,
+                raised_by: RaisedBy::Operator(setting),
+            },
+            _ => Self {
+                max: plugin,
+                raised_by: RaisedBy::Plugin(key),
+            },
+        }
+    }
+
+    /// The failure, `what` being the limit as a phrase.
+    fn exceeded(self, what: &str) -> String {
+        match self.raised_by {
+            RaisedBy::Plugin(key) => limit_message(what, key),
+            RaisedBy::Operator(setting) => {
+                format!("{what} exceeded (the operator can raise {setting})")
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -59,33 +97,18 @@ struct Measured {
 impl WorkspaceQuota {
     pub(crate) fn new(root: PathBuf, budget: Arc<StepBudget>, cap: Option<&WorkspaceCap>) -> Self {
         let limits = budget.limits();
-        let plugin_limit = |key: &str| limit_message("", key);
-        let operator_setting =
-            |setting: &str| format!(" exceeded (the operator can raise {setting})");
-        let (max_bytes, raise_bytes) = match cap {
-            Some(cap) if cap.max_bytes < limits.max_workspace_bytes => {
-                (cap.max_bytes, operator_setting(cap.bytes_setting))
-            }
-            _ => (
-                limits.max_workspace_bytes,
-                plugin_limit("maxWorkspaceBytes"),
-            ),
-        };
-        let (max_files, raise_files) = match cap {
-            Some(cap) if cap.max_files < limits.max_workspace_files => {
-                (cap.max_files, operator_setting(cap.files_setting))
-            }
-            _ => (
-                limits.max_workspace_files,
-                plugin_limit("maxWorkspaceFiles"),
-            ),
-        };
         Self {
             root,
-            max_bytes,
-            max_files,
-            raise_bytes,
-            raise_files,
+            bytes: Limit::tighter(
+                limits.max_workspace_bytes,
+                "maxWorkspaceBytes",
+                cap.map(|cap| (cap.max_bytes, cap.bytes_setting)),
+            ),
+            files: Limit::tighter(
+                limits.max_workspace_files,
+                "maxWorkspaceFiles",
+                cap.map(|cap| (cap.max_files, cap.files_setting)),
+            ),
             budget,
             usage: Mutex::default(),
         }
@@ -99,8 +122,8 @@ impl WorkspaceQuota {
             None => *usage.measured.insert(self.measure()),
         };
         let fits = |base: Measured, bytes_since: u64, files_since: u64| {
-            base.bytes.saturating_add(bytes_since).saturating_add(bytes) <= self.max_bytes
-                && base.files.saturating_add(files_since).saturating_add(files) <= self.max_files
+            base.bytes.saturating_add(bytes_since).saturating_add(bytes) <= self.bytes.max
+                && base.files.saturating_add(files_since).saturating_add(files) <= self.files.max
         };
         if fits(base, usage.bytes_since, usage.files_since) {
             usage.bytes_since += bytes;
@@ -113,19 +136,18 @@ impl WorkspaceQuota {
             bytes_since: bytes,
             files_since: files,
         };
-        if measured.bytes.saturating_add(bytes) > self.max_bytes {
-            self.budget.exceed(format!(
-                "workspace size limit of {}{}",
-                human_bytes(self.max_bytes),
-                self.raise_bytes
-            ));
+        if measured.bytes.saturating_add(bytes) > self.bytes.max {
+            self.budget.exceed(self.bytes.exceeded(&format!(
+                "workspace size limit of {}",
+                human_bytes(self.bytes.max)
+            )));
             return Err(LimitExceeded);
         }
-        if measured.files.saturating_add(files) > self.max_files {
-            self.budget.exceed(format!(
-                "workspace file limit of {} files{}",
-                self.max_files, self.raise_files
-            ));
+        if measured.files.saturating_add(files) > self.files.max {
+            self.budget.exceed(
+                self.files
+                    .exceeded(&format!("workspace file limit of {} files", self.files.max)),
+            );
             return Err(LimitExceeded);
         }
         Ok(())
@@ -150,7 +172,7 @@ impl WorkspaceQuota {
                 } else if metadata.is_dir() {
                     pending.push(entry.path());
                 }
-                if measured.bytes > self.max_bytes && measured.files > self.max_files {
+                if measured.bytes > self.bytes.max && measured.files > self.files.max {
                     return measured;
                 }
             }
