@@ -64,7 +64,15 @@ struct MemoryDirectory {
 /// A run's workspace: where it goes, and the memory slot it holds until it is removed.
 pub(crate) struct Placement {
     pub path: PathBuf,
-    _memory_slot: Option<OwnedSemaphorePermit>,
+    memory_slot: Option<OwnedSemaphorePermit>,
+}
+
+impl Placement {
+    /// Whether the workspace is on the memory filesystem, where removing it is memory
+    /// work that never waits on a disk.
+    pub(crate) fn in_memory(&self) -> bool {
+        self.memory_slot.is_some()
+    }
 }
 
 impl RunSpace {
@@ -93,13 +101,13 @@ impl RunSpace {
             if has_room(&memory, needed) {
                 return Placement {
                     path: memory.join(name),
-                    _memory_slot: Some(slot),
+                    memory_slot: Some(slot),
                 };
             }
         }
         Placement {
             path: self.disk.join(name),
-            _memory_slot: None,
+            memory_slot: None,
         }
     }
 

@@ -200,6 +200,38 @@ fn open_event_streams_are_counted() {
     });
 }
 
+/// A stream whose client goes away is over at once, though its task still runs: nothing
+/// of it stays on the server.
+#[test]
+fn an_event_stream_ends_when_its_client_leaves() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve_fixtures(data.path(), &[], &[]);
+    let (status, body) = post(
+        &server.base,
+        "/v2/tasks",
+        json!({ "templateRef": "resume", "values": { "millis": 20000 } }),
+    );
+    assert_eq!(status, 201, "{body}");
+    let task_id = body["id"].as_str().unwrap().to_owned();
+    let mut response = client()
+        .get(format!("{}/v2/tasks/{task_id}/eventstream", server.base))
+        .send()
+        .unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut response, &mut first).unwrap();
+    scrape_until(&server, |text| {
+        sample(text, STREAMS, &["kind=\"eventstream\""]) == Some(1.0)
+    });
+
+    drop(response);
+    scrape_until(&server, |text| {
+        sample(text, STREAMS, &["kind=\"eventstream\""]) == Some(0.0)
+    });
+    let (status, task) = get(&server.base, &format!("/v2/tasks/{task_id}"));
+    assert_eq!(status, 200, "{task}");
+    assert_eq!(task["status"], "processing", "{task}");
+}
+
 const STREAMS: &str = "scaffolder_event_streams_active";
 
 /// With authentication configured, `/metrics` wants a token like the API (Prometheus

@@ -23,8 +23,6 @@ use tokio::sync::broadcast::{
     self,
     error::{RecvError, TryRecvError},
 };
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 use super::tasks::find_task;
 use crate::ApiState;
@@ -55,72 +53,37 @@ pub async fn eventstream(
     let task = find_task(&state, &task_id).await?;
     let recoverable = wire::is_recoverable(&task);
 
-    let (sender, receiver) = mpsc::channel::<Result<Bytes, Infallible>>(16);
-    let mut announcements = state.engine.bus().subscribe();
-    let reread = state.engine.config().poll_interval;
-    // The stream outlives the handler: it keeps the request's span (and request id).
-    let span = tracing::Span::current();
-    let stream = async move {
-        let _open = crate::metrics::OpenStream::new("eventstream");
-        let mut stream = StreamState {
+    let watch = Watch {
+        announcements: state.engine.bus().subscribe(),
+        state,
+        task_id,
+        stream: StreamState {
             read_cursor: after,
             sent_since_read: HashSet::new(),
             sent_completion: None,
             recoverable,
-        };
-        let mut wake = Wake::Read;
-        let mut last_sent = tokio::time::Instant::now();
-        loop {
-            let mut read_next = false;
-            let frames = match wake {
-                Wake::Read => match state
-                    .engine
-                    .store()
-                    .list_events(&task_id, stream.read_cursor)
-                    .await
-                {
-                    Ok(events) => stream.read(&events),
-                    Err(err) => {
-                        tracing::error!(task_id = %task_id, "event stream stopped: {err}");
-                        return;
-                    }
-                },
-                Wake::Events { events, stored } => {
-                    let frames = stream.announced(&events);
-                    read_next = stream.missed_any(&stored);
-                    frames
-                }
-            };
-            // A comment when quiet for a while, so that proxies and clients do not take a
-            // long step for a dead connection.
-            let text = match frames.text.is_empty() {
-                true if last_sent.elapsed() >= SSE_KEEP_ALIVE => ": keep-alive\n\n".to_owned(),
-                _ => frames.text,
-            };
-            if !text.is_empty() {
-                if sender.send(Ok(Bytes::from(text))).await.is_err() {
-                    return; // The client went away.
-                }
-                last_sent = tokio::time::Instant::now();
-            }
-            if frames.finished {
-                return;
-            }
-            if read_next {
-                wake = Wake::Read;
-                continue;
-            }
-            wake = tokio::select! {
-                wake = wait_for(&mut announcements, &task_id) => wake,
-                () = tokio::time::sleep(reread) => Wake::Read,
-                () = sender.closed() => return,
-                () = state.shutdown.cancelled() => return,
-            };
-        }
+        },
+        next: Some(Wake::Read),
+        finished: false,
+        last_sent: tokio::time::Instant::now(),
+        _open: crate::metrics::OpenStream::new("eventstream"),
     };
-    tokio::spawn(tracing::Instrument::instrument(stream, span));
+    // The body is the stream itself, polled by the connection as it can send: no task
+    // and no channel per open stream. It ends when the task completes for good or the
+    // server stops, and is dropped when the client goes away. It keeps the request's
+    // span (and request id).
+    let span = tracing::Span::current();
+    let frames = futures::stream::unfold(watch, move |mut watch| {
+        tracing::Instrument::instrument(
+            async move {
+                let text = watch.next_text().await?;
+                Some((Ok::<_, Infallible>(Bytes::from(text)), watch))
+            },
+            span.clone(),
+        )
+    });
 
-    let mut response = Body::from_stream(ReceiverStream::new(receiver)).into_response();
+    let mut response = Body::from_stream(frames).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -131,6 +94,80 @@ pub async fn eventstream(
     // Tell buffering proxies (nginx) to pass events through at once.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// An open event stream: what it watches and what it has sent.
+struct Watch {
+    state: ApiState,
+    task_id: String,
+    /// Subscribed before the first read, so nothing stored after that read goes unseen.
+    announcements: broadcast::Receiver<Announcement>,
+    stream: StreamState,
+    /// What to do before waiting again (first a read of the store).
+    next: Option<Wake>,
+    finished: bool,
+    last_sent: tokio::time::Instant,
+    _open: crate::metrics::OpenStream,
+}
+
+impl Watch {
+    /// The next frames to send; `None` when the stream is over: the task completed and
+    /// cannot be retried, the store failed, or the server is stopping.
+    async fn next_text(&mut self) -> Option<String> {
+        while !self.finished {
+            let wake = match self.next.take() {
+                Some(wake) => wake,
+                None => self.wait().await?,
+            };
+            let frames = match wake {
+                // Boxed: a store read's future is kilobytes, and a stream waits far
+                // longer than it reads; inline, every open stream would hold that much.
+                Wake::Read => match Box::pin(
+                    self.state
+                        .engine
+                        .store()
+                        .list_events(&self.task_id, self.stream.read_cursor),
+                )
+                .await
+                {
+                    Ok(events) => self.stream.read(&events),
+                    Err(err) => {
+                        tracing::error!(task_id = %self.task_id, "event stream stopped: {err}");
+                        return None;
+                    }
+                },
+                Wake::Events { events, stored } => {
+                    let frames = self.stream.announced(&events);
+                    if self.stream.missed_any(&stored) {
+                        self.next = Some(Wake::Read);
+                    }
+                    frames
+                }
+            };
+            self.finished = frames.finished;
+            // A comment when quiet for a while, so that proxies and clients do not take a
+            // long step for a dead connection.
+            let text = match frames.text.is_empty() {
+                true if self.last_sent.elapsed() >= SSE_KEEP_ALIVE => ": keep-alive\n\n".to_owned(),
+                _ => frames.text,
+            };
+            if !text.is_empty() {
+                self.last_sent = tokio::time::Instant::now();
+                return Some(text);
+            }
+        }
+        None
+    }
+
+    /// Waits for an announcement of this task or the next re-read; `None` when the
+    /// server stops.
+    async fn wait(&mut self) -> Option<Wake> {
+        tokio::select! {
+            wake = wait_for(&mut self.announcements, &self.task_id) => Some(wake),
+            () = tokio::time::sleep(self.state.engine.config().poll_interval) => Some(Wake::Read),
+            () = self.state.shutdown.cancelled() => None,
+        }
+    }
 }
 
 /// What one event stream has sent, so that reads and announcements, which may overlap,
@@ -225,7 +262,9 @@ pub async fn events(
     let mut announcements = state.engine.bus().subscribe();
     let deadline = tokio::time::Instant::now() + LONG_POLL;
     loop {
-        let events: Vec<EventRecord> = state.engine.store().list_events(&task_id, after).await?;
+        // Boxed, as in a stream: a long poll mostly waits.
+        let events: Vec<EventRecord> =
+            Box::pin(state.engine.store().list_events(&task_id, after)).await?;
         if !events.is_empty() {
             return Ok(JsonResponse(
                 events.iter().map(|e| wire::event(e, recoverable)).collect(),
