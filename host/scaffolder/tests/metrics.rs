@@ -26,15 +26,20 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     })
 }
 
-/// Runs a task to completion and returns its id.
-fn run_task(server: &Server, template: &str, values: serde_json::Value) -> String {
+/// Creates a task and returns its id.
+fn start_task(server: &Server, template: &str, values: serde_json::Value) -> String {
     let (status, body) = post(
         &server.base,
         "/v2/tasks",
         json!({ "templateRef": template, "values": values }),
     );
     assert_eq!(status, 201, "{body}");
-    let task_id = body["id"].as_str().unwrap().to_owned();
+    body["id"].as_str().unwrap().to_owned()
+}
+
+/// Runs a task to completion and returns its id.
+fn run_task(server: &Server, template: &str, values: serde_json::Value) -> String {
+    let task_id = start_task(server, template, values);
     wait_for_event(&server.base, &task_id, |e| e["type"] == "completion");
     task_id
 }
@@ -163,13 +168,7 @@ fn a_sandbox_denial_is_counted_by_kind() {
 fn open_event_streams_are_counted() {
     let data = tempfile::tempdir().unwrap();
     let server = serve_fixtures(data.path(), &[], &[]);
-    let (status, body) = post(
-        &server.base,
-        "/v2/tasks",
-        json!({ "templateRef": "resume", "values": { "millis": 5000 } }),
-    );
-    assert_eq!(status, 201, "{body}");
-    let task_id = body["id"].as_str().unwrap().to_owned();
+    let task_id = start_task(&server, "resume", json!({ "millis": 5000 }));
     wait_for_event(&server.base, &task_id, |e| {
         e["body"]["stepId"] == "sleep" && e["body"]["status"] == "processing"
     });
@@ -206,13 +205,7 @@ fn open_event_streams_are_counted() {
 fn an_event_stream_ends_when_its_client_leaves() {
     let data = tempfile::tempdir().unwrap();
     let server = serve_fixtures(data.path(), &[], &[]);
-    let (status, body) = post(
-        &server.base,
-        "/v2/tasks",
-        json!({ "templateRef": "resume", "values": { "millis": 20000 } }),
-    );
-    assert_eq!(status, 201, "{body}");
-    let task_id = body["id"].as_str().unwrap().to_owned();
+    let task_id = start_task(&server, "resume", json!({ "millis": 20000 }));
     let mut response = client()
         .get(format!("{}/v2/tasks/{task_id}/eventstream", server.base))
         .send()

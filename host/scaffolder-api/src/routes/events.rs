@@ -120,22 +120,15 @@ impl Watch {
                 None => self.wait().await?,
             };
             let frames = match wake {
-                // Boxed: a store read's future is kilobytes, and a stream waits far
-                // longer than it reads; inline, every open stream would hold that much.
-                Wake::Read => match Box::pin(
-                    self.state
-                        .engine
-                        .store()
-                        .list_events(&self.task_id, self.stream.read_cursor),
-                )
-                .await
-                {
-                    Ok(events) => self.stream.read(&events),
-                    Err(err) => {
-                        tracing::error!(task_id = %self.task_id, "event stream stopped: {err}");
-                        return None;
+                Wake::Read => {
+                    match read_events(&self.state, &self.task_id, self.stream.read_cursor).await {
+                        Ok(events) => self.stream.read(&events),
+                        Err(err) => {
+                            tracing::error!(task_id = %self.task_id, "event stream stopped: {err}");
+                            return None;
+                        }
                     }
-                },
+                }
                 Wake::Events { events, stored } => {
                     let frames = self.stream.announced(&events);
                     if self.stream.missed_any(&stored) {
@@ -262,9 +255,7 @@ pub async fn events(
     let mut announcements = state.engine.bus().subscribe();
     let deadline = tokio::time::Instant::now() + LONG_POLL;
     loop {
-        // Boxed, as in a stream: a long poll mostly waits.
-        let events: Vec<EventRecord> =
-            Box::pin(state.engine.store().list_events(&task_id, after)).await?;
+        let events = read_events(&state, &task_id, after).await?;
         if !events.is_empty() {
             return Ok(JsonResponse(
                 events.iter().map(|e| wire::event(e, recoverable)).collect(),
@@ -277,6 +268,17 @@ pub async fn events(
             () = tokio::time::sleep_until(deadline) => return Ok(JsonResponse(Vec::new())),
         }
     }
+}
+
+/// The task's events after `after`. The store's read is boxed: its future is kilobytes,
+/// and streams and long polls wait far longer than they read, so held inline every open
+/// one would keep that much.
+async fn read_events(
+    state: &ApiState,
+    task_id: &str,
+    after: Option<i64>,
+) -> scaffolder_store::Result<Vec<EventRecord>> {
+    Box::pin(state.engine.store().list_events(task_id, after)).await
 }
 
 /// What woke a stream: announced events to send as they are, with the ids of stored
