@@ -120,6 +120,11 @@ pub(crate) trait Journal: Send + Sync {
     fn holds_task(&self) -> bool {
         true
     }
+    /// Whether the run may act for its task now, asking the store when nothing but the
+    /// clock says otherwise (checked before each step acts).
+    async fn confirm_hold(&self) -> bool {
+        true
+    }
 }
 
 /// The journal of a real task: every write names the run's [`Lease`], so a run that lost
@@ -338,6 +343,32 @@ impl Journal for TaskJournal {
 
     fn holds_task(&self) -> bool {
         !self.lost.is_cancelled() && !self.hold.expired()
+    }
+
+    async fn confirm_hold(&self) -> bool {
+        if self.lost.is_cancelled() {
+            return false;
+        }
+        if !self.hold.expired() {
+            return true;
+        }
+        // The run stalled past its hold (a paused process) and no write has told it yet
+        // whether it lost the task: a heartbeat tells, and renews the hold when recorded
+        // (no other replica takes a task whose heartbeat is fresh).
+        let sent = tokio::time::Instant::now();
+        match self.store.heartbeat(&self.lease).await {
+            Ok(()) => {
+                self.hold.renew(sent);
+                true
+            }
+            Err(err) => {
+                tracing::warn!(task_id = %self.lease.task_id, "the run's hold expired and the heartbeat failed: {err}");
+                if err.lease_lost() {
+                    self.lost.cancel();
+                }
+                false
+            }
+        }
     }
 
     async fn add_secret(&self, name: &str, value: &str) -> Result<(), String> {

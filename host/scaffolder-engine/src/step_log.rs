@@ -9,9 +9,11 @@
 //! its `Finished step` and the next step's start, are usually one statement. A completed
 //! step's output is saved in the batch too ([`RunLog::save_state`]): with its `Finished
 //! step` and the next step's start, in one transaction, which the next step's action
-//! waits for ([`RunLog::state_saved`]). (A run's writes are the throughput limit of
-//! SQLite, which has one writer; and handing a dry run's lines to another thread cost
-//! more than its actions.)
+//! waits for ([`RunLog::written`]): an action acts on the world only once the log says
+//! its step began (and the steps before it completed), as Backstage awaits its
+//! `Beginning step` event. (A run's writes are the throughput limit of SQLite, which has
+//! one writer; and handing a dry run's lines to another thread cost more than its
+//! actions.)
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -27,16 +29,15 @@ use crate::redact::Redactor;
 #[derive(Clone)]
 pub(crate) struct RunLog {
     sender: mpsc::UnboundedSender<Entry>,
-    /// Told when the state of the last [`RunLog::save_state`] is written.
-    state_saved: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
 enum Entry {
     Event(Json),
     /// Save the journal's step state with the batch.
-    State {
-        saved: oneshot::Sender<()>,
-    },
+    State,
+    /// Tell once everything sent before is written (or could not be: the journal says
+    /// why).
+    Written(oneshot::Sender<()>),
 }
 
 /// Records a run's events as they arrive from its [`RunLog`].
@@ -56,11 +57,7 @@ pub(crate) struct LogLines {
 /// Opens a run's log and the writer that records it; poll the writer beside the run.
 pub(crate) fn open(journal: Arc<dyn Journal>) -> (RunLog, RunLogWriter) {
     let (sender, receiver) = mpsc::unbounded_channel();
-    let log = RunLog {
-        sender,
-        state_saved: Arc::default(),
-    };
-    (log, RunLogWriter { receiver, journal })
+    (RunLog { sender }, RunLogWriter { receiver, journal })
 }
 
 impl RunLog {
@@ -72,21 +69,15 @@ impl RunLog {
     /// Saves the journal's step state ([`Journal::step_completed`]) with the events sent
     /// before and right after it, in one write.
     pub fn save_state(&self) {
-        let (saved, written) = oneshot::channel();
-        *self.state_saved.lock().unwrap_or_else(|e| e.into_inner()) = Some(written);
-        let _ = self.sender.send(Entry::State { saved });
+        let _ = self.sender.send(Entry::State);
     }
 
-    /// Waits until the state of the last [`RunLog::save_state`] is written (or could
-    /// not be: the journal says why), so that a step's action does not start before the
-    /// steps completed before it are recorded as such.
-    pub async fn state_saved(&self) {
-        let written = self
-            .state_saved
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(written) = written {
+    /// Waits until everything sent before is written (or could not be: the journal says
+    /// why). Entries sent together are written together, so waiting right after a step's
+    /// beginning usually costs no write of its own.
+    pub async fn written(&self) {
+        let (told, written) = oneshot::channel();
+        if self.sender.send(Entry::Written(told)).is_ok() {
             // A dropped sender: the writer is gone with the run.
             let _ = written.await;
         }
@@ -143,15 +134,18 @@ impl RunLogWriter {
         let mut entries = Vec::new();
         while self.receiver.recv_many(&mut entries, 256).await > 0 {
             let mut bodies = Vec::with_capacity(entries.len());
-            let mut saved = Vec::new();
+            let (mut save_state, mut waiting) = (false, Vec::new());
             for entry in entries.drain(..) {
                 match entry {
                     Entry::Event(body) => bodies.push(body),
-                    Entry::State { saved: tell } => saved.push(tell),
+                    Entry::State => save_state = true,
+                    Entry::Written(tell) => waiting.push(tell),
                 }
             }
-            self.journal.record(bodies, !saved.is_empty()).await;
-            for tell in saved {
+            if !bodies.is_empty() || save_state {
+                self.journal.record(bodies, save_state).await;
+            }
+            for tell in waiting {
                 let _ = tell.send(());
             }
         }

@@ -294,7 +294,7 @@ impl Hold {
     }
 
     /// A heartbeat sent at `sent` was recorded.
-    fn renew(&self, sent: Instant) {
+    pub fn renew(&self, sent: Instant) {
         *self.until.lock().unwrap_or_else(|e| e.into_inner()) =
             self.after_beat.map(|after| sent + after);
     }

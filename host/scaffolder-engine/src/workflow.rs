@@ -293,8 +293,15 @@ impl Run {
             });
         }
         log.record(beginning);
-        // Saved with this step's beginning, usually: the previous step's output.
-        log.state_saved().await;
+        // The action acts only once its beginning, and the previous step's output saved
+        // with it, are recorded, and only while the run holds its task: a replica that
+        // stalled and lost the task meanwhile must not act for it.
+        log.written().await;
+        if !self.journal.confirm_hold().await {
+            return Err(Failure::error(
+                "this run no longer holds its task (another replica may have taken it over)",
+            ));
+        }
 
         // What this step derives from secrets is hidden in its own lines and error only,
         // as Backstage's per-step logger does; the run's secrets everywhere.

@@ -1,7 +1,8 @@
 //! A run and the database under it, on PostgreSQL: a run that lost its task (taken over
 //! by another replica) stops at once and writes nothing more; a connection cut shorter
 //! than the stale timeout pauses the run's writes instead of dropping them; a replica that
-//! cannot heartbeat until its task may be taken over stops the run itself.
+//! cannot heartbeat until its task may be taken over stops the run itself; a step acts
+//! only once its beginning is recorded.
 //!
 //! The engine reaches the database through a TCP proxy on loopback that the test can
 //! cut; "another replica" is a second store straight on the database.
@@ -102,7 +103,7 @@ struct Replica {
     workers: JoinHandle<()>,
     /// `None` for a replica started beside another, which owns the database.
     database: Option<TestDatabase>,
-    _workdir: tempfile::TempDir,
+    workdir: tempfile::TempDir,
 }
 
 impl Replica {
@@ -180,7 +181,7 @@ impl Replica {
             shutdown,
             workers,
             database,
-            _workdir: workdir,
+            workdir,
         }
     }
 
@@ -453,4 +454,64 @@ async fn a_task_taken_over_finds_the_files_of_its_completed_steps() {
     );
     b.finish().await;
     a.finish().await;
+}
+
+/// A step acts only once the log says it began (as Backstage awaits its `Beginning step`
+/// event): with the event log locked by another transaction when the task is claimed,
+/// the first step's action does not run (its file does not appear in the run's
+/// workspace) until the lock is released and the step's beginning can be recorded. A
+/// replica paused between the two would otherwise act for a task with no trace of it in
+/// the log another replica takes the task over from.
+#[tokio::test]
+async fn a_step_acts_only_after_its_beginning_is_recorded() {
+    let replica = Replica::start(Duration::from_secs(30)).await;
+    let held = replica
+        .database
+        .as_ref()
+        .expect("the replica owns its database")
+        .hold_event_writes()
+        .await;
+    let task = replica
+        .create(json!([
+            { "id": "write", "name": "Write", "action": "friendly:write-file",
+              "input": { "path": "first.txt", "content": "written" } },
+            { "id": "sleep", "name": "Sleep", "action": "friendly:sleep", "input": { "millis": 1_000 } },
+        ]))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while replica.other.get_task(&task).await.unwrap().unwrap().status != TaskStatus::Processing {
+        assert!(Instant::now() < deadline, "the task was not claimed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let file = replica.workdir.path().join(&task).join("first.txt");
+    let claimed = Instant::now();
+    while claimed.elapsed() < Duration::from_secs(1) {
+        assert!(
+            !file.exists(),
+            "the step wrote its file {:?} after the claim, before its beginning was recorded",
+            claimed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(replica.events(&task).await.is_empty());
+
+    held.release().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the step did not run once the lock was released: {:#?}",
+            replica.events(&task).await
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(replica.wait_until_ended(&task).await, TaskStatus::Completed);
+    assert!(
+        replica
+            .events(&task)
+            .await
+            .iter()
+            .any(|e| message(e) == "Beginning step Write")
+    );
+    replica.finish().await;
 }

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use sqlx::Executor;
+use sqlx::{Connection, Executor};
 
 use crate::{Backend, SecretsKey, Store};
 
@@ -100,6 +100,24 @@ impl TestDatabase {
         sqlx::Row::get::<i64, _>(&row, "n") as usize
     }
 
+    /// Blocks every write of events on this PostgreSQL database (a transaction of its own
+    /// holds an exclusive lock on the event log; reads go on) until
+    /// [`EventWritesHeld::release`]: a run's next event write waits meanwhile.
+    pub async fn hold_event_writes(&self) -> EventWritesHeld {
+        assert!(
+            self.cleanup.is_some(),
+            "holding event writes needs PostgreSQL"
+        );
+        let mut connection = sqlx::AnyConnection::connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {}: {e}", self.url));
+        connection
+            .execute("BEGIN; LOCK TABLE task_events IN EXCLUSIVE MODE")
+            .await
+            .unwrap_or_else(|e| panic!("locking the event log: {e}"));
+        EventWritesHeld { connection }
+    }
+
     /// Drops a PostgreSQL test database (a SQLite one goes with its directory). Close
     /// the stores that use it first.
     pub async fn finish(self) {
@@ -113,5 +131,21 @@ impl TestDatabase {
                 .unwrap_or_else(|e| panic!("dropping the test database {name}: {e}"));
             admin.close().await;
         }
+    }
+}
+
+/// The lock of [`TestDatabase::hold_event_writes`].
+pub struct EventWritesHeld {
+    connection: sqlx::AnyConnection,
+}
+
+impl EventWritesHeld {
+    /// Lets the waiting writes go on.
+    pub async fn release(mut self) {
+        self.connection
+            .execute("COMMIT")
+            .await
+            .unwrap_or_else(|e| panic!("releasing the event log: {e}"));
+        let _ = self.connection.close().await;
     }
 }

@@ -562,7 +562,8 @@ impl Pause {
     }
 
     /// The step of this task's log that had begun before the pause and not ended when
-    /// the task was next recovered.
+    /// the task was next recovered. A step's action runs only once its beginning is
+    /// written, so every step the paused replica may have been acting in is in the log.
     fn in_flight(&self, events: &[Json]) -> Option<String> {
         let mut open: Option<(String, i64)> = None;
         for event in events {
