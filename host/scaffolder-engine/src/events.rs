@@ -355,17 +355,10 @@ impl Journal for TaskJournal {
         // The run stalled past its hold (a paused process) and no write has told it yet
         // whether it lost the task: a heartbeat tells, and renews the hold when recorded
         // (no other replica takes a task whose heartbeat is fresh).
-        let sent = tokio::time::Instant::now();
-        match self.store.heartbeat(&self.lease).await {
-            Ok(()) => {
-                self.hold.renew(sent);
-                true
-            }
+        match self.hold.beat(&self.store, &self.lease, &self.lost).await {
+            Ok(()) => true,
             Err(err) => {
                 tracing::warn!(task_id = %self.lease.task_id, "the run's hold expired and the heartbeat failed: {err}");
-                if err.lease_lost() {
-                    self.lost.cancel();
-                }
                 false
             }
         }

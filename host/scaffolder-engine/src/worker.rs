@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use scaffolder_store::{ClaimedTask, EventType, Lease, StoreError, TaskStatus};
+use scaffolder_store::{ClaimedTask, EventType, Lease, Store, StoreError, TaskStatus};
 use serde_json::{Value as Json, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -293,8 +293,29 @@ impl Hold {
         hold
     }
 
+    /// Records a heartbeat of the run holding `lease`, renewing the hold when it is
+    /// recorded; when the store refuses it (the task was taken over), cancels `lost`.
+    /// The heartbeat loop beats every interval; a run that stalled past its hold beats
+    /// before its next step acts ([`crate::events::Journal::confirm_hold`]).
+    pub async fn beat(
+        &self,
+        store: &Store,
+        lease: &Lease,
+        lost: &CancellationToken,
+    ) -> Result<(), StoreError> {
+        // The store records the heartbeat's time as of before the query.
+        let sent = Instant::now();
+        let beat = store.heartbeat(lease).await;
+        match &beat {
+            Ok(()) => self.renew(sent),
+            Err(StoreError::LeaseLost { .. }) => lost.cancel(),
+            Err(_) => {}
+        }
+        beat
+    }
+
     /// A heartbeat sent at `sent` was recorded.
-    pub fn renew(&self, sent: Instant) {
+    fn renew(&self, sent: Instant) {
         *self.until.lock().unwrap_or_else(|e| e.into_inner()) =
             self.after_beat.map(|after| sent + after);
     }
@@ -319,14 +340,11 @@ async fn heartbeat_loop(engine: Engine, run: RunningTask, lease: Lease, hold: Ho
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        // The store records the heartbeat's time as of before the query.
-        let sent = Instant::now();
         // A query stuck on a dead connection must not hold the check below.
-        match tokio::time::timeout(every, engine.store().heartbeat(&lease)).await {
-            Ok(Ok(())) => hold.renew(sent),
+        match tokio::time::timeout(every, hold.beat(engine.store(), &lease, &run.lost)).await {
+            Ok(Ok(())) => {}
             Ok(Err(err @ StoreError::LeaseLost { .. })) => {
                 tracing::warn!("{err}; stopping this run");
-                run.lost.cancel();
                 return;
             }
             Ok(Err(err)) => tracing::warn!("heartbeat failed: {err}"),
