@@ -93,8 +93,9 @@ pub struct JwksAccess {
     /// Accepted `alg` values (`options.algorithm`), e.g. `["RS256"]`; empty means every asymmetric
     /// algorithm. HMAC algorithms are never accepted: a published key set holds no shared secrets.
     pub algorithms: Vec<String>,
-    /// Required `aud` claim (`options.audience`); not checked when `None`.
-    pub audience: Option<String>,
+    /// Accepted `aud` values (`options.audience`): the token's must include one of them;
+    /// not checked when empty.
+    pub audience: Vec<String>,
     /// `options.subjectPrefix`. As in Backstage the principal's subject is `external:<prefix>:<sub>`,
     /// or `external:<sub>` without a prefix.
     pub subject_prefix: Option<String>,
@@ -794,13 +795,12 @@ fn external_validation(entry: &JwksAccess) -> Validation {
         validation.set_issuer(&[issuer]);
         required.push("iss");
     }
-    match &entry.audience {
-        Some(audience) => {
-            validation.set_audience(&[audience]);
-            required.push("aud");
-        }
+    if entry.audience.is_empty() {
         // Without a configured audience, any `aud` is fine (jose's behaviour).
-        None => validation.validate_aud = false,
+        validation.validate_aud = false;
+    } else {
+        validation.set_audience(&entry.audience);
+        required.push("aud");
     }
     validation.set_required_spec_claims(&required);
     validation
@@ -1124,7 +1124,7 @@ mod tests {
                 url: format!("{}{EXTERNAL_JWKS_PATH}", self.base_url),
                 issuer: Some("https://issuer.example.com".to_owned()),
                 algorithms: vec!["ES256".to_owned()],
-                audience: Some("scaffolder".to_owned()),
+                audience: vec!["scaffolder".to_owned(), "portal".to_owned()],
                 subject_prefix: Some("ci".to_owned()),
             }
         }
@@ -1508,6 +1508,19 @@ mod tests {
 
         let principal = auth
             .authenticate(Some(&bearer(&sign(&key, Some("JWT"), claims.clone()))))
+            .await
+            .unwrap();
+        assert_eq!(
+            principal.kind,
+            PrincipalKind::Service {
+                subject: "external:ci:repo:acme/app".to_owned()
+            }
+        );
+        // Any of the configured audiences will do, the second as well as the first.
+        let mut for_portal = claims.clone();
+        for_portal["aud"] = json!(["portal"]);
+        let principal = auth
+            .authenticate(Some(&bearer(&sign(&key, Some("JWT"), for_portal))))
             .await
             .unwrap();
         assert_eq!(

@@ -367,7 +367,7 @@ fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
                 url: url.clone(),
                 issuer: issuer.clone(),
                 algorithms: algorithms.clone(),
-                audience: audience.first().cloned(),
+                audience: audience.clone(),
                 subject_prefix: subject_prefix.clone(),
             }),
         }
