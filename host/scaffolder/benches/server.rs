@@ -23,7 +23,19 @@ struct Server {
 }
 
 impl Drop for Server {
+    /// Stops the server as an operator does (SIGTERM), so it removes its run directory
+    /// and an instrumented build writes its profile (`link/order-symbols`); kills it if it
+    /// has not exited after ten seconds.
     fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -131,13 +143,14 @@ async fn scaffold(client: &reqwest::Client, base: &str, name: &str) -> Duration 
 }
 
 /// Starts `tasks` tasks that keep running and opens `per_task` event streams on each;
-/// returns the streams once each has received the task's first events.
+/// returns the tasks' ids and the streams once each has received the task's first events.
 async fn open_streams(
     client: &reqwest::Client,
     base: &str,
     tasks: usize,
     per_task: usize,
-) -> Vec<reqwest::Response> {
+) -> (Vec<String>, Vec<reqwest::Response>) {
+    let mut ids = Vec::with_capacity(tasks);
     let mut streams = Vec::with_capacity(tasks * per_task);
     for _ in 0..tasks {
         let id = create_task(client, base, "bench-wait", json!({})).await;
@@ -156,8 +169,9 @@ async fn open_streams(
                 .expect("the task's first events");
             streams.push(stream);
         }
+        ids.push(id);
     }
-    streams
+    (ids, streams)
 }
 
 fn main() {
@@ -240,7 +254,7 @@ fn main() {
             elapsed.as_secs_f64()
         );
         let loaded = rss_kib(server.child.id());
-        let streams = open_streams(&client, &base, 10, 100).await;
+        let (waiting, streams) = open_streams(&client, &base, 10, 100).await;
         std::thread::sleep(Duration::from_secs(1));
         println!(
             "{:<40} {:>8.1} MiB",
@@ -252,6 +266,15 @@ fn main() {
             "  of which before the streams",
             loaded as f64 / 1024.0
         );
+        // The waiting tasks would hold the server's shutdown for its grace period.
+        for id in waiting {
+            let response = client
+                .post(format!("{base}/v2/tasks/{id}/cancel"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
     });
     println!(
         "{:<40} {:>8.1} MiB",
