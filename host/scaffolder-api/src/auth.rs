@@ -1506,29 +1506,21 @@ mod tests {
             "sub": "repo:acme/app", "iss": "https://issuer.example.com", "aud": "scaffolder", "exp": now() + 600,
         });
 
-        let principal = auth
-            .authenticate(Some(&bearer(&sign(&key, Some("JWT"), claims.clone()))))
-            .await
-            .unwrap();
-        assert_eq!(
-            principal.kind,
-            PrincipalKind::Service {
-                subject: "external:ci:repo:acme/app".to_owned()
-            }
-        );
         // Any of the configured audiences will do, the second as well as the first.
-        let mut for_portal = claims.clone();
-        for_portal["aud"] = json!(["portal"]);
-        let principal = auth
-            .authenticate(Some(&bearer(&sign(&key, Some("JWT"), for_portal))))
-            .await
-            .unwrap();
-        assert_eq!(
-            principal.kind,
-            PrincipalKind::Service {
-                subject: "external:ci:repo:acme/app".to_owned()
-            }
-        );
+        for audience in [json!("scaffolder"), json!(["portal"])] {
+            let mut claims = claims.clone();
+            claims["aud"] = audience;
+            let principal = auth
+                .authenticate(Some(&bearer(&sign(&key, Some("JWT"), claims))))
+                .await
+                .unwrap();
+            assert_eq!(
+                principal.kind,
+                PrincipalKind::Service {
+                    subject: "external:ci:repo:acme/app".to_owned()
+                }
+            );
+        }
 
         access.subject_prefix = None;
         let auth = Authenticator::new(AuthConfig {
