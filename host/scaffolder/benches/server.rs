@@ -5,61 +5,29 @@
 //! second at 10 concurrent clients, the server's idle RSS, and its RSS with 1,000 event
 //! streams open. Prints figures; asserts nothing about speed.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value as Json, json};
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::Server;
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fixtures")
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    /// Stops the server as an operator does (SIGTERM), so it removes its run directory
-    /// and an instrumented build writes its profile (`link/order-symbols`); kills it if it
-    /// has not exited after ten seconds.
-    fn drop(&mut self) {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// The release server on `data` with the benchmark's templates.
 fn start(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scaffolder"))
-        .args(["serve", "--port", "0", "--templates"])
-        .arg(fixtures())
-        .arg("--data-dir")
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting scaffolder serve");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("the server exited").unwrap();
-        if let Some(url) = line.strip_prefix("scaffolder listening on ") {
-            break url.to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
+    let templates = fixtures();
+    Server::spawn(
+        data,
+        &["--templates", templates.to_str().unwrap()],
+        &[("RUST_LOG", "warn")],
+    )
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -185,17 +153,19 @@ fn main() {
         .unwrap();
     // The first start compiles the plugins into the cache; measure a warm start, as a
     // restarted server runs.
-    let cold = start(data.path());
+    let mut cold = start(data.path());
     std::thread::sleep(Duration::from_secs(2));
-    let cold_idle = rss_kib(cold.child.id());
-    drop(cold);
-    let server = start(data.path());
+    let cold_idle = rss_kib(cold.pid());
+    // Stopped as an operator does (SIGTERM): the server removes its run directory, and an
+    // instrumented build writes its profile (`link/order-symbols`).
+    cold.terminate();
+    let mut server = start(data.path());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let client = reqwest::Client::new();
     let base = server.base.clone();
 
     std::thread::sleep(Duration::from_secs(2));
-    let idle = rss_kib(server.child.id());
+    let idle = rss_kib(server.pid());
 
     runtime.block_on(async {
         let body = dry_run_body();
@@ -253,13 +223,13 @@ fn main() {
             tasks as f64 / elapsed.as_secs_f64(),
             elapsed.as_secs_f64()
         );
-        let loaded = rss_kib(server.child.id());
+        let loaded = rss_kib(server.pid());
         let (waiting, streams) = open_streams(&client, &base, 10, 100).await;
         std::thread::sleep(Duration::from_secs(1));
         println!(
             "{:<40} {:>8.1} MiB",
             format!("RSS with {} event streams open", streams.len()),
-            rss_kib(server.child.id()) as f64 / 1024.0
+            rss_kib(server.pid()) as f64 / 1024.0
         );
         println!(
             "{:<40} {:>8.1} MiB",
@@ -289,6 +259,7 @@ fn main() {
     println!(
         "{:<40} {:>8.1} MiB",
         "RSS after the load",
-        rss_kib(server.child.id()) as f64 / 1024.0
+        rss_kib(server.pid()) as f64 / 1024.0
     );
+    server.terminate();
 }

@@ -151,6 +151,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Everything the server printed so far (standard output and error).
     pub fn output(&self) -> String {
         self.output.lock().unwrap().clone()
