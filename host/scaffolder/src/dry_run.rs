@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::DryRunArgs;
 use crate::progress::{Progress, Style};
-use crate::{config, setup, values};
+use crate::{setup, values};
 
 pub async fn run(args: DryRunArgs) -> anyhow::Result<()> {
     let template = read_template(&args.template)?;
@@ -193,7 +193,7 @@ impl LocalSession {
         extra_plugins: &[PathBuf],
         data_dir: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        let config = config::load(configs)?;
+        let config = scaffolder_config::load(configs)?;
         let data_dir = setup::data_dir(data_dir, &config)?;
         let runtime = setup::runtime(&data_dir)?;
         let plugins = setup::load_plugins(&runtime, &config, &data_dir, extra_plugins).await?;

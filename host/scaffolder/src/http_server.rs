@@ -26,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::config::ServerConfig;
+use scaffolder_config::ServerConfig;
 
 /// How the edge treats connections.
 #[derive(Debug, Clone)]

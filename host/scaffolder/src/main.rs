@@ -2,7 +2,6 @@
 //! It owns exit codes and error printing; the work happens in the library crates.
 
 mod cli;
-mod config;
 mod download;
 mod dry_run;
 mod http_server;

@@ -13,8 +13,8 @@ use scaffolder_engine::{ActionRegistry, Engine};
 use scaffolder_runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, BUILTIN_PREFIX, Config, OCI_PREFIX, is_url_source};
 use crate::setup;
+use scaffolder_config::{BUILTIN_PREFIX, Config, OCI_PREFIX, is_url_source};
 
 /// How often the watched files are looked at.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -45,7 +45,7 @@ impl PluginWatch {
                 continue;
             }
             seen = now;
-            match config::load(&self.configs) {
+            match scaffolder_config::load(&self.configs) {
                 Ok(config) => {
                     // The new configuration may name other plugin files: watch those.
                     seen = self.fingerprint(&config);

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use axum::http::{HeaderValue, Method};
 use scaffolder_api::auth::{
-    AuthConfig, Authenticator, JwksAccess, PluginTokenConfig, PluginTokenVerifier, StaticToken,
-    is_plugin_id,
+    AuthConfig, Authenticator, ExternalAccess, PluginTokenConfig, PluginTokenVerifier, is_plugin_id,
 };
 use scaffolder_api::registry::{self, RegistryState};
 use scaffolder_api::{
@@ -22,11 +21,11 @@ use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::cli::ServeArgs;
-use crate::config::{self, ActionsRegistryConfig, Config, ExternalAccess};
 use crate::{http_server, reload, setup};
+use scaffolder_config::{ActionsRegistryConfig, Config};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = config::load(&args.configs)?;
+    let mut config = scaffolder_config::load(&args.configs)?;
     let open_files = http_server::raise_open_file_limit();
     let edge = http_server::Edge::new(
         &config.backend.server,
@@ -353,23 +352,8 @@ fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
     };
     for access in &config.backend.auth.external_access {
         match access {
-            ExternalAccess::Static { token, subject } => auth.static_tokens.push(StaticToken {
-                token: token.clone(),
-                subject: subject.clone(),
-            }),
-            ExternalAccess::Jwks {
-                url,
-                issuer,
-                algorithms,
-                audience,
-                subject_prefix,
-            } => auth.jwks.push(JwksAccess {
-                url: url.clone(),
-                issuer: issuer.clone(),
-                algorithms: algorithms.clone(),
-                audience: audience.clone(),
-                subject_prefix: subject_prefix.clone(),
-            }),
+            ExternalAccess::Static(token) => auth.static_tokens.push(token.clone()),
+            ExternalAccess::Jwks(jwks) => auth.jwks.push(jwks.clone()),
         }
     }
     let configured = !auth.static_tokens.is_empty()

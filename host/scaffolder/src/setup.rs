@@ -11,9 +11,9 @@ use scaffolder_builtins::BACKSTAGE_BASE_URL;
 use scaffolder_engine::{EngineConfig, Environment, PluginOrigin};
 use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
 
-use crate::config::{BUILTIN_PREFIX, Config, OCI_PREFIX, is_url_source};
 use crate::signing::TrustedKey;
 use crate::{download, oci, plugin_build};
+use scaffolder_config::{BUILTIN_PREFIX, Config, OCI_PREFIX, is_url_source};
 
 /// `--data-dir`, else `scaffolder.dataDirectory`, else the XDG data directory; created
 /// readable by its owner only (0700), since it holds the task database and workspaces.
