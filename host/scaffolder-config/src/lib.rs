@@ -21,6 +21,7 @@
 mod backend;
 mod backstage;
 mod database;
+mod derived;
 mod env;
 mod integrations;
 mod lenient;
@@ -44,7 +45,6 @@ pub use database::{
     DEFAULT_POSTGRES_DATABASE, DatabaseClient, DatabaseConfig, DatabaseConnection, SQLITE_FILE_NAME,
 };
 pub use integrations::{Integration, IntegrationsConfig};
-pub use load::{BUILTIN_PREFIX, OCI_PREFIX, is_url_source};
 pub use scaffolder::{
     ActionsRegistryConfig, DefaultAuthor, DefaultEnvironment, DryRunConfig, PluginEntry,
     PluginSignatures, S3Settings, ScaffolderConfig, TaskRecovery, TaskSecrets, WorkspaceStoreKind,

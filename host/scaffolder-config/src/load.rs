@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
+use scaffolder_plugins::PluginSource;
 use scaffolder_template::yaml::parse_documents;
 use serde_json::{Map, Value};
 
@@ -63,18 +64,6 @@ pub(crate) fn read_file(
     Ok(value)
 }
 
-/// A plugin source naming a built-in plugin (`builtin:builtin-fetch`): its entry sets the
-/// grants and limits of that built-in instead of loading a file.
-pub const BUILTIN_PREFIX: &str = "builtin:";
-
-/// A plugin source in an OCI registry (`oci://host/name:tag`).
-pub const OCI_PREFIX: &str = "oci://";
-
-/// Whether a plugin source is a URL (`https://`, or `http://` on loopback), not a path.
-pub fn is_url_source(source: &str) -> bool {
-    source.starts_with("https://") || source.starts_with("http://")
-}
-
 /// Makes `scaffolder.plugins[].source` (except built-ins) and `scaffolder.templates[]`
 /// relative to `dir`.
 pub(crate) fn resolve_relative_paths(value: &mut Value, dir: &Path) {
@@ -85,9 +74,7 @@ pub(crate) fn resolve_relative_paths(value: &mut Value, dir: &Path) {
     if let Some(Value::Array(plugins)) = scaffolder.get_mut("plugins") {
         for plugin in plugins {
             if let Some(Value::String(source)) = plugin.get_mut("source")
-                && !source.starts_with(BUILTIN_PREFIX)
-                && !source.starts_with(OCI_PREFIX)
-                && !is_url_source(source)
+                && PluginSource::parse(source).file().is_some()
             {
                 resolve(source);
             }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use scaffolder_engine::DryRunLimits;
 use scaffolder_engine::workspace_store::{S3Config, WorkspaceStoreConfig};
+use scaffolder_plugins::{PluginSource, PluginSpec};
 use scaffolder_runtime::{Grants, Limits, PluginConfig};
 use scaffolder_store::{Backend, SecretsKey};
 use serde::Deserialize;
@@ -327,7 +328,7 @@ pub struct PluginEntry {
     /// The `.wasm` component, resolved against the directory of the file that names it;
     /// `builtin:<name>`; an OCI reference, `oci://host/name:tag` or `...@sha256:<hex>`; or
     /// an `https://` URL.
-    pub source: PathBuf,
+    pub source: PluginSource,
     /// `sha256:<hex>`: the component must have this digest (checked before anything is
     /// compiled; for an OCI source, before it is downloaded).
     #[serde(default, deserialize_with = "digest")]
@@ -352,15 +353,27 @@ pub struct PluginEntry {
 }
 
 impl PluginEntry {
-    /// The runtime's view of this entry, with `settings` (the server's values for every
-    /// plugin) under the entry's own `config`.
-    pub fn plugin_config(&self, settings: &BTreeMap<String, String>) -> PluginConfig {
+    /// What loading this entry takes: `settings` (the server's values for every plugin)
+    /// under the entry's own `config`, and the entry's signature keys, else `global_keys`
+    /// (`scaffolder.pluginSignatures.keys`).
+    pub fn spec(&self, settings: &BTreeMap<String, String>, global_keys: &[String]) -> PluginSpec {
         let mut config = settings.clone();
         config.extend(self.config.clone());
-        PluginConfig {
-            grants: self.grants.clone(),
-            limits: self.limits.clone(),
-            config,
+        let signed_by = if self.signed_by.is_empty() {
+            global_keys
+        } else {
+            &self.signed_by
+        };
+        PluginSpec {
+            source: self.source.clone(),
+            digest: self.digest.clone(),
+            insecure: self.insecure,
+            signed_by: signed_by.to_vec(),
+            config: PluginConfig {
+                grants: self.grants.clone(),
+                limits: self.limits.clone(),
+                config,
+            },
         }
     }
 }

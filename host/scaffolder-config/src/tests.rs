@@ -7,6 +7,7 @@ use scaffolder_engine::DryRunLimits;
 use scaffolder_engine::workspace_store::{
     DEFAULT_S3_MAX_BYTES, S3Config, WorkspaceBackend, WorkspaceStoreConfig,
 };
+use scaffolder_plugins::PluginSource;
 use scaffolder_runtime::{Grants, Limits};
 use scaffolder_store::Backend;
 use scaffolder_template::{ScmIntegration, ScmKind};
@@ -602,7 +603,7 @@ scaffolder:
     let plugins = &config.scaffolder.plugins;
     assert_eq!(
         plugins[0].source,
-        dir.path().join("conf/plugins/fetch_template.wasm")
+        PluginSource::File(dir.path().join("conf/plugins/fetch_template.wasm"))
     );
     assert_eq!(
         plugins[0].digest.as_deref(),
@@ -616,7 +617,7 @@ scaffolder:
             "http://backstage".to_owned(),
         ),
     ]);
-    let runtime = plugins[0].plugin_config(&settings);
+    let runtime = plugins[0].spec(&settings, &[]).config;
     assert_eq!(
         runtime.config,
         BTreeMap::from([
@@ -635,7 +636,10 @@ scaffolder:
         runtime.limits.max_log_bytes,
         Limits::default().max_log_bytes
     );
-    assert_eq!(plugins[1].source, Path::new("/abs/other.wasm"));
+    assert_eq!(
+        plugins[1].source,
+        PluginSource::File("/abs/other.wasm".into())
+    );
     assert_eq!(plugins[1].grants, Grants::default());
     assert_eq!(
         config.scaffolder.templates,

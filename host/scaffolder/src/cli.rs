@@ -120,7 +120,7 @@ pub enum PluginCommand {
     Build(PluginBuildArgs),
     /// Push a built plugin to an OCI registry; print the digests to pin.
     #[command(
-        after_help = "Examples:\n  scaffolder plugin publish hello.wasm registry.example.com/platform/hello:1.0.0\n  scaffolder plugin publish hello.wasm 127.0.0.1:5000/plugins/hello:dev --insecure\n\nCredentials come from SCAFFOLDER_REGISTRY_USERNAME and SCAFFOLDER_REGISTRY_PASSWORD, or\nthe registry's `auths` entry in ~/.docker/config.json (or $DOCKER_CONFIG/config.json)."
+        after_help = "Examples:\n  scaffolder plugin publish hello.wasm registry.example.com/platform/hello:1.0.0\n  scaffolder plugin publish hello.wasm 127.0.0.1:5000/plugins/hello:dev --insecure\n\nCredentials come from SCAFFOLDER_REGISTRY_USERNAME and SCAFFOLDER_REGISTRY_PASSWORD, or\nthe docker configuration, ~/.docker/config.json (or $DOCKER_CONFIG/config.json): its `auths`\nentry for the registry, or the credential helper its `credHelpers` or `credsStore` names."
     )]
     Publish(PluginPublishArgs),
     /// Sign a published plugin (cosign's key-based convention: a `sha256-<digest>.sig` tag).

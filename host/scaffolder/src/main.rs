@@ -2,24 +2,16 @@
 //! It owns exit codes and error printing; the work happens in the library crates.
 
 mod cli;
-mod download;
 mod dry_run;
 mod http_server;
 mod memory;
-mod oci;
 mod plugin_build;
 mod plugin_inspect;
 mod plugin_new;
 mod plugin_publish;
 mod plugin_test;
-mod plural;
-mod progress;
-mod reload;
 mod serve;
-mod setup;
-mod signing;
 mod template_test;
-mod values;
 
 use std::process::ExitCode;
 

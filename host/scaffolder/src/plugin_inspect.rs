@@ -8,10 +8,10 @@ use anyhow::Context;
 use scaffolder_runtime::{ActionInfo, Plugin, PluginConfig, Runtime, RuntimeConfig};
 
 use crate::cli::{InspectArgs, PluginListArgs};
-use crate::plugin_build;
+use scaffolder_plugins::directory;
 
 pub async fn run(args: InspectArgs) -> anyhow::Result<()> {
-    let component = plugin_build::component(&args.file)?;
+    let component = directory::component(&args.file)?;
     let runtime = Runtime::new(&RuntimeConfig::default()).context("starting the wasm runtime")?;
     let plugin = runtime
         .load_file(&component, PluginConfig::default())

@@ -17,7 +17,8 @@ use scaffolder_template::Template;
 use serde_json::json;
 
 use crate::cli::{PluginLanguage, PluginNewArgs};
-use crate::dry_run::{LocalSession, ensure_empty_dir, write_files};
+use scaffolder_local::files::{ensure_empty_dir, write_files};
+use scaffolder_local::session::LocalSession;
 
 include!(concat!(env!("OUT_DIR"), "/plugin_template.rs"));
 

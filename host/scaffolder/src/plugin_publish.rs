@@ -6,11 +6,11 @@ use anyhow::Context;
 use scaffolder_runtime::{PluginConfig, Runtime, RuntimeConfig};
 
 use crate::cli::{PluginKeygenArgs, PluginPublishArgs, PluginSignArgs};
-use crate::{oci, plugin_build, signing};
+use scaffolder_plugins::{directory, oci, signing};
 
 pub async fn run(args: PluginPublishArgs) -> anyhow::Result<()> {
     let reference = oci::parse_reference(&args.reference)?;
-    let component = plugin_build::component(&args.file)?;
+    let component = directory::component(&args.file)?;
     let bytes = std::fs::read(&component)
         .with_context(|| format!("cannot read {}", component.display()))?;
     let runtime = Runtime::new(&RuntimeConfig::default()).context("starting the wasm runtime")?;

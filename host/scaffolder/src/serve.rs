@@ -16,13 +16,15 @@ use scaffolder_api::{
 };
 use scaffolder_engine::workspace_store::WorkspaceBackend;
 use scaffolder_engine::{ActionRegistry, Engine, EngineConfig, WorkspaceStore};
+use scaffolder_plugins::PluginWatch;
 use scaffolder_store::Store;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::cli::ServeArgs;
-use crate::{http_server, reload, setup};
+use crate::http_server;
 use scaffolder_config::{ActionsRegistryConfig, Config};
+use scaffolder_local::setup;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = scaffolder_config::load(&args.configs)?;
@@ -75,7 +77,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let workspace_store = workspace_store(&config, &store)?;
 
     let runtime = setup::runtime(&data_dir)?;
-    let plugins = setup::load_plugins(&runtime, &config, &data_dir, &args.plugins).await?;
+    let plugin_set = config.plugin_set(&args.plugins);
+    let plugins = scaffolder_plugins::load_plugins(&runtime, &plugin_set, &data_dir).await?;
     let actions = ActionRegistry::with_origins(plugins)?;
     tracing::info!(
         actions = actions.len(),
@@ -92,7 +95,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         actions,
         EngineConfig {
             workspace_store,
-            ..setup::engine_config(&config, working_directory.clone())
+            ..config.engine_config(working_directory.clone())
         },
     );
     let templates = template_sources(&config, &args.templates);
@@ -132,15 +135,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     tokio::spawn(wait_for_signal(shutdown.clone()));
     tokio::spawn({
-        let watch = reload::PluginWatch {
+        let (config_files, extra) = (args.configs.clone(), args.plugins.clone());
+        let watch = PluginWatch {
             engine: engine.clone(),
             runtime: runtime.clone(),
-            configs: args.configs.clone(),
-            extra_plugins: args.plugins.clone(),
+            config_files: args.configs.clone(),
+            read_config: Box::new(move || {
+                Ok(scaffolder_config::load(&config_files)?.plugin_set(&extra))
+            }),
             data_dir: data_dir.clone(),
         };
         let shutdown = shutdown.clone();
-        async move { watch.run(&config, shutdown).await }
+        async move { watch.run(plugin_set, shutdown).await }
     });
     let workers = tokio::spawn({
         let engine = engine.clone();

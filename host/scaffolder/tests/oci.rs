@@ -706,3 +706,78 @@ fn plugins_from_a_url_are_pinned_and_cached() {
         text(&output.stderr)
     );
 }
+
+/// A credential helper the docker configuration names for the registry (as ECR, GCR and
+/// ACR logins do) is asked for the credentials, with the registry's address; one that
+/// fails is reported, and the registry is then asked anonymously.
+#[test]
+fn registry_credentials_come_from_docker_credential_helpers() {
+    let registry = Registry::start();
+    let reference = format!("{}/plugins/friendly:helper", registry.address);
+    let dir = tempfile::tempdir().unwrap();
+    let asked = dir.path().join("asked");
+    let helper = |name: &str, script: &str| {
+        let file = dir.path().join(format!("docker-credential-{name}"));
+        std::fs::write(&file, script).unwrap();
+        std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    };
+    helper(
+        "works",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\n{{ cat; echo; }} >> '{}'\nprintf '{{\"Username\":\"ci\",\"Secret\":\"s3cret\"}}'\n",
+            asked.display()
+        ),
+    );
+    helper(
+        "fails",
+        "#!/bin/sh\necho 'no credentials in the keychain' >&2\nexit 1\n",
+    );
+    let publish_with = |helper: &str| {
+        std::fs::write(
+            dir.path().join("config.json"),
+            json!({ "credHelpers": { registry.address.clone(): helper } }).to_string(),
+        )
+        .unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        std::process::Command::new(env!("CARGO_BIN_EXE_scaffolder"))
+            .args([
+                "plugin",
+                "publish",
+                FRIENDLY_GUEST,
+                &reference,
+                "--insecure",
+            ])
+            .env("DOCKER_CONFIG", dir.path())
+            .env("PATH", path)
+            .env_remove("SCAFFOLDER_REGISTRY_USERNAME")
+            .env_remove("SCAFFOLDER_REGISTRY_PASSWORD")
+            .output()
+            .unwrap()
+    };
+
+    let output = publish_with("works");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let asked = std::fs::read_to_string(&asked).unwrap();
+    assert!(
+        asked.lines().all(|line| line == registry.address) && !asked.is_empty(),
+        "the helper was asked for {asked:?}, not {}",
+        registry.address
+    );
+    assert!(!text(&output.stderr).contains("s3cret"));
+
+    let output = publish_with("fails");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains(&format!(
+            "cannot read the credentials for {} from the docker configuration",
+            registry.address
+        )),
+        "{}",
+        text(&output.stderr)
+    );
+}

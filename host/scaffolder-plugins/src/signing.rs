@@ -23,7 +23,8 @@ use p256::pkcs8::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::oci::{self, sha256_digest};
+use crate::cache::sha256_digest;
+use crate::{credentials, oci};
 
 pub const PAYLOAD_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
@@ -169,7 +170,7 @@ pub async fn sign(
     insecure: bool,
 ) -> anyhow::Result<String> {
     let client = oci::client(insecure);
-    let auth = oci::registry_auth(reference.resolve_registry());
+    let auth = credentials::registry_auth(reference.resolve_registry()).await;
     let manifest_digest = client
         .fetch_manifest_digest(reference, &auth)
         .await

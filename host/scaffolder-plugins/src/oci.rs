@@ -6,18 +6,17 @@
 //! cache by digest, so a restart with a warm cache needs no registry.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
-use base64::Engine as _;
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::OciImageManifest;
-use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use scaffolder_runtime::Plugin;
-use sha2::Digest;
 
-use crate::signing::{self, StoredSignature, TrustedKey};
+use crate::cache::{Cache, Fetched, check_pin, sha256_digest};
+use crate::credentials::registry_auth;
+use crate::signing::{self, TrustedKey};
 
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
@@ -45,47 +44,6 @@ pub fn client(insecure: bool) -> Client {
         },
         ..ClientConfig::default()
     })
-}
-
-/// Credentials for a registry: `SCAFFOLDER_REGISTRY_USERNAME`/`_PASSWORD`, else the
-/// `auths` entry of the docker configuration (`$DOCKER_CONFIG/config.json` or
-/// `~/.docker/config.json`), else anonymous.
-pub fn registry_auth(registry: &str) -> RegistryAuth {
-    if let (Ok(user), Ok(password)) = (
-        std::env::var("SCAFFOLDER_REGISTRY_USERNAME"),
-        std::env::var("SCAFFOLDER_REGISTRY_PASSWORD"),
-    ) {
-        return RegistryAuth::Basic(user, password);
-    }
-    let config = std::env::var_os("DOCKER_CONFIG")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
-        .map(|dir| dir.join("config.json"));
-    let auth = config
-        .and_then(|file| std::fs::read(file).ok())
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .and_then(|config| {
-            let encoded = config
-                .get("auths")?
-                .get(registry)?
-                .get("auth")?
-                .as_str()?
-                .to_owned();
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .ok()?;
-            let text = String::from_utf8(decoded).ok()?;
-            let (user, password) = text.split_once(':')?;
-            Some(RegistryAuth::Basic(user.to_owned(), password.to_owned()))
-        });
-    auth.unwrap_or(RegistryAuth::Anonymous)
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    let hash = sha2::Sha256::digest(bytes);
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
 }
 
 /// What a push left in the registry.
@@ -148,7 +106,7 @@ pub async fn publish(
     );
     let manifest = OciImageManifest::build(&layers, &config, Some(annotations));
     let client = client(insecure);
-    let auth = registry_auth(reference.resolve_registry());
+    let auth = registry_auth(reference.resolve_registry()).await;
     client
         .push(reference, &layers, config, &auth, Some(manifest))
         .await
@@ -169,17 +127,6 @@ pub fn insecure_hint(insecure: bool) -> &'static str {
     } else {
         " (a registry that speaks plain HTTP, as on loopback, needs --insecure)"
     }
-}
-
-/// A component found for a reference.
-#[derive(Debug)]
-pub struct Fetched {
-    pub file: PathBuf,
-    pub component_digest: String,
-    /// The manifest the reference resolved to; `None` when the registry was not asked.
-    pub manifest_digest: Option<String>,
-    /// The fingerprint of the trusted key whose signature was verified.
-    pub signed_by: Option<String>,
 }
 
 /// Resolves `reference` to its component, in `cache_dir` by digest. A `pin` (the
@@ -212,7 +159,7 @@ pub async fn fetch(
         });
     }
     let client = client(insecure);
-    let auth = registry_auth(reference.resolve_registry());
+    let auth = registry_auth(reference.resolve_registry()).await;
     let (manifest, manifest_digest) = match client.pull_image_manifest(&reference, &auth).await {
         Ok(found) => found,
         Err(err) => {
@@ -324,133 +271,6 @@ fn wasm_layer<'a>(
     }
 }
 
-pub(crate) fn check_pin(
-    source: &str,
-    component_digest: &str,
-    manifest_digest: Option<&str>,
-    pin: Option<&str>,
-) -> anyhow::Result<()> {
-    if let Some(pin) = pin
-        && pin != component_digest
-    {
-        let manifest = manifest_digest
-            .map(|m| format!(" (manifest {m})"))
-            .unwrap_or_default();
-        bail!(
-            "refusing to load {source}: its component digest is {component_digest}{manifest} but the \
-             configuration pins {pin}; nothing was compiled. If this build is the one you reviewed, \
-             update the pin"
-        );
-    }
-    Ok(())
-}
-
-/// `<dir>/sha256-<hex>.wasm` for components, `<dir>/manifests/sha256-<hex>` holding the
-/// component digest of a manifest. Files are written whole, then renamed into place.
-pub(crate) struct Cache {
-    dir: PathBuf,
-}
-
-impl Cache {
-    pub(crate) fn new(dir: &Path) -> anyhow::Result<Self> {
-        crate::setup::private_subdir(dir)
-            .and_then(|()| crate::setup::private_subdir(&dir.join("manifests")))
-            .with_context(|| format!("cannot create the plugin cache {}", dir.display()))?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-        })
-    }
-
-    fn name(digest: &str) -> Option<String> {
-        let hex = digest.strip_prefix("sha256:")?;
-        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| format!("sha256-{hex}"))
-    }
-
-    /// The cached component with this digest, checked again on the way out.
-    pub(crate) fn component(&self, digest: &str) -> Option<PathBuf> {
-        let file = self.dir.join(format!("{}.wasm", Self::name(digest)?));
-        let bytes = std::fs::read(&file).ok()?;
-        (sha256_digest(&bytes) == digest).then_some(file)
-    }
-
-    pub(crate) fn store_component(&self, digest: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
-        let name = Self::name(digest).context("not a sha256 digest")?;
-        let file = self.dir.join(format!("{name}.wasm"));
-        write_atomically(&file, bytes)?;
-        Ok(file)
-    }
-
-    /// The cached manifest whose layer is `component_digest`.
-    fn manifest_of(&self, component_digest: &str) -> Option<String> {
-        std::fs::read_dir(self.dir.join("manifests"))
-            .ok()?
-            .filter_map(|e| e.ok())
-            .find(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.trim() == component_digest))
-            .and_then(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.strip_prefix("sha256-")
-                    .map(|hex| format!("sha256:{hex}"))
-            })
-    }
-
-    fn signatures(&self, manifest_digest: &str) -> Option<Vec<StoredSignature>> {
-        let file = self
-            .dir
-            .join("signatures")
-            .join(format!("{}.json", Self::name(manifest_digest)?));
-        serde_json::from_slice(&std::fs::read(file).ok()?).ok()
-    }
-
-    fn store_signatures(
-        &self,
-        manifest_digest: &str,
-        signatures: &[StoredSignature],
-    ) -> anyhow::Result<()> {
-        let Some(name) = Self::name(manifest_digest) else {
-            return Ok(());
-        };
-        let dir = self.dir.join("signatures");
-        crate::setup::private_subdir(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        write_atomically(
-            &dir.join(format!("{name}.json")),
-            &serde_json::to_vec(signatures)?,
-        )
-    }
-
-    fn manifest_layer(&self, manifest_digest: &str) -> Option<String> {
-        let file = self
-            .dir
-            .join("manifests")
-            .join(Self::name(manifest_digest)?);
-        let text = std::fs::read_to_string(file).ok()?;
-        Some(text.trim().to_owned())
-    }
-
-    fn store_manifest_layer(&self, manifest_digest: &str, layer: &str) -> anyhow::Result<()> {
-        let Some(name) = Self::name(manifest_digest) else {
-            return Ok(());
-        };
-        write_atomically(&self.dir.join("manifests").join(name), layer.as_bytes())
-    }
-}
-
-/// Writes a file under the data directory whole, readable by its owner only.
-fn write_atomically(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let partial = file.with_extension(format!("partial-{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(&partial)
-        .and_then(|mut out| out.write_all(bytes))
-        .and_then(|()| std::fs::rename(&partial, file))
-        .with_context(|| format!("cannot write {}", file.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,36 +286,5 @@ mod tests {
         assert_eq!(reference.digest(), Some(digest.as_str()));
         let err = parse_reference("oci://Not A Reference").unwrap_err();
         assert!(err.to_string().contains("host[:port]/name:tag"), "{err}");
-    }
-
-    #[test]
-    fn pins_name_both_digests() {
-        let err = check_pin(
-            "oci://r/x:1",
-            "sha256:new",
-            Some("sha256:m"),
-            Some("sha256:old"),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("sha256:new") && err.contains("sha256:old") && err.contains("sha256:m"),
-            "{err}"
-        );
-        check_pin("oci://r/x:1", "sha256:same", None, Some("sha256:same")).unwrap();
-        check_pin("oci://r/x:1", "sha256:any", None, None).unwrap();
-    }
-
-    #[test]
-    fn the_cache_returns_only_intact_components() {
-        let dir = tempfile::tempdir().unwrap();
-        let cache = Cache::new(dir.path()).unwrap();
-        let digest = sha256_digest(b"component");
-        assert!(cache.component(&digest).is_none());
-        let file = cache.store_component(&digest, b"component").unwrap();
-        assert_eq!(cache.component(&digest), Some(file.clone()));
-        std::fs::write(&file, b"tampered").unwrap();
-        assert!(cache.component(&digest).is_none());
-        assert!(cache.component("sha256:../../etc/passwd").is_none());
     }
 }

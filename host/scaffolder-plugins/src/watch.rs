@@ -13,8 +13,8 @@ use scaffolder_engine::{ActionRegistry, Engine};
 use scaffolder_runtime::Runtime;
 use tokio_util::sync::CancellationToken;
 
-use crate::setup;
-use scaffolder_config::{BUILTIN_PREFIX, Config, OCI_PREFIX, is_url_source};
+use crate::load::load_plugins;
+use crate::source::PluginSet;
 
 /// How often the watched files are looked at.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -23,17 +23,20 @@ const INTERVAL: Duration = Duration::from_secs(1);
 pub struct PluginWatch {
     pub engine: Engine,
     pub runtime: Runtime,
-    pub configs: Vec<PathBuf>,
-    pub extra_plugins: Vec<PathBuf>,
+    /// The configuration files, watched themselves.
+    pub config_files: Vec<PathBuf>,
+    /// Reads the configuration files again into the plugins they name.
+    pub read_config: Box<dyn Fn() -> anyhow::Result<PluginSet> + Send + Sync>,
+    /// The data directory, which holds the plugin cache.
     pub data_dir: PathBuf,
 }
 
 impl PluginWatch {
-    /// Polls until `shutdown`; `config` is the configuration the server started with.
+    /// Polls until `shutdown`; `plugins` are the plugins the server started with.
     /// Each tick only looks at file metadata; the configuration is read again only when
     /// a watched file changed.
-    pub async fn run(self, config: &Config, shutdown: CancellationToken) {
-        let mut watched = config.clone();
+    pub async fn run(self, plugins: PluginSet, shutdown: CancellationToken) {
+        let mut watched = plugins;
         let mut seen = self.fingerprint(&watched);
         loop {
             tokio::select! {
@@ -45,12 +48,12 @@ impl PluginWatch {
                 continue;
             }
             seen = now;
-            match scaffolder_config::load(&self.configs) {
-                Ok(config) => {
+            match (self.read_config)() {
+                Ok(plugins) => {
                     // The new configuration may name other plugin files: watch those.
-                    seen = self.fingerprint(&config);
-                    self.reload(&config).await;
-                    watched = config;
+                    seen = self.fingerprint(&plugins);
+                    self.reload(&plugins).await;
+                    watched = plugins;
                 }
                 // Keep watching: the file may be half-written, or fixed in a moment.
                 Err(err) => tracing::error!(
@@ -60,10 +63,9 @@ impl PluginWatch {
         }
     }
 
-    async fn reload(&self, config: &Config) {
+    async fn reload(&self, plugins: &PluginSet) {
         tracing::info!("a plugin or the configuration changed; loading the plugins again");
-        let loaded =
-            setup::load_plugins(&self.runtime, config, &self.data_dir, &self.extra_plugins).await;
+        let loaded = load_plugins(&self.runtime, plugins, &self.data_dir).await;
         let registry = loaded.and_then(|plugins| Ok(ActionRegistry::with_origins(plugins)?));
         match registry {
             Ok(registry) => {
@@ -86,22 +88,15 @@ impl PluginWatch {
 
     /// Modification time and length of every watched file (missing files included, so
     /// their appearance counts as a change).
-    fn fingerprint(&self, config: &Config) -> BTreeMap<PathBuf, Option<(SystemTime, u64)>> {
-        let plugin_files = config
-            .scaffolder
-            .plugins
+    fn fingerprint(&self, plugins: &PluginSet) -> BTreeMap<PathBuf, Option<(SystemTime, u64)>> {
+        let plugin_files = plugins
+            .configured
             .iter()
-            .map(|entry| entry.source.clone())
-            .filter(|source| {
-                let text = source.to_string_lossy();
-                !text.starts_with(BUILTIN_PREFIX)
-                    && !text.starts_with(OCI_PREFIX)
-                    && !is_url_source(&text)
-            });
-        self.configs
+            .filter_map(|spec| spec.source.file().map(Path::to_path_buf));
+        self.config_files
             .iter()
             .cloned()
-            .chain(self.extra_plugins.iter().cloned())
+            .chain(plugins.extra.iter().cloned())
             .chain(plugin_files)
             .map(|file| {
                 let state = stat(&file);

@@ -8,8 +8,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::oci::{Cache, Fetched, check_pin, sha256_digest};
+use crate::cache::{Cache, Fetched, check_pin, sha256_digest};
 
+/// The component at `url`, from the cache when `pin` names a cached one.
 pub async fn fetch_url(
     url: &str,
     insecure: bool,
