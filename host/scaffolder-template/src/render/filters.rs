@@ -13,7 +13,7 @@ use nunjucks::{to_js_string, truthy};
 
 use super::Syntax;
 
-#[path = "nunjucks.rs"]
+#[path = "nunjucks/mod.rs"]
 pub(crate) mod nunjucks;
 /// Regular-expression literals, also for JavaScript string methods (`.replace`, `.split`).
 #[path = "regex.rs"]
