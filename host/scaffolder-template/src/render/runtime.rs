@@ -39,7 +39,7 @@ pub(crate) fn register(env: &mut Environment<'static>, syntax: Syntax) {
     });
     env.add_function("__js_array", |args: Rest<Value>| JsArray::value(args.0));
     env.add_function("__js_iter", iterate);
-    // The object loop bodies assign shared variables in (`expr.rs`, `shared_names`).
+    // The object loop bodies assign shared variables in (`expr/shared.rs`, `shared_names`).
     env.add_function("__js_namespace", minijinja::functions::namespace);
     env.add_function("__js_not_callable", |_v: Value| -> Result<Value, Error> {
         Err(error("Template expression cannot be called"))
@@ -146,7 +146,7 @@ fn compare(operator: &str, left: Value, right: Value) -> Result<bool, Error> {
     })
 }
 
-/// `runtimeOrder`: -1, 0, 1, or `None` for NaN (nunjucks.rs's order, as a number).
+/// `runtimeOrder`: -1, 0, 1, or `None` for NaN (`nunjucks/values.rs`'s order, as a number).
 pub(crate) fn order(left: &Value, right: &Value) -> Result<Option<f64>, Error> {
     let ordering = nunjucks::order_primitives(&prim(left)?, &prim(right)?);
     Ok(ordering.map(|o| o as i8 as f64))
