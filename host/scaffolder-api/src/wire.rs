@@ -40,7 +40,7 @@ pub fn task(task: &TaskRecord) -> Json {
 
 /// Whether a task's stream stays open after completion (`startOver` recovery).
 pub fn is_recoverable(task: &TaskRecord) -> bool {
-    scaffolder_engine::recover_strategy(&task.spec) == "startOver"
+    task.spec.recover_strategy() == "startOver"
 }
 
 /// `{ id, isTaskRecoverable, taskId, body, type, createdAt }`.

@@ -5,6 +5,7 @@
 //! for real). Nothing is persisted. The workspace is read back by `collect`: links
 //! listed as links and never followed, within `scaffolder.dryRun` caps.
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,7 +19,9 @@ use crate::collect::collect_files;
 use crate::events::MemoryJournal;
 use crate::failure::Failure;
 use crate::run_space::{Placement, RunSpace};
-use crate::spec::{TaskSpec, TaskUser};
+use scaffolder_store::TaskUser;
+
+use crate::spec::task_spec;
 use crate::uploads::UploadedTemplates;
 use crate::workflow::{Environment, Run};
 use crate::{Engine, EngineConfig};
@@ -208,7 +211,7 @@ impl LocalRunner {
         };
         let template_directory = template_file.parent().map(Path::to_path_buf);
 
-        let mut spec = TaskSpec::with_base_url(
+        let mut spec = task_spec(
             &request.template,
             request.values,
             request.user,
@@ -245,7 +248,7 @@ impl LocalRunner {
             renderer: self.renderer.clone(),
             environment,
             secrets: request.secrets,
-            saved_steps: Map::new(),
+            saved_steps: BTreeMap::new(),
         }
         .execute()
         .await;

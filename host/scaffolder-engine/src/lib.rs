@@ -49,7 +49,8 @@ pub use failure::Failure;
 pub use input_check::check_step_input;
 pub use invoke::{Invocation, InvokeError};
 pub use redact::Redactor;
-pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser, recover_strategy};
+pub use scaffolder_store::{SpecStep, StepState, TaskSpec, TaskTemplateInfo, TaskUser};
+pub use spec::task_spec;
 pub use workflow::{Environment, STEP_DURATION_METRIC};
 pub use workspace_store::{WorkspaceStore, WorkspaceStoreConfig, WorkspaceStoreError};
 
@@ -207,7 +208,7 @@ impl Engine {
             .store
             .create_task(NewTask {
                 id: uuid::Uuid::new_v4().to_string(),
-                spec: serde_json::to_value(spec).unwrap_or_default(),
+                spec: spec.clone(),
                 created_by,
                 secrets,
             })
@@ -258,7 +259,7 @@ impl Engine {
     ) -> scaffolder_store::Result<()> {
         self.inner
             .store
-            .retry_task(&task.id, secrets, recover_strategy(&task.spec))
+            .retry_task(&task.id, secrets, task.spec.recover_strategy())
             .await?;
         // The retry removed events: readers read the store again.
         self.inner.bus.publish(&task.id);

@@ -180,7 +180,7 @@ mod tests {
         store
             .create_task(NewTask {
                 id: id.clone(),
-                spec: json!({}),
+                spec: scaffolder_store::testing::empty_spec(),
                 created_by: None,
                 secrets: Default::default(),
             })

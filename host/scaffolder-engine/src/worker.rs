@@ -19,7 +19,6 @@ use crate::Engine;
 use crate::events::{SavedWorkspace, TaskJournal};
 use crate::failure::Failure;
 use crate::retention;
-use crate::spec::TaskSpec;
 use crate::workflow::Run;
 
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -230,8 +229,7 @@ async fn execute(
     cancel: CancellationToken,
 ) -> Result<Json, Failure> {
     let task = &claim.task;
-    let spec: TaskSpec = serde_json::from_value(task.spec.clone())
-        .map_err(|e| Failure::error(format!("the stored task spec is not valid: {e}")))?;
+    let spec = task.spec.clone();
     if claim.cancelled {
         cancel.cancel();
     }

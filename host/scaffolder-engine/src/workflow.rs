@@ -23,7 +23,7 @@ use crate::actions::ActionRegistry;
 use crate::events::{Journal, log_body};
 use crate::failure::Failure;
 use crate::redact::Redactor;
-use crate::spec::{SpecStep, TaskSpec};
+use scaffolder_store::{SpecStep, StepState, TaskSpec};
 use crate::step_log::{self, ActionHost, LogLines, RunLog};
 use iterations::{Iteration, describe_each};
 use output::{example_of_schema, render_output};
@@ -79,7 +79,7 @@ pub(crate) struct Run {
     pub environment: Environment,
     pub secrets: Map<String, Json>,
     /// `state.steps` saved by an earlier run of this task.
-    pub saved_steps: Map<String, Json>,
+    pub saved_steps: BTreeMap<String, StepState>,
 }
 
 /// How a step that did not fail ended.
@@ -224,9 +224,9 @@ impl Run {
     }
 
     fn saved_output(&self, step_id: &str) -> Option<Json> {
-        let saved = self.saved_steps.get(step_id)?;
-        (saved.get("status").and_then(Json::as_str) == Some("completed"))
-            .then(|| saved.get("output").cloned().unwrap_or_else(|| json!({})))
+        match self.saved_steps.get(step_id)? {
+            StepState::Completed { output } => Some(output.clone()),
+        }
     }
 
     async fn run_step(

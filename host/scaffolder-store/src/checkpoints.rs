@@ -92,7 +92,7 @@ mod tests {
         store
             .create_task(NewTask {
                 id: "t".into(),
-                spec: json!({ "steps": [] }),
+                spec: crate::testing::empty_spec(),
                 created_by: None,
                 secrets: Map::new(),
             })
@@ -116,7 +116,10 @@ mod tests {
         store.write_state(&claim.lease, &state).await.unwrap();
         let stored = store.task_state("t").await.unwrap();
         assert_eq!(stored.checkpoint("publish", "repo").cloned(), expected);
-        assert_eq!(stored.steps["fetch"]["status"], "completed");
+        assert_eq!(
+            stored.steps["fetch"],
+            crate::StepState::Completed { output: json!({}) }
+        );
         database.finish().await;
     }
 }

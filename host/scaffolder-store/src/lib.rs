@@ -15,6 +15,7 @@ mod notifications;
 mod records;
 mod scrub;
 mod sealed;
+mod spec;
 mod store;
 pub mod testing;
 mod timing;
@@ -24,8 +25,9 @@ pub use error::{Result, StoreError};
 pub use notifications::{Notification, Notifications};
 pub use records::{
     ClaimedTask, Direction, EventRecord, EventType, Lease, NewTask, OrderField, TaskFilter,
-    TaskRecord, TaskState, TaskStatus,
+    StepState, TaskRecord, TaskState, TaskStatus,
 };
 pub use sealed::SecretsKey;
+pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser};
 pub use store::{Backend, Store};
 pub use timing::QUERY_DURATION_METRIC;

@@ -1,7 +1,11 @@
 //! The rows the store reads and writes, as typed values.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
+
+use crate::spec::TaskSpec;
 
 /// Backstage's `TaskStatus`, for tasks and steps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,7 +87,7 @@ impl EventType {
 #[derive(Debug, Clone)]
 pub struct NewTask {
     pub id: String,
-    pub spec: Json,
+    pub spec: TaskSpec,
     pub created_by: Option<String>,
     pub secrets: Map<String, Json>,
 }
@@ -92,7 +96,7 @@ pub struct NewTask {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRecord {
     pub id: String,
-    pub spec: Json,
+    pub spec: TaskSpec,
     pub status: TaskStatus,
     pub created_at: i64,
     pub last_heartbeat_at: Option<i64>,
@@ -137,7 +141,7 @@ pub struct ClaimedTask {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskState {
     #[serde(default)]
-    pub steps: Map<String, Json>,
+    pub steps: BTreeMap<String, StepState>,
     #[serde(default)]
     pub checkpoints: Map<String, Json>,
 }
@@ -147,7 +151,9 @@ impl TaskState {
     pub fn complete_step(&mut self, step_id: &str, output: &Json) {
         self.steps.insert(
             step_id.to_owned(),
-            serde_json::json!({ "status": "completed", "output": output }),
+            StepState::Completed {
+                output: output.clone(),
+            },
         );
     }
 
@@ -159,6 +165,21 @@ impl TaskState {
     pub fn set_checkpoint(&mut self, step_id: &str, key: &str, value: Json) {
         self.checkpoints.insert(checkpoint_key(step_id, key), value);
     }
+}
+
+/// What an earlier run saved of a step, stored as `{ "status": "completed", "output": ... }`.
+/// Only completed steps are saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum StepState {
+    Completed {
+        #[serde(default = "empty_object")]
+        output: Json,
+    },
+}
+
+fn empty_object() -> Json {
+    Json::Object(Map::new())
 }
 
 /// Backstage's key of a checkpoint: `v1.task.checkpoint.<step id>.<key>`.

@@ -8,7 +8,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::{Connection, Executor};
 
-use crate::{Backend, SecretsKey, Store};
+use crate::{Backend, SecretsKey, Store, TaskSpec};
+
+/// The spec of a task with no steps, for tests that store tasks without running them.
+pub fn empty_spec() -> TaskSpec {
+    TaskSpec {
+        api_version: "scaffolder.backstage.io/v1beta3".to_owned(),
+        steps: Vec::new(),
+        output: serde_json::Map::new(),
+        parameters: serde_json::Value::Null,
+        user: None,
+        template_info: None,
+        recovery: None,
+    }
+}
 
 /// A database that exists only for one test.
 pub struct TestDatabase {

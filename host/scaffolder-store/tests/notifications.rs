@@ -17,7 +17,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 fn new_task(id: &str) -> NewTask {
     NewTask {
         id: id.into(),
-        spec: json!({ "apiVersion": "scaffolder.backstage.io/v1beta3", "steps": [] }),
+        spec: scaffolder_store::testing::empty_spec(),
         created_by: None,
         secrets: Map::new(),
     }

@@ -42,7 +42,7 @@ on_both_databases!(
 fn task(id: &str, secrets: &[(&str, &str)]) -> NewTask {
     NewTask {
         id: id.into(),
-        spec: json!({ "apiVersion": "scaffolder.backstage.io/v1beta3", "steps": [] }),
+        spec: scaffolder_store::testing::empty_spec(),
         created_by: None,
         secrets: secrets
             .iter()

@@ -42,7 +42,7 @@ async fn claimed(store: &Store, id: &str) -> Lease {
     store
         .create_task(NewTask {
             id: id.into(),
-            spec: json!({ "steps": [] }),
+            spec: scaffolder_store::testing::empty_spec(),
             created_by: None,
             secrets: Map::new(),
         })

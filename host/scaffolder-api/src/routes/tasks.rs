@@ -7,7 +7,7 @@ use axum::Json as JsonResponse;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
-use scaffolder_engine::{TaskSpec, TaskUser};
+use scaffolder_engine::{TaskUser, task_spec};
 use scaffolder_store::{Direction, OrderField, TaskFilter, TaskRecord};
 use serde_json::{Value as Json, json};
 
@@ -52,7 +52,7 @@ pub async fn create(
         entity: None,
         user_ref: created_by.clone(),
     };
-    let spec = TaskSpec::with_base_url(template, values, Some(user), loaded.base_url.clone());
+    let spec = task_spec(template, values, Some(user), loaded.base_url.clone());
     let task = state
         .engine
         .create_task(&spec, created_by, with_backstage_token(secrets, &principal))
@@ -140,12 +140,7 @@ pub async fn retry(
     let body = body_object(optional_json_body(&body)?)?;
     let secrets = secrets_field(&body, "secrets")?;
     let task = find_task(&state, &task_id).await?;
-    let spec: Option<TaskSpec> = serde_json::from_value(task.spec.clone()).ok();
-    if let Some(entity_ref) = spec
-        .as_ref()
-        .and_then(|s| s.template_info.as_ref())
-        .map(|i| i.entity_ref.clone())
-    {
+    if let Some(entity_ref) = task.spec.template_info.as_ref().map(|i| i.entity_ref.clone()) {
         let (namespace, name) = parse_template_ref(&entity_ref)?;
         let loaded = find_template(&state, &namespace, &name).await?;
         check_secrets(&loaded.template, &secrets)?;

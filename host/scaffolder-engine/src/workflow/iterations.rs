@@ -10,7 +10,7 @@ use crate::actions::RegisteredAction;
 use crate::failure::Failure;
 use crate::input_check::check_step_input;
 use crate::redact::Redactor;
-use crate::spec::SpecStep;
+use scaffolder_store::SpecStep;
 
 /// One run of a step's action: the `each` item (key and value), if any, whether its
 /// `if` holds, and the rendered input (validated when it runs).

@@ -203,7 +203,7 @@ async fn claimed(backend: Backend) -> (TestDatabase, Store, Lease) {
     store
         .create_task(NewTask {
             id: "t".into(),
-            spec: json!({ "steps": [] }),
+            spec: scaffolder_store::testing::empty_spec(),
             created_by: None,
             secrets: Map::new(),
         })

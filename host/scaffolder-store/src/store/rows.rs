@@ -7,12 +7,13 @@ use sqlx::any::AnyRow;
 
 use crate::error::{Result, StoreError};
 use crate::records::{EventRecord, EventType, TaskRecord, TaskState, TaskStatus};
+use crate::spec::TaskSpec;
 
 pub(super) fn task_from_row(row: &AnyRow) -> Result<TaskRecord> {
     let id: String = row.try_get("id")?;
     let status: String = row.try_get("status")?;
     Ok(TaskRecord {
-        spec: parse_json(&id, row.try_get("spec")?)?,
+        spec: parse_spec(&id, row.try_get("spec")?)?,
         status: TaskStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
             task_id: id.clone(),
             message: format!("unknown status '{status}'"),
@@ -43,6 +44,14 @@ pub(super) fn parse_json(task_id: &str, text: String) -> Result<Json> {
     serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
         task_id: task_id.into(),
         message: err.to_string(),
+    })
+}
+
+/// A task's spec, read once here: every reader gets the typed spec or `Corrupt`.
+fn parse_spec(task_id: &str, text: String) -> Result<TaskSpec> {
+    serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
+        task_id: task_id.into(),
+        message: format!("the stored spec is not a task spec: {err}"),
     })
 }
 

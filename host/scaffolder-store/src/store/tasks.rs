@@ -31,7 +31,10 @@ impl Store {
         let sql = self.sql(
             "INSERT INTO tasks (id, spec, status, created_at, created_by, secrets) VALUES (?, ?, 'open', ?, ?, ?)",
         );
-        let spec = task.spec.to_string();
+        let spec = serde_json::to_string(&task.spec).map_err(|err| StoreError::Corrupt {
+            task_id: task.id.clone(),
+            message: err.to_string(),
+        })?;
         let spec_len = spec.len();
         let mut conn = self.writer().await?;
         sqlx::query(&sql)
