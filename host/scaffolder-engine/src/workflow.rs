@@ -23,10 +23,10 @@ use crate::actions::ActionRegistry;
 use crate::events::{Journal, log_body};
 use crate::failure::Failure;
 use crate::redact::Redactor;
-use scaffolder_store::{SpecStep, StepState, TaskSpec};
 use crate::step_log::{self, ActionHost, LogLines, RunLog};
 use iterations::{Iteration, describe_each};
 use output::{example_of_schema, render_output};
+use scaffolder_store::{SpecStep, StepState, TaskSpec};
 
 /// Steps run (dry runs' too), in seconds, by `action`, `plugin_digest` and `outcome`
 /// (`completed`, `skipped`, `failed`); `scaffolder serve` exports it on `/metrics`.

@@ -91,10 +91,31 @@ struct PluginInner {
     settings: Arc<BTreeMap<String, String>>,
     /// Request ∩ grant of each action, computed once at load.
     grants: HashMap<String, Arc<EffectiveGrants>>,
-    /// The linked component, ready to instantiate; set at load, or at the first step
-    /// from `cached_code` when the plugin was described from the cache.
-    pre: tokio::sync::OnceCell<ActionPre<StepState>>,
-    cached_code: Option<PathBuf>,
+    code: PluginCode,
+}
+
+/// A plugin's compiled code: linked at load, or, for a plugin described from the compile
+/// cache, mapped from `path` and linked when a step first needs it.
+enum PluginCode {
+    Linked(ActionPre<StepState>),
+    Cached {
+        path: PathBuf,
+        linked: tokio::sync::OnceCell<ActionPre<StepState>>,
+    },
+}
+
+/// What a step of one action needs from its plugin, resolved before its sandbox is built.
+pub(crate) struct StepPlan<'a> {
+    pub engine: &'a wasmtime::Engine,
+    /// The linked component, ready to instantiate.
+    pub code: &'a ActionPre<StepState>,
+    /// Request ∩ grant of the action.
+    pub grants: Arc<EffectiveGrants>,
+    pub limits: Limits,
+    /// What `host.get-config` answers.
+    pub settings: Arc<BTreeMap<String, String>>,
+    /// The empty read-only directory preopened as the guest's `/`.
+    pub sentinel_dir: &'a Path,
 }
 
 impl Plugin {
@@ -117,8 +138,7 @@ impl Plugin {
             description,
             cache_hit,
             config,
-            Some(pre),
-            None,
+            PluginCode::Linked(pre),
         )
     }
 
@@ -139,12 +159,13 @@ impl Plugin {
             description,
             true,
             config,
-            None,
-            Some(cached_code),
+            PluginCode::Cached {
+                path: cached_code,
+                linked: tokio::sync::OnceCell::new(),
+            },
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn new(
         runtime: Arc<RuntimeInner>,
         name: &str,
@@ -152,8 +173,7 @@ impl Plugin {
         description: Description,
         cache_hit: bool,
         config: PluginConfig,
-        pre: Option<ActionPre<StepState>>,
-        cached_code: Option<PathBuf>,
+        code: PluginCode,
     ) -> Result<Self> {
         let grants = validate(name, &description.info, &config)?;
         Ok(Self {
@@ -167,8 +187,7 @@ impl Plugin {
                 info: description.info,
                 settings: Arc::new(config.config.clone()),
                 config,
-                pre: tokio::sync::OnceCell::new_with(pre),
-                cached_code,
+                code,
             }),
         })
     }
@@ -211,19 +230,9 @@ impl Plugin {
         self.inner.info.actions.iter().find(|a| a.id == id)
     }
 
-    /// What a step of the action `id` may reach.
-    pub(crate) fn effective_grants(&self, id: &str) -> Option<Arc<EffectiveGrants>> {
-        self.inner.grants.get(id).cloned()
-    }
-
     /// The operator's grants and limits for this plugin.
     pub fn config(&self) -> &PluginConfig {
         &self.inner.config
-    }
-
-    /// What `host.get-config` answers in this plugin's steps.
-    pub(crate) fn settings(&self) -> Arc<BTreeMap<String, String>> {
-        self.inner.settings.clone()
     }
 
     /// Runs one step of one of this plugin's actions in a fresh sandbox.
@@ -237,23 +246,40 @@ impl Plugin {
         request: StepRequest,
         host: Arc<dyn StepHost>,
     ) -> Result<serde_json::Value, StepFailure> {
-        step::execute(self, request, host).await
+        let plan = self.plan(&request.action_id).await?;
+        step::execute(plan, request, host).await
     }
 
-    pub(crate) fn engine(&self) -> &wasmtime::Engine {
-        &self.inner.runtime.engine
+    /// What a step of `action_id` needs; links the code from the compile cache on the
+    /// first step when the plugin was described from there.
+    async fn plan(&self, action_id: &str) -> Result<StepPlan<'_>, StepFailure> {
+        let inner = &self.inner;
+        let grants = inner.grants.get(action_id).cloned().ok_or_else(|| {
+            StepFailure::new(
+                StepFailureKind::Host,
+                format!("plugin {} has no action '{action_id}'", inner.name),
+            )
+        })?;
+        Ok(StepPlan {
+            engine: &inner.runtime.engine,
+            code: self.code().await?,
+            grants,
+            limits: inner.config.limits.clone(),
+            settings: inner.settings.clone(),
+            sentinel_dir: inner.runtime.sentinel.path(),
+        })
     }
 
     /// The linked component; links it from the compile cache on the first call when the
     /// plugin was described from there.
-    pub(crate) async fn pre(&self) -> Result<&ActionPre<StepState>, StepFailure> {
-        self.inner
-            .pre
+    async fn code(&self) -> Result<&ActionPre<StepState>, StepFailure> {
+        let inner = &self.inner;
+        let (path, linked) = match &inner.code {
+            PluginCode::Linked(pre) => return Ok(pre),
+            PluginCode::Cached { path, linked } => (path, linked),
+        };
+        linked
             .get_or_try_init(|| async {
-                let inner = &self.inner;
-                let path = inner.cached_code.as_deref().ok_or_else(|| {
-                    StepFailure::new(StepFailureKind::Host, format!("{} has no code", inner.name))
-                })?;
                 let started = std::time::Instant::now();
                 let linked = match cache::deserialize(&inner.runtime.engine, path) {
                     Ok(component) => {
@@ -277,10 +303,6 @@ impl Plugin {
                 }
             })
             .await
-    }
-
-    pub(crate) fn sentinel_dir(&self) -> &Path {
-        self.inner.runtime.sentinel.path()
     }
 }
 

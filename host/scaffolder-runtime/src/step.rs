@@ -2,7 +2,7 @@
 //! outcome that names the cause of any failure.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use crate::capability::name_lookup::{NameLookupGuard, NameLookupView, ResolvedPe
 use crate::capability::workspace_quota::{WorkspaceCap, WorkspaceQuota};
 use crate::capability::{Denials, EffectiveGrants, sockets};
 use crate::limits::{StepLimiter, human_bytes};
-use crate::plugin::Plugin;
+use crate::plugin::StepPlan;
 use crate::runtime::MAX_WASM_STACK;
 use crate::stdio::{GuestOutput, LogSink};
 
@@ -395,27 +395,32 @@ enum Ended {
 }
 
 pub(crate) async fn execute(
-    plugin: &Plugin,
+    plan: StepPlan<'_>,
     request: StepRequest,
     host: Arc<dyn StepHost>,
 ) -> Result<serde_json::Value, StepFailure> {
-    let grants = plugin.effective_grants(&request.action_id).ok_or_else(|| {
-        StepFailure::new(
-            StepFailureKind::Host,
-            format!(
-                "plugin {} has no action '{}'",
-                plugin.name(),
-                request.action_id
-            ),
-        )
-    })?;
-    let limits = plugin.config().limits.clone();
+    let StepPlan {
+        engine,
+        code,
+        grants,
+        limits,
+        settings,
+        sentinel_dir,
+    } = plan;
     let budget = Arc::new(StepBudget::new(&limits));
     let denials = Denials::new(budget.clone());
     let log = LogSink::new(host.clone(), budget.clone());
 
     let peers = ResolvedPeers::default();
-    let wasi = build_wasi(plugin, &request, &grants, &denials, &peers, &log, &host)?;
+    let wasi = build_wasi(
+        sentinel_dir,
+        &request,
+        &grants,
+        &denials,
+        &peers,
+        &log,
+        &host,
+    )?;
     let directories = GuestDirectories::new(
         request.workspace.clone(),
         request
@@ -447,12 +452,11 @@ pub(crate) async fn execute(
         name_lookup: NameLookupGuard::default(),
         peers,
         secrets: request.secrets.clone(),
-        config: plugin.settings(),
+        config: settings,
         directories,
         cancel: request.cancel.clone(),
     };
-    let pre = plugin.pre().await?;
-    let mut store = Store::new(plugin.engine(), state);
+    let mut store = Store::new(engine, state);
     store.limiter(|state| state.limiter());
     store.set_epoch_deadline(1);
     // Every tick: a guest past one of its limits is stopped here, whatever it does next.
@@ -466,7 +470,7 @@ pub(crate) async fn execute(
     let deadline = Duration::from_secs(limits.timeout_secs);
     let ended = {
         let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = code.instantiate_async(&mut store).await?;
             instance
                 .scaffolder_action_plugin()
                 .call_execute(&mut store, &request.action_id, &input, &context)
@@ -500,7 +504,7 @@ pub(crate) async fn execute(
 }
 
 fn build_wasi(
-    plugin: &Plugin,
+    sentinel_dir: &Path,
     request: &StepRequest,
     grants: &Arc<EffectiveGrants>,
     denials: &Denials,
@@ -518,12 +522,8 @@ fn build_wasi(
     wasi.stdout(GuestOutput::stdout(log.clone()))
         .stderr(GuestOutput::stderr(log.clone()))
         .initial_cwd(WORKSPACE_GUEST_PATH);
-    wasi.preopened_dir(
-        plugin.sentinel_dir(),
-        SENTINEL_GUEST_PATH,
-        FsPerms::ReadOnly,
-    )
-    .map_err(|e| host_error("the sandbox root could not be opened", e))?;
+    wasi.preopened_dir(sentinel_dir, SENTINEL_GUEST_PATH, FsPerms::ReadOnly)
+        .map_err(|e| host_error("the sandbox root could not be opened", e))?;
     wasi.preopened_dir(&request.workspace, WORKSPACE_GUEST_PATH, FsPerms::ReadWrite)
         .map_err(|e| {
             host_error(

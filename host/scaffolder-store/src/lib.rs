@@ -24,8 +24,8 @@ mod workspaces;
 pub use error::{Result, StoreError};
 pub use notifications::{Notification, Notifications};
 pub use records::{
-    ClaimedTask, Direction, EventRecord, EventType, Lease, NewTask, OrderField, TaskFilter,
-    StepState, TaskRecord, TaskState, TaskStatus,
+    ClaimedTask, Direction, EventRecord, EventType, Lease, NewTask, OrderField, StepState,
+    TaskFilter, TaskRecord, TaskState, TaskStatus,
 };
 pub use sealed::SecretsKey;
 pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser};

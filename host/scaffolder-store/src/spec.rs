@@ -53,7 +53,6 @@ pub struct TaskTemplateInfo {
     pub entity: Option<Json>,
 }
 
-
 /// One step of a stored spec, read for running.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpecStep {
@@ -74,7 +73,6 @@ impl TaskSpec {
             .and_then(Json::as_str)
             .unwrap_or("none")
     }
-
 
     /// The steps, with Backstage's defaults for anything a stored spec lacks.
     pub fn steps(&self) -> Vec<SpecStep> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use scaffolder_engine::{
     ActionRegistry, DryRunUpload, Engine, EngineConfig, Environment, Failure, LocalRunRequest,
-    LocalRunResult, TaskSpec, TemplateFiles,
+    LocalRunResult, TemplateFiles, task_spec,
 };
 use scaffolder_runtime::{Grants, Plugin, Runtime, RuntimeConfig};
 use scaffolder_store::testing::TestDatabase;
@@ -199,7 +199,7 @@ impl Harness {
         secrets: Json,
     ) -> TaskRun {
         let template = template(steps);
-        let spec = TaskSpec::with_base_url(
+        let spec = task_spec(
             &template,
             values,
             None,
@@ -250,7 +250,7 @@ impl Harness {
         let events: Vec<&Json> = events.iter().map(|e| &e.body).collect();
         format!(
             "{}\n{state:?}\n{}\n{}",
-            task.spec,
+            serde_json::to_string(&task.spec).unwrap(),
             Json::Object(secrets),
             serde_json::to_string(&events).unwrap()
         )

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use scaffolder_builtins_tests::{Harness, TaskRun, files, log_messages, template};
-use scaffolder_engine::{LocalRunRequest, TaskSpec, TemplateFiles};
+use scaffolder_engine::{LocalRunRequest, TemplateFiles, task_spec};
 use scaffolder_runtime::Grants;
 use scaffolder_store::EventType;
 use serde_json::{Value as Json, json};
@@ -245,7 +245,7 @@ async fn fetch_actions_refuse_paths_outside_the_template_and_the_workspace() {
 /// Runs `steps` as a task whose template lives at `base_url` (none: unknown location),
 /// returning the completion event's body and the workspace.
 async fn run_at(harness: &Harness, steps: Json, base_url: Option<String>) -> (Json, PathBuf) {
-    let spec = TaskSpec::with_base_url(&template(steps), json!({}), None, base_url);
+    let spec = task_spec(&template(steps), json!({}), None, base_url);
     let task = harness
         .engine
         .create_task(&spec, None, Default::default())

@@ -140,7 +140,12 @@ pub async fn retry(
     let body = body_object(optional_json_body(&body)?)?;
     let secrets = secrets_field(&body, "secrets")?;
     let task = find_task(&state, &task_id).await?;
-    if let Some(entity_ref) = task.spec.template_info.as_ref().map(|i| i.entity_ref.clone()) {
+    if let Some(entity_ref) = task
+        .spec
+        .template_info
+        .as_ref()
+        .map(|i| i.entity_ref.clone())
+    {
         let (namespace, name) = parse_template_ref(&entity_ref)?;
         let loaded = find_template(&state, &namespace, &name).await?;
         check_secrets(&loaded.template, &secrets)?;
