@@ -1,5 +1,6 @@
 //! The admin connection URL, `postgres://user[:password]@host[:port][/database]`, as
-//! libpq writes it (percent-encoded user and password).
+//! libpq writes it (percent-encoded user and password), with libpq's `require_auth`
+//! parameter for the login methods the server may ask for.
 
 /// A parsed admin URL. `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]
@@ -10,6 +11,66 @@ pub struct AdminUrl {
     pub port: u16,
     /// The database to connect to for administration (default `postgres`).
     pub database: String,
+    /// The login methods the server may ask for (`require_auth`).
+    pub methods: LoginMethods,
+}
+
+/// The password login methods a server may ask for, as libpq's `require_auth` lists them
+/// (`password`, `md5`, `scram-sha-256`; a list of `!method` allows all but those).
+/// Without `require_auth`, a clear-text password is sent only to a server on loopback:
+/// anything else on the path would read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginMethods {
+    pub clear_text: bool,
+    pub md5: bool,
+    pub scram: bool,
+}
+
+impl LoginMethods {
+    /// The methods allowed without `require_auth`, for a server at `host`.
+    fn default_for(host: &str) -> Self {
+        Self {
+            clear_text: is_loopback(host),
+            md5: true,
+            scram: true,
+        }
+    }
+
+    /// libpq's `require_auth` value.
+    fn parse(value: &str) -> Result<Self, String> {
+        let entries: Vec<&str> = value.split(',').map(str::trim).collect();
+        let negated = entries.iter().all(|e| e.starts_with('!'));
+        if !negated && entries.iter().any(|e| e.starts_with('!')) {
+            return Err("require_auth mixes methods and !methods; write one kind".into());
+        }
+        let mut methods = Self {
+            clear_text: negated,
+            md5: negated,
+            scram: negated,
+        };
+        for entry in entries {
+            let flag = match entry.trim_start_matches('!') {
+                "password" => &mut methods.clear_text,
+                "md5" => &mut methods.md5,
+                "scram-sha-256" => &mut methods.scram,
+                other => {
+                    return Err(format!(
+                        "require_auth={other} is not supported; this action logs in with password, md5 or scram-sha-256"
+                    ));
+                }
+            };
+            *flag = !negated;
+        }
+        Ok(methods)
+    }
+}
+
+/// Whether `host` is this machine, where a clear-text password crosses no network.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
 }
 
 impl std::fmt::Debug for AdminUrl {
@@ -20,6 +81,7 @@ impl std::fmt::Debug for AdminUrl {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("database", &self.database)
+            .field("methods", &self.methods)
             .finish()
     }
 }
@@ -32,6 +94,7 @@ impl AdminUrl {
             .or_else(|| url.strip_prefix("postgresql://"))
             .ok_or("it must start with postgres:// or postgresql://")?;
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let mut require_auth = None;
         for parameter in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = parameter.split_once('=').unwrap_or((parameter, ""));
             match (key, value) {
@@ -40,6 +103,9 @@ impl AdminUrl {
                     return Err(format!(
                         "sslmode={other} needs TLS, which this action does not speak yet: use sslmode=disable on a network you trust"
                     ));
+                }
+                ("require_auth", value) => {
+                    require_auth = Some(LoginMethods::parse(&decode(value)?)?)
                 }
                 ("application_name" | "connect_timeout", _) => {}
                 (other, _) => return Err(format!("the parameter '{other}' is not supported")),
@@ -80,7 +146,9 @@ impl AdminUrl {
             return Err("it names no host".into());
         }
         let database = decode(database)?;
+        let methods = require_auth.unwrap_or_else(|| LoginMethods::default_for(host));
         Ok(Self {
+            methods,
             user,
             password,
             host: host.to_owned(),
@@ -134,6 +202,34 @@ mod tests {
             (url.port, url.password, url.database.as_str()),
             (5432, None, "postgres")
         );
+    }
+
+    #[test]
+    fn clear_text_passwords_go_only_to_loopback_unless_require_auth_allows_them() {
+        let methods = |url: &str| AdminUrl::parse(url).unwrap().methods;
+        for local in ["127.0.0.1", "localhost", "[::1]:5433"] {
+            assert!(
+                methods(&format!("postgres://u:p@{local}")).clear_text,
+                "{local}"
+            );
+        }
+        let remote = methods("postgres://u:p@db.internal");
+        assert_eq!(
+            (remote.clear_text, remote.md5, remote.scram),
+            (false, true, true)
+        );
+        let allowed = methods("postgres://u:p@db.internal?require_auth=password,scram-sha-256");
+        assert_eq!(
+            (allowed.clear_text, allowed.md5, allowed.scram),
+            (true, false, true)
+        );
+        let all_but_md5 = methods("postgres://u:p@db.internal?require_auth=!md5");
+        assert_eq!(
+            (all_but_md5.clear_text, all_but_md5.md5, all_but_md5.scram),
+            (true, false, true)
+        );
+        let err = AdminUrl::parse("postgres://u:p@x?require_auth=gss").unwrap_err();
+        assert!(err.contains("require_auth=gss"), "{err}");
     }
 
     #[test]

@@ -1,17 +1,18 @@
 //! `postgres:database:create`: a login role and a database it owns, on the PostgreSQL
 //! server named by the operator's `POSTGRES_ADMIN_URL` secret.
 //!
-//! The plugin speaks PostgreSQL's wire protocol itself (`protocol.rs`, `scram.rs`) over a
-//! `wasi:sockets` TCP connection, so it reaches only the addresses the operator granted.
+//! The plugin speaks PostgreSQL's wire protocol (`protocol.rs`, on the `postgres-protocol`
+//! crate's messages and SCRAM) over a `wasi:sockets` TCP connection, so it reaches only
+//! the addresses the operator granted.
 //! The role's password is generated here from `wasi:random`, sent to the server only as a
 //! SCRAM verifier, and handed to later steps only as a task secret.
 
 mod admin_url;
 mod protocol;
-mod scram;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use postgres_protocol::escape::{escape_identifier, escape_literal};
 use scaffolder_plugin_sdk::{Action, ActionError, ActionInfo, Context, Result, json, plugin};
 use serde::{Deserialize, Serialize};
 
@@ -136,7 +137,7 @@ impl Action for CreateDatabase {
             ))
         })?;
         let password = URL_SAFE_NO_PAD.encode(random_bytes(24));
-        let verifier = scram::verifier(&password, &random_bytes(16));
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
         let marker = format!("created by the scaffolder for task {}", ctx.task_id());
 
         let mut server = connect(&admin, &admin.database)?;
@@ -151,7 +152,7 @@ impl Action for CreateDatabase {
                     &mut database,
                     &format!(
                         "CREATE EXTENSION IF NOT EXISTS {}",
-                        quote_identifier(extension)
+                        escape_identifier(extension)
                     ),
                 )?;
                 ctx.info(format!(
@@ -164,8 +165,8 @@ impl Action for CreateDatabase {
                     &mut database,
                     &format!(
                         "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION {}",
-                        quote_identifier(schema),
-                        quote_identifier(&role)
+                        escape_identifier(schema),
+                        escape_identifier(&role)
                     ),
                 )?;
                 ctx.info(format!("Schema {schema} exists, owned by {role}"));
@@ -203,7 +204,7 @@ fn ensure_role(
         server,
         &format!(
             "SELECT shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = {}",
-            quote_literal(role)
+            escape_literal(role)
         ),
     )?;
     let Some(row) = existing.first() else {
@@ -211,16 +212,16 @@ fn ensure_role(
             server,
             &format!(
                 "CREATE ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD {}",
-                quote_identifier(role),
-                quote_literal(verifier)
+                escape_identifier(role),
+                escape_literal(verifier)
             ),
         )?;
         run(
             server,
             &format!(
                 "COMMENT ON ROLE {} IS {}",
-                quote_identifier(role),
-                quote_literal(marker)
+                escape_identifier(role),
+                escape_literal(marker)
             ),
         )?;
         ctx.info(format!("Created role {role}"));
@@ -232,8 +233,8 @@ fn ensure_role(
                 server,
                 &format!(
                     "ALTER ROLE {} WITH PASSWORD {}",
-                    quote_identifier(role),
-                    quote_literal(verifier)
+                    escape_identifier(role),
+                    escape_literal(verifier)
                 ),
             )?;
             ctx.info(format!(
@@ -264,7 +265,7 @@ fn ensure_database(
         server,
         &format!(
             "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = {}",
-            quote_literal(database)
+            escape_literal(database)
         ),
     )?;
     match existing
@@ -276,15 +277,15 @@ fn ensure_database(
                 server,
                 &format!(
                     "CREATE DATABASE {} OWNER {}",
-                    quote_identifier(database),
-                    quote_identifier(role)
+                    escape_identifier(database),
+                    escape_identifier(role)
                 ),
             )?;
             run(
                 server,
                 &format!(
                     "REVOKE ALL ON DATABASE {} FROM PUBLIC",
-                    quote_identifier(database)
+                    escape_identifier(database)
                 ),
             )?;
             ctx.info(format!("Created database {database} owned by {role}"));
@@ -303,7 +304,7 @@ fn ensure_database(
 }
 
 fn connect(admin: &AdminUrl, database: &str) -> Result<Connection> {
-    Connection::connect(admin, database, || STANDARD.encode(random_bytes(18))).map_err(|err| {
+    Connection::connect(admin, database).map_err(|err| {
         ActionError::failed(format!(
             "could not log in to PostgreSQL at {}:{} as {} (database {database}): {err}. Check that the server is running and that the {ADMIN_SECRET} secret is right",
             admin.host, admin.port, admin.user
@@ -345,14 +346,6 @@ fn check_identifier(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 /// An IPv6 address in a URL needs brackets.
 fn host_for_url(host: &str) -> String {
     if host.contains(':') {
@@ -390,8 +383,10 @@ mod tests {
 
     #[test]
     fn quoting_doubles_the_quote_character() {
-        assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
-        assert_eq!(quote_literal("it's"), "'it''s'");
+        assert_eq!(escape_identifier("a\"b"), "\"a\"\"b\"");
+        assert_eq!(escape_literal("it's"), "'it''s'");
+        // A backslash makes an E'' literal, right whatever standard_conforming_strings is.
+        assert_eq!(escape_literal("a\\b"), " E'a\\\\b'");
         assert_eq!(
             first_words("ALTER ROLE \"x\" WITH PASSWORD 'SCRAM'"),
             "ALTER ROLE \"x\""

@@ -1,14 +1,24 @@
 //! The client side of PostgreSQL's frontend/backend protocol (version 3.0), enough for
-//! administration: start-up, password login (SCRAM-SHA-256, MD5 or clear text) and
-//! simple queries whose results are text.
+//! administration: start-up, password login and simple queries whose results are text.
+//! The messages, SCRAM-SHA-256 (with SASLprep) and MD5 come from `postgres-protocol`
+//! (rust-postgres' pure protocol crate); this module owns the socket and the order of
+//! the conversation, and sends a password only by a method the admin URL allows
+//! ([`LoginMethods`]).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use md5::{Digest, Md5};
+use bytes::BytesMut;
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::authentication::md5_hash;
+use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, ScramSha256};
+use postgres_protocol::message::backend::{DataRowBody, ErrorResponseBody, Message};
+use postgres_protocol::message::frontend;
 
-use crate::admin_url::AdminUrl;
-use crate::scram;
+use crate::admin_url::{AdminUrl, LoginMethods};
+
+/// The longest message accepted from the server.
+const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// What went wrong talking to the server.
 #[derive(Debug)]
@@ -17,7 +27,8 @@ pub enum Error {
     Io(String),
     /// The server answered with an `ErrorResponse`.
     Server(ServerError),
-    /// The server said something this client does not understand.
+    /// The server said something this client does not understand, or asked for a login
+    /// method it may not use.
     Protocol(String),
 }
 
@@ -50,157 +61,126 @@ impl std::fmt::Display for Error {
 
 type Result<T> = std::result::Result<T, Error>;
 
-/// One message from the server: its type byte and payload.
-struct Message {
-    kind: u8,
-    body: Vec<u8>,
-}
-
 /// An authenticated session, ready for queries.
 pub struct Connection {
     stream: TcpStream,
+    /// Bytes read from the server and not yet parsed.
+    received: BytesMut,
 }
 
 impl Connection {
     /// Connects to `url`'s server as its user, to `database`.
-    pub fn connect(url: &AdminUrl, database: &str, nonce: impl Fn() -> String) -> Result<Self> {
+    pub fn connect(url: &AdminUrl, database: &str) -> Result<Self> {
         let address = format!("{}:{}", url.host, url.port);
         let stream = TcpStream::connect(&address).map_err(|err| {
             Error::Io(format!(
                 "could not connect to PostgreSQL at {address}: {err}"
             ))
         })?;
-        let mut connection = Self { stream };
-        connection.start_up(url, database, nonce)?;
+        let mut connection = Self {
+            stream,
+            received: BytesMut::new(),
+        };
+        connection.start_up(url, database)?;
         Ok(connection)
     }
 
-    fn start_up(
-        &mut self,
-        url: &AdminUrl,
-        database: &str,
-        nonce: impl Fn() -> String,
-    ) -> Result<()> {
-        let mut body = Vec::new();
-        body.extend_from_slice(&196_608i32.to_be_bytes()); // protocol 3.0
-        for (key, value) in [
-            ("user", url.user.as_str()),
-            ("database", database),
-            ("application_name", "scaffolder postgres:database:create"),
-            ("client_encoding", "UTF8"),
-        ] {
-            push_cstring(&mut body, key);
-            push_cstring(&mut body, value);
-        }
-        body.push(0);
-        self.send(None, &body)?;
+    fn start_up(&mut self, url: &AdminUrl, database: &str) -> Result<()> {
+        let mut out = BytesMut::new();
+        frontend::startup_message(
+            [
+                ("user", url.user.as_str()),
+                ("database", database),
+                ("application_name", "scaffolder postgres:database:create"),
+                ("client_encoding", "UTF8"),
+            ],
+            &mut out,
+        )
+        .map_err(io)?;
+        self.send(&mut out)?;
 
-        let mut scram: Option<scram::Client> = None;
+        let mut scram: Option<ScramSha256> = None;
         loop {
-            let message = self.receive()?;
-            match message.kind {
-                b'R' => {
-                    let (code, rest) = split_i32(&message.body)?;
-                    match code {
-                        0 => {}
-                        3 => {
-                            let password = self.password(url)?;
-                            let mut body = Vec::new();
-                            push_cstring(&mut body, &password);
-                            self.send(Some(b'p'), &body)?;
-                        }
-                        5 => {
-                            let salt = rest.get(..4).ok_or_else(|| protocol("short MD5 salt"))?;
-                            let answer = md5_password(&url.user, &self.password(url)?, salt);
-                            let mut body = Vec::new();
-                            push_cstring(&mut body, &answer);
-                            self.send(Some(b'p'), &body)?;
-                        }
-                        10 => {
-                            let mechanisms = String::from_utf8_lossy(rest);
-                            if !mechanisms.split('\0').any(|m| m == "SCRAM-SHA-256") {
-                                return Err(protocol(format!(
-                                    "the server offers only SASL mechanisms {mechanisms:?}; this client speaks SCRAM-SHA-256"
-                                )));
-                            }
-                            let client = scram::Client::new(&self.password(url)?, &nonce());
-                            let first = client.first_message();
-                            let mut body = Vec::new();
-                            push_cstring(&mut body, "SCRAM-SHA-256");
-                            body.extend_from_slice(&(first.len() as i32).to_be_bytes());
-                            body.extend_from_slice(first.as_bytes());
-                            self.send(Some(b'p'), &body)?;
-                            scram = Some(client);
-                        }
-                        11 => {
-                            let client = scram
-                                .as_mut()
-                                .ok_or_else(|| protocol("SASL continue before start"))?;
-                            let answer = client
-                                .final_message(&String::from_utf8_lossy(rest))
-                                .map_err(Error::Protocol)?;
-                            self.send(Some(b'p'), answer.as_bytes())?;
-                        }
-                        12 => {
-                            let client = scram
-                                .as_ref()
-                                .ok_or_else(|| protocol("SASL final before start"))?;
-                            client
-                                .verify_server(&String::from_utf8_lossy(rest))
-                                .map_err(Error::Protocol)?;
-                        }
-                        other => {
-                            return Err(protocol(format!(
-                                "the server asks for authentication method {other}, which this client does not support (use password, md5 or scram-sha-256)"
-                            )));
-                        }
+            match self.receive()? {
+                Message::AuthenticationOk => {}
+                Message::AuthenticationCleartextPassword => {
+                    let password = password(url, "password", |m| m.clear_text)?;
+                    frontend::password_message(password.as_bytes(), &mut out).map_err(io)?;
+                    self.send(&mut out)?;
+                }
+                Message::AuthenticationMd5Password(body) => {
+                    let password = password(url, "md5", |m| m.md5)?;
+                    let hash = md5_hash(url.user.as_bytes(), password.as_bytes(), body.salt());
+                    frontend::password_message(hash.as_bytes(), &mut out).map_err(io)?;
+                    self.send(&mut out)?;
+                }
+                Message::AuthenticationSasl(body) => {
+                    let mechanisms: Vec<&str> = body.mechanisms().collect().map_err(io)?;
+                    if !mechanisms.contains(&SCRAM_SHA_256) {
+                        return Err(protocol(format!(
+                            "the server offers only SASL mechanisms {mechanisms:?}; this client speaks {SCRAM_SHA_256}"
+                        )));
                     }
+                    let password = password(url, "scram-sha-256", |m| m.scram)?;
+                    let client =
+                        ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
+                    frontend::sasl_initial_response(SCRAM_SHA_256, client.message(), &mut out)
+                        .map_err(io)?;
+                    self.send(&mut out)?;
+                    scram = Some(client);
                 }
-                b'E' => return Err(Error::Server(parse_error(&message.body))),
-                b'Z' => return Ok(()),
-                // ParameterStatus, BackendKeyData, NoticeResponse.
-                b'S' | b'K' | b'N' => {}
-                other => {
-                    return Err(protocol(format!(
-                        "unexpected message '{}' during start-up",
-                        other as char
-                    )));
+                Message::AuthenticationSaslContinue(body) => {
+                    let client = scram
+                        .as_mut()
+                        .ok_or_else(|| protocol("SASL continue before start"))?;
+                    client.update(body.data()).map_err(scram_error)?;
+                    frontend::sasl_response(client.message(), &mut out).map_err(io)?;
+                    self.send(&mut out)?;
                 }
+                Message::AuthenticationSaslFinal(body) => {
+                    let client = scram
+                        .as_mut()
+                        .ok_or_else(|| protocol("SASL final before start"))?;
+                    client.finish(body.data()).map_err(scram_error)?;
+                }
+                Message::ErrorResponse(body) => return Err(Error::Server(server_error(&body))),
+                Message::ReadyForQuery(_) => return Ok(()),
+                Message::ParameterStatus(_)
+                | Message::BackendKeyData(_)
+                | Message::NoticeResponse(_) => {}
+                Message::AuthenticationGss
+                | Message::AuthenticationGssContinue(_)
+                | Message::AuthenticationKerberosV5
+                | Message::AuthenticationScmCredential
+                | Message::AuthenticationSspi => {
+                    return Err(protocol(
+                        "the server asks for a login method this client does not support (use password, md5 or scram-sha-256)",
+                    ));
+                }
+                _ => return Err(protocol("unexpected message during start-up")),
             }
         }
-    }
-
-    fn password(&self, url: &AdminUrl) -> Result<String> {
-        url.password.clone().ok_or_else(|| {
-            protocol(format!(
-                "the server wants a password for '{}', but the admin URL has none",
-                url.user
-            ))
-        })
     }
 
     /// Runs one statement with the simple query protocol; returns the rows as text
     /// (`None` for SQL NULL).
     pub fn query(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>> {
-        let mut body = Vec::new();
-        push_cstring(&mut body, sql);
-        self.send(Some(b'Q'), &body)?;
+        let mut out = BytesMut::new();
+        frontend::query(sql, &mut out).map_err(io)?;
+        self.send(&mut out)?;
         let mut rows = Vec::new();
         let mut failure = None;
         loop {
-            let message = self.receive()?;
-            match message.kind {
-                b'D' => rows.push(parse_row(&message.body)?),
-                b'E' => failure = Some(parse_error(&message.body)),
-                b'Z' => break,
-                // RowDescription, CommandComplete, EmptyQueryResponse, notices, statuses.
-                b'T' | b'C' | b'I' | b'N' | b'S' => {}
-                other => {
-                    return Err(protocol(format!(
-                        "unexpected message '{}' after a query",
-                        other as char
-                    )));
-                }
+            match self.receive()? {
+                Message::DataRow(body) => rows.push(row(&body)?),
+                Message::ErrorResponse(body) => failure = Some(server_error(&body)),
+                Message::ReadyForQuery(_) => break,
+                Message::RowDescription(_)
+                | Message::CommandComplete(_)
+                | Message::EmptyQueryResponse
+                | Message::NoticeResponse(_)
+                | Message::ParameterStatus(_) => {}
+                _ => return Err(protocol("unexpected message after a query")),
             }
         }
         match failure {
@@ -211,32 +191,64 @@ impl Connection {
 
     /// Says goodbye; the server closes the connection.
     pub fn close(mut self) {
-        let _ = self.send(Some(b'X'), &[]);
+        let mut out = BytesMut::new();
+        frontend::terminate(&mut out);
+        let _ = self.send(&mut out);
     }
 
-    fn send(&mut self, kind: Option<u8>, body: &[u8]) -> Result<()> {
-        let mut frame = Vec::with_capacity(body.len() + 5);
-        frame.extend(kind);
-        frame.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-        frame.extend_from_slice(body);
+    fn send(&mut self, out: &mut BytesMut) -> Result<()> {
+        let frame = out.split();
         self.stream.write_all(&frame).map_err(io)
     }
 
     fn receive(&mut self) -> Result<Message> {
-        let mut header = [0; 5];
-        self.stream.read_exact(&mut header).map_err(io)?;
-        let length = i32::from_be_bytes(header[1..5].try_into().unwrap());
-        let length = usize::try_from(length - 4)
-            .ok()
-            .filter(|l| *l < 64 << 20)
-            .ok_or_else(|| protocol(format!("bad message length {length}")))?;
-        let mut body = vec![0; length];
-        self.stream.read_exact(&mut body).map_err(io)?;
-        Ok(Message {
-            kind: header[0],
-            body,
-        })
+        loop {
+            if let Some(message) = Message::parse(&mut self.received).map_err(io)? {
+                return Ok(message);
+            }
+            if let Some(length) = self.received.get(1..5) {
+                let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]);
+                if length as usize > MAX_MESSAGE_BYTES {
+                    return Err(protocol(format!("bad message length {length}")));
+                }
+            }
+            let mut chunk = [0; 8192];
+            let read = self.stream.read(&mut chunk).map_err(io)?;
+            if read == 0 {
+                return Err(Error::Io(
+                    "the connection to PostgreSQL failed: the server closed it".to_owned(),
+                ));
+            }
+            self.received.extend_from_slice(&chunk[..read]);
+        }
     }
+}
+
+/// The admin URL's password, for a login `method` the URL allows.
+fn password<'a>(
+    url: &'a AdminUrl,
+    method: &str,
+    allowed: impl Fn(&LoginMethods) -> bool,
+) -> Result<&'a str> {
+    if !allowed(&url.methods) {
+        let why = if method == "password" {
+            format!(
+                "which would send the password in clear text to {}; let the server use scram-sha-256, or add require_auth=password to the admin URL if the network to it is trusted",
+                url.host
+            )
+        } else {
+            "which the admin URL's require_auth does not list".to_owned()
+        };
+        return Err(protocol(format!(
+            "the server asks for '{method}' authentication, {why}"
+        )));
+    }
+    url.password.as_deref().ok_or_else(|| {
+        protocol(format!(
+            "the server wants a password for '{}', but the admin URL has none",
+            url.user
+        ))
+    })
 }
 
 fn io(err: std::io::Error) -> Error {
@@ -247,51 +259,26 @@ fn protocol(message: impl Into<String>) -> Error {
     Error::Protocol(message.into())
 }
 
-fn push_cstring(out: &mut Vec<u8>, text: &str) {
-    out.extend_from_slice(text.as_bytes());
-    out.push(0);
+fn scram_error(err: std::io::Error) -> Error {
+    protocol(format!("the SCRAM-SHA-256 login failed: {err}"))
 }
 
-fn split_i32(body: &[u8]) -> Result<(i32, &[u8])> {
-    let head = body.get(..4).ok_or_else(|| protocol("short message"))?;
-    Ok((i32::from_be_bytes(head.try_into().unwrap()), &body[4..]))
+/// A `DataRow`'s columns as text.
+fn row(body: &DataRowBody) -> Result<Vec<Option<String>>> {
+    let buffer = body.buffer();
+    body.ranges()
+        .map(|range| Ok(range.map(|range| String::from_utf8_lossy(&buffer[range]).into_owned())))
+        .collect()
+        .map_err(io)
 }
 
-fn split_i16(body: &[u8]) -> Result<(i16, &[u8])> {
-    let head = body.get(..2).ok_or_else(|| protocol("short message"))?;
-    Ok((i16::from_be_bytes(head.try_into().unwrap()), &body[2..]))
-}
-
-/// `DataRow`: a count, then each column's length (-1 for NULL) and bytes.
-fn parse_row(body: &[u8]) -> Result<Vec<Option<String>>> {
-    let (count, mut rest) = split_i16(body)?;
-    let mut row = Vec::with_capacity(count.max(0) as usize);
-    for _ in 0..count {
-        let (length, after) = split_i32(rest)?;
-        if length < 0 {
-            row.push(None);
-            rest = after;
-            continue;
-        }
-        let length = length as usize;
-        let value = after
-            .get(..length)
-            .ok_or_else(|| protocol("short data row"))?;
-        row.push(Some(String::from_utf8_lossy(value).into_owned()));
-        rest = &after[length..];
-    }
-    Ok(row)
-}
-
-/// `ErrorResponse`: fields, each a type byte and a string, ended by a zero byte.
-fn parse_error(body: &[u8]) -> ServerError {
+/// The fields of an `ErrorResponse` worth showing.
+fn server_error(body: &ErrorResponseBody) -> ServerError {
     let mut error = ServerError::default();
-    for field in body.split(|b| *b == 0) {
-        let Some((&kind, value)) = field.split_first() else {
-            continue;
-        };
-        let value = String::from_utf8_lossy(value).into_owned();
-        match kind {
+    let mut fields = body.fields();
+    while let Ok(Some(field)) = fields.next() {
+        let value = String::from_utf8_lossy(field.value_bytes()).into_owned();
+        match field.type_() {
             b'C' => error.code = value,
             b'M' => error.message = value,
             b'D' => error.detail = Some(value),
@@ -302,43 +289,99 @@ fn parse_error(body: &[u8]) -> ServerError {
     error
 }
 
-/// `md5` + md5(md5(password + user) + salt), in hex.
-fn md5_password(user: &str, password: &str, salt: &[u8]) -> String {
-    let inner = hex(&Md5::digest(format!("{password}{user}")));
-    let mut outer = Md5::new();
-    outer.update(inner.as_bytes());
-    outer.update(salt);
-    format!("md5{}", hex(&outer.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::TcpListener;
+
     use super::*;
 
+    /// A server on loopback that answers a start-up with `login` (a message asking for a
+    /// password), then with success and one query's row and error; returns what the client
+    /// sent as its password message, if it sent one.
+    fn serve_once(login: Vec<u8>) -> (u16, std::thread::JoinHandle<Option<Vec<u8>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut length = [0; 4];
+            stream.read_exact(&mut length).unwrap();
+            let mut startup = vec![0; u32::from_be_bytes(length) as usize - 4];
+            stream.read_exact(&mut startup).unwrap();
+            stream.write_all(&login).unwrap();
+            let mut header = [0; 5];
+            if stream.read_exact(&mut header).is_err() {
+                return None;
+            }
+            let length = u32::from_be_bytes(header[1..5].try_into().unwrap()) as usize;
+            let mut answer = vec![0; length - 4];
+            stream.read_exact(&mut answer).unwrap();
+            let mut reply = message(b'R', &0i32.to_be_bytes());
+            reply.extend(message(b'Z', b"I"));
+            stream.write_all(&reply).unwrap();
+            let mut query = [0; 5];
+            stream.read_exact(&mut query).unwrap();
+            let mut sql = vec![0; u32::from_be_bytes(query[1..5].try_into().unwrap()) as usize - 4];
+            stream.read_exact(&mut sql).unwrap();
+            let mut row = 2i16.to_be_bytes().to_vec();
+            row.extend(2i32.to_be_bytes());
+            row.extend(b"ok");
+            row.extend((-1i32).to_be_bytes());
+            let mut reply = message(b'D', &row);
+            reply.extend(message(
+                b'E',
+                b"SERROR\0C42P04\0Mdatabase \"x\" already exists\0\0",
+            ));
+            reply.extend(message(b'Z', b"I"));
+            stream.write_all(&reply).unwrap();
+            Some(answer)
+        });
+        (port, server)
+    }
+
+    fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![kind];
+        out.extend(((body.len() + 4) as u32).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
     #[test]
-    fn md5_answers_match_libpq() {
+    fn md5_logins_answer_as_libpq_and_queries_return_rows_and_errors() {
+        let mut login = 5i32.to_be_bytes().to_vec();
+        login.extend([1, 2, 3, 4]);
+        let (port, server) = serve_once(message(b'R', &login));
+        let url = AdminUrl::parse(&format!("postgres://alice:secret@127.0.0.1:{port}")).unwrap();
+        let mut connection = Connection::connect(&url, "postgres").unwrap();
+        let err = connection.query("SELECT 1").unwrap_err().to_string();
+        assert!(err.contains("already exists (SQLSTATE 42P04)"), "{err}");
         // Computed independently: md5(hex(md5("secret" + "alice")) + salt 01020304).
         assert_eq!(
-            md5_password("alice", "secret", &[1, 2, 3, 4]),
-            "md598a0412b9c31436fc53776e863350083"
+            server.join().unwrap().unwrap(),
+            b"md598a0412b9c31436fc53776e863350083\0"
         );
     }
 
     #[test]
-    fn rows_and_errors_parse() {
-        let mut body = Vec::new();
-        body.extend_from_slice(&2i16.to_be_bytes());
-        body.extend_from_slice(&2i32.to_be_bytes());
-        body.extend_from_slice(b"ok");
-        body.extend_from_slice(&(-1i32).to_be_bytes());
-        assert_eq!(parse_row(&body).unwrap(), [Some("ok".to_owned()), None]);
+    fn a_clear_text_password_is_sent_only_where_the_admin_url_allows() {
+        let (port, server) = serve_once(message(b'R', &3i32.to_be_bytes()));
+        let url = AdminUrl::parse(&format!(
+            "postgres://alice:secret@127.0.0.1:{port}?require_auth=scram-sha-256"
+        ))
+        .unwrap();
+        let err = Connection::connect(&url, "postgres")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("'password' authentication") && err.contains("require_auth"),
+            "{err}"
+        );
+        assert_eq!(server.join().unwrap(), None, "no password was sent");
 
-        let error = parse_error(b"SERROR\0C42P04\0Mdatabase \"x\" already exists\0\0");
-        assert_eq!(error.code, "42P04");
-        assert_eq!(error.message, "database \"x\" already exists");
+        let (port, server) = serve_once(message(b'R', &3i32.to_be_bytes()));
+        let url = AdminUrl::parse(&format!("postgres://alice:secret@127.0.0.1:{port}")).unwrap();
+        let mut connection = Connection::connect(&url, "postgres").unwrap();
+        let _ = connection.query("SELECT 1");
+        assert_eq!(server.join().unwrap().unwrap(), b"secret\0");
     }
 }

@@ -10,7 +10,6 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use scaffolder_runtime::{Plugin, PluginConfig, Runtime, RuntimeConfig};
@@ -151,41 +150,19 @@ fn native() {
     );
 }
 
-/// Builds `benches/ts-noop` as `plugin build` would (`npm ci` when its packages are
-/// missing, then the SDK's `scaffolder-plugin-build`) and returns the component.
+/// Builds `benches/ts-noop` as `plugin build` does (`scaffolder_plugins::directory`:
+/// `npm ci` when its packages are missing, then the SDK's `scaffolder-plugin-build`) and
+/// returns the component.
 fn build_typescript_guest() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ts-noop");
-    if !dir.join("node_modules").is_dir() {
-        npm(&dir, &["ci", "--no-audit", "--no-fund"]);
-    }
     let start = Instant::now();
-    let printed = npm(&dir, &["exec", "--no", "--", "scaffolder-plugin-build"]);
+    let component = scaffolder_plugins::directory::build(&dir)
+        .unwrap_or_else(|err| panic!("building {} failed: {err:#}", dir.display()));
     println!(
-        "TypeScript plugin built in {} (esbuild + componentize-js)\n",
+        "TypeScript plugin built in {} (npm packages when missing, esbuild + componentize-js)\n",
         fmt(start.elapsed())
     );
-    printed
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix("component: "))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| panic!("the build printed no `component:` line:\n{printed}"))
-}
-
-fn npm(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("npm")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run npm (Node.js 20 or later is needed): {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "npm {args:?} in {} failed:\n{stdout}\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    component
 }
 
 fn report(label: &str, samples: &mut [Duration]) {
