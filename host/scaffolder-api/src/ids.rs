@@ -1,7 +1,7 @@
 //! Task ids from the URL, checked before they reach SQL.
 //!
 //! Express decodes a route parameter with `decodeURIComponent` and answers
-//! `400 URIError "Failed to decode param '<raw>'"` when it cannot; [`TaskId`] does the
+//! `400 URIError "Failed to decode param '<raw>'"` when it cannot; [`TaskIdParam`] does the
 //! same. Backstage creates task ids with `crypto.randomUUID()` and looks any other id up
 //! in vain: `404 "No task with id '<id>' found"` on SQLite, a database error on
 //! PostgreSQL, whose `uuid` column refuses it. [`could_be_task_id`] lets the routes
@@ -16,9 +16,9 @@ use crate::error::ApiError;
 
 /// The `taskId` path parameter, percent-decoded as Express decodes it.
 #[derive(Debug, Clone)]
-pub struct TaskId(pub String);
+pub struct TaskIdParam(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for TaskId {
+impl<S: Send + Sync> FromRequestParts<S> for TaskIdParam {
     type Rejection = ApiError;
 
     /// Reads the segment after `/v2/tasks/` as sent: axum's own extractors decode it
@@ -30,7 +30,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TaskId {
             .split_once("/v2/tasks/")
             .and_then(|(_, rest)| rest.split('/').next())
             .ok_or_else(|| ApiError::internal("a task route without a task id"))?;
-        decode_param(raw).map(TaskId)
+        decode_param(raw).map(TaskIdParam)
     }
 }
 

@@ -33,7 +33,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use scaffolder_store::{Lease, NewTask, Store, TaskRecord};
+use scaffolder_store::{Lease, NewTask, Store, TaskId, TaskRecord};
 use scaffolder_template::{Renderer, RendererOptions, ScmIntegration};
 use serde_json::{Map, Value as Json, json};
 use tokio::sync::Notify;
@@ -207,7 +207,7 @@ impl Engine {
             .inner
             .store
             .create_task(NewTask {
-                id: uuid::Uuid::new_v4().to_string(),
+                id: TaskId::random(),
                 spec: spec.clone(),
                 created_by,
                 secrets,
@@ -322,10 +322,10 @@ impl Engine {
     fn unregister_running(&self, lease: &Lease) {
         let mut running = self.inner.running.lock().unwrap_or_else(|e| e.into_inner());
         if running
-            .get(&lease.task_id)
+            .get(lease.task_id.as_str())
             .is_some_and(|run| run.attempt == lease.attempt)
         {
-            running.remove(&lease.task_id);
+            running.remove(lease.task_id.as_str());
         }
     }
 }

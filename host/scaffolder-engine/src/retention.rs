@@ -179,7 +179,7 @@ mod tests {
         let id = uuid::Uuid::new_v4().to_string();
         store
             .create_task(NewTask {
-                id: id.clone(),
+                id: id.clone().into(),
                 spec: scaffolder_store::testing::empty_spec(),
                 created_by: None,
                 secrets: Default::default(),

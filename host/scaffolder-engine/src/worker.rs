@@ -125,7 +125,7 @@ async fn run_task(engine: Engine, claim: ClaimedTask, _slot: OwnedSemaphorePermi
         // Dropped last: says the run has ended, however it ends.
         let _ended = run.ended.clone().drop_guard();
         engine.register_running(&lease.task_id, &run).await;
-        let workspace = engine.config().working_directory.join(&lease.task_id);
+        let workspace = engine.config().working_directory.join(lease.task_id.as_str());
         let saved_workspace = engine
             .config()
             .workspace_store
@@ -244,7 +244,7 @@ async fn execute(
     }
     let template_directory = spec.template_directory();
     Run {
-        task_id: task.id.clone(),
+        task_id: task.id.to_string(),
         dry_run: false,
         extra_steps: 0,
         workspace: workspace.to_path_buf(),

@@ -205,6 +205,7 @@ impl Replica {
             .await
             .unwrap()
             .id
+            .to_string()
     }
 
     /// The task's events, read straight from the database.

@@ -29,7 +29,7 @@ impl Store {
             ))
             .into_owned();
         let done = sqlx::query(&sql)
-            .bind(&lease.task_id)
+            .bind(lease.task_id.as_str())
             .bind(lease.attempt)
             .bind(checkpoint_key(step_id, key))
             .bind(value.to_string())

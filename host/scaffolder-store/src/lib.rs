@@ -25,7 +25,7 @@ pub use error::{Result, StoreError};
 pub use notifications::{Notification, Notifications};
 pub use records::{
     ClaimedTask, Direction, EventRecord, EventType, Lease, NewTask, OrderField, StepState,
-    TaskFilter, TaskRecord, TaskState, TaskStatus,
+    TaskFilter, TaskId, TaskRecord, TaskState, TaskStatus,
 };
 pub use sealed::SecretsKey;
 pub use spec::{SpecStep, TaskSpec, TaskTemplateInfo, TaskUser};

@@ -83,10 +83,78 @@ impl EventType {
     }
 }
 
+/// A task's id, as the store keys its rows. Backstage makes them with
+/// `crypto.randomUUID()` and so does the engine ([`TaskId::random`]); the store itself
+/// takes any text (its tests use short names). It reads as a `&str` wherever one is
+/// wanted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskId(String);
+
+impl TaskId {
+    /// A new random (version 4) UUID.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for TaskId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<String> for TaskId {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl From<&str> for TaskId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+impl PartialEq<str> for TaskId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<String> for TaskId {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<TaskId> for String {
+    fn eq(&self, other: &TaskId) -> bool {
+        *self == other.0
+    }
+}
+
+impl PartialEq<&str> for TaskId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// A task to insert.
 #[derive(Debug, Clone)]
 pub struct NewTask {
-    pub id: String,
+    pub id: TaskId,
     pub spec: TaskSpec,
     pub created_by: Option<String>,
     pub secrets: Map<String, Json>,
@@ -95,7 +163,7 @@ pub struct NewTask {
 /// A task as stored (never with its secrets: those are read on claim only).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskRecord {
-    pub id: String,
+    pub id: TaskId,
     pub spec: TaskSpec,
     pub status: TaskStatus,
     pub created_at: i64,
@@ -107,7 +175,7 @@ pub struct TaskRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventRecord {
     pub id: i64,
-    pub task_id: String,
+    pub task_id: TaskId,
     pub event_type: EventType,
     pub body: Json,
     pub created_at: i64,
@@ -118,7 +186,7 @@ pub struct EventRecord {
 /// ([`crate::StoreError::LeaseLost`]) once the task was recovered, claimed again or ended.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Lease {
-    pub task_id: String,
+    pub task_id: TaskId,
     /// 1 for the first claim, incremented by every claim after it.
     pub attempt: i64,
 }

@@ -35,7 +35,7 @@ impl Store {
             ))
             .into_owned();
         let done = sqlx::query(&sql)
-            .bind(&lease.task_id)
+            .bind(lease.task_id.as_str())
             .bind(lease.attempt)
             .bind(now_ms())
             .execute(&mut *self.writer().await?)
@@ -61,7 +61,7 @@ impl Store {
             ))
             .into_owned();
         let done = sqlx::query(&sql)
-            .bind(&lease.task_id)
+            .bind(lease.task_id.as_str())
             .bind(lease.attempt)
             .bind(manifest)
             .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
@@ -186,7 +186,9 @@ impl Store {
                     self.held()
                 ))
                 .into_owned();
-            let mut query = sqlx::query(&sql).bind(&lease.task_id).bind(lease.attempt);
+            let mut query = sqlx::query(&sql)
+                .bind(lease.task_id.as_str())
+                .bind(lease.attempt);
             for digest in batch {
                 query = query.bind(digest);
             }

@@ -124,7 +124,7 @@ async fn list_filters_orders_and_pages(store: &Store) {
         tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     let ids = |tasks: &[scaffolder_store::TaskRecord]| {
-        tasks.iter().map(|t| t.id.clone()).collect::<Vec<_>>()
+        tasks.iter().map(|t| t.id.to_string()).collect::<Vec<_>>()
     };
 
     let (all, total) = store.list_tasks(&TaskFilter::default()).await.unwrap();
@@ -175,7 +175,11 @@ async fn claim_takes_each_open_task_once(store: &Store) {
     tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     store.create_task(new_task("second", None)).await.unwrap();
     let claims = futures_join(store).await;
-    let mut claimed: Vec<String> = claims.into_iter().flatten().map(|c| c.task.id).collect();
+    let mut claimed: Vec<String> = claims
+        .into_iter()
+        .flatten()
+        .map(|c| c.task.id.to_string())
+        .collect();
     claimed.sort();
     assert_eq!(
         claimed,

@@ -225,8 +225,8 @@ impl Harness {
         };
         let completion = events.last().unwrap().body.clone();
         TaskRun {
-            workspace: self.workdir.path().join(&task.id),
-            task_id: task.id,
+            workspace: self.workdir.path().join(task.id.as_str()),
+            task_id: task.id.to_string(),
             events: events
                 .into_iter()
                 .map(|e| (e.event_type.as_str().to_owned(), e.body))

@@ -263,7 +263,10 @@ async fn run_at(harness: &Harness, steps: Json, base_url: Option<String>) -> (Js
             .iter()
             .find(|e| e.event_type == EventType::Completion)
         {
-            return (done.body.clone(), harness.workdir.path().join(&task.id));
+            return (
+                done.body.clone(),
+                harness.workdir.path().join(task.id.as_str()),
+            );
         }
         assert!(tokio::time::Instant::now() < deadline, "{events:#?}");
         tokio::time::sleep(Duration::from_millis(10)).await;

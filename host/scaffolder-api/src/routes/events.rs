@@ -27,7 +27,7 @@ use tokio::sync::broadcast::{
 use super::tasks::find_task;
 use crate::ApiState;
 use crate::error::ApiError;
-use crate::ids::TaskId;
+use crate::ids::TaskIdParam;
 use crate::query::Query;
 use crate::wire;
 
@@ -40,7 +40,7 @@ const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// `GET /v2/tasks/:taskId/eventstream`.
 pub async fn eventstream(
     State(state): State<ApiState>,
-    TaskId(task_id): TaskId,
+    TaskIdParam(task_id): TaskIdParam,
     uri: Uri,
 ) -> Result<Response, ApiError> {
     // Not validated by Backstage's OpenAPI validator: unknown parameters are ignored.
@@ -244,7 +244,7 @@ impl StreamState {
 /// after 30 seconds.
 pub async fn events(
     State(state): State<ApiState>,
-    TaskId(task_id): TaskId,
+    TaskIdParam(task_id): TaskIdParam,
     uri: Uri,
 ) -> Result<JsonResponse<Vec<Json>>, ApiError> {
     let query = Query::parse(uri.query(), &["after"])?;

@@ -19,7 +19,7 @@ use super::{
 use crate::ApiState;
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::ids::{TaskId, could_be_task_id};
+use crate::ids::{TaskIdParam, could_be_task_id};
 use crate::query::Query;
 use crate::wire;
 
@@ -107,7 +107,7 @@ fn parse_order(item: &str) -> Result<(OrderField, Direction), ApiError> {
 /// `GET /v2/tasks/:taskId`.
 pub async fn get(
     State(state): State<ApiState>,
-    TaskId(task_id): TaskId,
+    TaskIdParam(task_id): TaskIdParam,
     uri: Uri,
 ) -> Result<JsonResponse<Json>, ApiError> {
     no_query(&uri)?;
@@ -118,7 +118,7 @@ pub async fn get(
 /// `POST /v2/tasks/:taskId/cancel`: 200 `{ status: 'cancelled' }` whatever the task's state.
 pub async fn cancel(
     State(state): State<ApiState>,
-    TaskId(task_id): TaskId,
+    TaskIdParam(task_id): TaskIdParam,
     uri: Uri,
 ) -> Result<JsonResponse<Json>, ApiError> {
     no_query(&uri)?;
@@ -132,7 +132,7 @@ pub async fn cancel(
 pub async fn retry(
     State(state): State<ApiState>,
     Extension(principal): Extension<Arc<Principal>>,
-    TaskId(task_id): TaskId,
+    TaskIdParam(task_id): TaskIdParam,
     uri: Uri,
     body: Bytes,
 ) -> Result<(StatusCode, JsonResponse<Json>), ApiError> {

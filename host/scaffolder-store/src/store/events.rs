@@ -69,7 +69,7 @@ impl Store {
                 let sql = format!("BEGIN IMMEDIATE; {update}; {insert}; COMMIT");
                 let query = sqlx::query(&sql)
                     .bind(state)
-                    .bind(&lease.task_id)
+                    .bind(lease.task_id.as_str())
                     .bind(lease.attempt);
                 let query = bind_held_events(query, lease, EventType::Log, bodies);
                 connections::in_one_command(&mut self.writer().await?, query).await?
@@ -79,7 +79,7 @@ impl Store {
                 let mut tx = self.begin(&mut conn).await?;
                 let done = sqlx::query(&update)
                     .bind(state)
-                    .bind(&lease.task_id)
+                    .bind(lease.task_id.as_str())
                     .bind(lease.attempt)
                     .execute(&mut *tx)
                     .await?;
@@ -222,7 +222,7 @@ fn bind_held_events<'q>(
     bodies: &[Json],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     let mut query = query
-        .bind(lease.task_id.clone())
+        .bind(lease.task_id.to_string())
         .bind(lease.attempt)
         .bind(event_type.as_str())
         .bind(now_ms());

@@ -32,7 +32,7 @@ impl Store {
         );
         let done = sqlx::query(&sql)
             .bind(now_ms())
-            .bind(&lease.task_id)
+            .bind(lease.task_id.as_str())
             .bind(lease.attempt)
             .execute(&mut *self.writer().await?)
             .await?;
@@ -50,7 +50,7 @@ pub(crate) fn lease_held(rows_affected: u64, lease: &Lease) -> Result<()> {
 
 pub(crate) fn lease_lost(lease: &Lease) -> StoreError {
     StoreError::LeaseLost {
-        task_id: lease.task_id.clone(),
+        task_id: lease.task_id.to_string(),
         attempt: lease.attempt,
     }
 }

@@ -21,7 +21,7 @@ pub(super) fn task_from_row(row: &AnyRow) -> Result<TaskRecord> {
         created_at: row.try_get("created_at")?,
         last_heartbeat_at: row.try_get("last_heartbeat_at")?,
         created_by: row.try_get("created_by")?,
-        id,
+        id: id.into(),
     })
 }
 
@@ -36,7 +36,7 @@ pub(super) fn event_from_row(row: &AnyRow) -> Result<EventRecord> {
             message: format!("unknown event type '{event_type}'"),
         })?,
         created_at: row.try_get("created_at")?,
-        task_id,
+        task_id: task_id.into(),
     })
 }
 

@@ -34,7 +34,7 @@ impl Store {
         let _timer = Timer::start("write_state");
         let done = sqlx::query(&self.sql(WRITE_STATE))
             .bind(state_text(state))
-            .bind(&lease.task_id)
+            .bind(lease.task_id.as_str())
             .bind(lease.attempt)
             .execute(&mut *self.writer().await?)
             .await?;

@@ -32,13 +32,13 @@ impl Store {
             "INSERT INTO tasks (id, spec, status, created_at, created_by, secrets) VALUES (?, ?, 'open', ?, ?, ?)",
         );
         let spec = serde_json::to_string(&task.spec).map_err(|err| StoreError::Corrupt {
-            task_id: task.id.clone(),
+            task_id: task.id.to_string(),
             message: err.to_string(),
         })?;
         let spec_len = spec.len();
         let mut conn = self.writer().await?;
         sqlx::query(&sql)
-            .bind(&task.id)
+            .bind(task.id.as_str())
             .bind(spec)
             .bind(now)
             .bind(task.created_by.clone())
