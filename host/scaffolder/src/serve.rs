@@ -375,7 +375,7 @@ fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
             );
         }
         // The README's first command runs this way on purpose, so it is a notice, not a
-        // warning; the first unverified token does warn (auth.rs).
+        // warning; the first unverified token does warn (auth/authenticator.rs).
         tracing::info!(
             "development mode: no authentication is configured, so every request is accepted, \
              and a bearer token (a Backstage frontend always sends one) is served unverified, as \
