@@ -29,7 +29,7 @@ fn main() {
     }
     let out_file = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("plugin_template.rs");
     std::fs::write(out_file, out).unwrap();
-    link_args();
+    link_args(&manifest_dir);
 }
 
 /// The binary is position-independent, and its relocation table (one entry per pointer
@@ -43,14 +43,14 @@ fn main() {
 /// touches, so the code a server runs, spread over the whole binary, kept most of it
 /// resident (README, "Performance, round 2"). Names missing from the list (code changed
 /// since it was made) are laid out after it, as without it.
-fn link_args() {
+fn link_args(manifest_dir: &Path) {
     let var = |name: &str| std::env::var(name).unwrap_or_default();
     let linux_gnu = var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu";
     if linux_gnu {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
     if linux_gnu && var("CARGO_CFG_TARGET_ARCH") == "x86_64" && var("PROFILE") == "release" {
-        let order = PathBuf::from(var("CARGO_MANIFEST_DIR")).join("link/symbol-order.txt");
+        let order = manifest_dir.join("link/symbol-order.txt");
         println!("cargo:rerun-if-changed={}", order.display());
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",

@@ -26,7 +26,45 @@ pub struct LoginMethods {
     pub scram: bool,
 }
 
+/// A password login method, by libpq's name for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    ClearText,
+    Md5,
+    Scram,
+}
+
+impl LoginMethod {
+    const ALL: [Self; 3] = [Self::ClearText, Self::Md5, Self::Scram];
+
+    /// The name `require_auth` and PostgreSQL's `pg_hba.conf` give it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClearText => "password",
+            Self::Md5 => "md5",
+            Self::Scram => "scram-sha-256",
+        }
+    }
+}
+
 impl LoginMethods {
+    /// Whether the server may ask for `method`.
+    pub fn allows(&self, method: LoginMethod) -> bool {
+        match method {
+            LoginMethod::ClearText => self.clear_text,
+            LoginMethod::Md5 => self.md5,
+            LoginMethod::Scram => self.scram,
+        }
+    }
+
+    fn flag(&mut self, method: LoginMethod) -> &mut bool {
+        match method {
+            LoginMethod::ClearText => &mut self.clear_text,
+            LoginMethod::Md5 => &mut self.md5,
+            LoginMethod::Scram => &mut self.scram,
+        }
+    }
+
     /// The methods allowed without `require_auth`, for a server at `host`.
     fn default_for(host: &str) -> Self {
         Self {
@@ -49,17 +87,16 @@ impl LoginMethods {
             scram: negated,
         };
         for entry in entries {
-            let flag = match entry.trim_start_matches('!') {
-                "password" => &mut methods.clear_text,
-                "md5" => &mut methods.md5,
-                "scram-sha-256" => &mut methods.scram,
-                other => {
-                    return Err(format!(
-                        "require_auth={other} is not supported; this action logs in with password, md5 or scram-sha-256"
-                    ));
-                }
-            };
-            *flag = !negated;
+            let name = entry.trim_start_matches('!');
+            let method = LoginMethod::ALL
+                .into_iter()
+                .find(|method| method.name() == name)
+                .ok_or_else(|| {
+                    format!(
+                        "require_auth={name} is not supported; this action logs in with password, md5 or scram-sha-256"
+                    )
+                })?;
+            *methods.flag(method) = !negated;
         }
         Ok(methods)
     }

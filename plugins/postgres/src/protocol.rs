@@ -3,7 +3,7 @@
 //! The messages, SCRAM-SHA-256 (with SASLprep) and MD5 come from `postgres-protocol`
 //! (rust-postgres' pure protocol crate); this module owns the socket and the order of
 //! the conversation, and sends a password only by a method the admin URL allows
-//! ([`LoginMethods`]).
+//! (`LoginMethods`).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,7 +15,7 @@ use postgres_protocol::authentication::sasl::{ChannelBinding, SCRAM_SHA_256, Scr
 use postgres_protocol::message::backend::{DataRowBody, ErrorResponseBody, Message};
 use postgres_protocol::message::frontend;
 
-use crate::admin_url::{AdminUrl, LoginMethods};
+use crate::admin_url::{AdminUrl, LoginMethod};
 
 /// The longest message accepted from the server.
 const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -104,12 +104,12 @@ impl Connection {
             match self.receive()? {
                 Message::AuthenticationOk => {}
                 Message::AuthenticationCleartextPassword => {
-                    let password = password(url, "password", |m| m.clear_text)?;
+                    let password = password(url, LoginMethod::ClearText)?;
                     frontend::password_message(password.as_bytes(), &mut out).map_err(io)?;
                     self.send(&mut out)?;
                 }
                 Message::AuthenticationMd5Password(body) => {
-                    let password = password(url, "md5", |m| m.md5)?;
+                    let password = password(url, LoginMethod::Md5)?;
                     let hash = md5_hash(url.user.as_bytes(), password.as_bytes(), body.salt());
                     frontend::password_message(hash.as_bytes(), &mut out).map_err(io)?;
                     self.send(&mut out)?;
@@ -121,7 +121,7 @@ impl Connection {
                             "the server offers only SASL mechanisms {mechanisms:?}; this client speaks {SCRAM_SHA_256}"
                         )));
                     }
-                    let password = password(url, "scram-sha-256", |m| m.scram)?;
+                    let password = password(url, LoginMethod::Scram)?;
                     let client =
                         ScramSha256::new(password.as_bytes(), ChannelBinding::unsupported());
                     frontend::sasl_initial_response(SCRAM_SHA_256, client.message(), &mut out)
@@ -225,13 +225,9 @@ impl Connection {
 }
 
 /// The admin URL's password, for a login `method` the URL allows.
-fn password<'a>(
-    url: &'a AdminUrl,
-    method: &str,
-    allowed: impl Fn(&LoginMethods) -> bool,
-) -> Result<&'a str> {
-    if !allowed(&url.methods) {
-        let why = if method == "password" {
+fn password(url: &AdminUrl, method: LoginMethod) -> Result<&str> {
+    if !url.methods.allows(method) {
+        let why = if method == LoginMethod::ClearText {
             format!(
                 "which would send the password in clear text to {}; let the server use scram-sha-256, or add require_auth=password to the admin URL if the network to it is trusted",
                 url.host
@@ -240,7 +236,8 @@ fn password<'a>(
             "which the admin URL's require_auth does not list".to_owned()
         };
         return Err(protocol(format!(
-            "the server asks for '{method}' authentication, {why}"
+            "the server asks for '{}' authentication, {why}",
+            method.name()
         )));
     }
     url.password.as_deref().ok_or_else(|| {
