@@ -110,6 +110,11 @@ impl StepBudget {
         Ok(())
     }
 
+    /// What has been charged to `meter`, including a charge it refused.
+    pub(crate) fn used(&self, meter: Meter) -> u64 {
+        self.used[meter.index()].load(Ordering::Relaxed)
+    }
+
     /// Records a limit the step exceeded; the first one is the step's failure.
     pub(crate) fn exceed(&self, message: String) {
         let _ = self.exceeded.set(message);

@@ -30,7 +30,6 @@ mod error;
 mod limits;
 mod plugin;
 mod runtime;
-mod stdio;
 mod step;
 
 pub use capability::{Capabilities, DENIALS_METRIC, Grants, WorkspaceCap};

@@ -374,7 +374,8 @@ async fn describe(
         name: name.into(),
         message,
     };
-    let mut store = Store::new(&runtime.engine, StepState::inert());
+    let state = StepState::describing().map_err(|failure| failed(failure.message))?;
+    let mut store = Store::new(&runtime.engine, state);
     store.limiter(|state| state.limiter());
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));

@@ -6,16 +6,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::bindings::Action;
 use crate::cache::ComponentCache;
-use crate::capability::filesystem::SandboxedFilesystem;
-use crate::capability::name_lookup::SandboxedNameLookup;
 use crate::error::{Error, Result};
 use crate::plugin::{Plugin, PluginConfig};
-use crate::step::StepState;
+use crate::step::{self, StepState};
 
 /// How often the epoch advances; a running guest yields to the executor this often.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -197,7 +194,10 @@ impl Runtime {
 
 impl RuntimeInner {
     pub(crate) fn linker(&self) -> Result<&Linker<StepState>> {
-        match self.linker.get_or_init(|| linker(&self.engine)) {
+        let link = || {
+            step::linker(&self.engine).map_err(|err| format!("linking host interfaces: {err:#}"))
+        };
+        match self.linker.get_or_init(link) {
             Ok(linker) => Ok(linker),
             Err(message) => Err(Error::Engine {
                 message: message.clone(),
@@ -248,33 +248,6 @@ fn engine_config(config: &RuntimeConfig, pooling: bool) -> Config {
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     c
-}
-
-fn linker(engine: &Engine) -> Result<Linker<StepState>, String> {
-    let setup = |err: wasmtime::Error| format!("linking host interfaces: {err:#}");
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(setup)?;
-    // Replace wasmtime-wasi's filesystem and name lookups with the guarded ones.
-    linker.allow_shadowing(true);
-    wasmtime_wasi::p2::bindings::filesystem::types::add_to_linker::<_, SandboxedFilesystem>(
-        &mut linker,
-        StepState::filesystem,
-    )
-    .map_err(setup)?;
-    wasmtime_wasi::p2::bindings::filesystem::preopens::add_to_linker::<_, SandboxedFilesystem>(
-        &mut linker,
-        StepState::filesystem,
-    )
-    .map_err(setup)?;
-    wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::add_to_linker::<_, SandboxedNameLookup>(
-        &mut linker,
-        StepState::name_lookup,
-    )
-    .map_err(setup)?;
-    linker.allow_shadowing(false);
-    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(setup)?;
-    Action::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state).map_err(setup)?;
-    Ok(linker)
 }
 
 /// Advances the engine's epoch until the engine is dropped.

@@ -1,33 +1,28 @@
 //! One step: a fresh store, the action's grants and limits, one call of `execute`, and an
 //! outcome that names the cause of any failure.
 
+mod state;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
-use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::bindings::{self, wit};
-use crate::budget::{LimitExceeded, Meter, StepBudget, limit_message};
-use crate::capability::file_modes::GuestDirectories;
-use crate::capability::filesystem::{
-    FsGuard, SENTINEL_GUEST_PATH, SandboxedFilesystemView, TEMPLATE_GUEST_PATH,
-    WORKSPACE_GUEST_PATH,
-};
-use crate::capability::http::HttpSandbox;
-use crate::capability::name_lookup::{NameLookupGuard, NameLookupView, ResolvedPeers};
-use crate::capability::workspace_quota::{WorkspaceCap, WorkspaceQuota};
-use crate::capability::{Denials, EffectiveGrants, sockets};
-use crate::limits::{StepLimiter, human_bytes};
+use crate::bindings::wit;
+use crate::budget::{StepBudget, limit_message};
+use crate::capability::filesystem::{TEMPLATE_GUEST_PATH, WORKSPACE_GUEST_PATH};
+use crate::capability::logs::LogSink;
+use crate::capability::workspace_quota::WorkspaceCap;
+use crate::capability::{Denials, StepPlace, StepSetup};
+use crate::limits::human_bytes;
 use crate::plugin::StepPlan;
 use crate::runtime::MAX_WASM_STACK;
-use crate::stdio::{GuestOutput, LogSink};
+
+pub(crate) use state::{StepState, linker};
 
 /// Severity of a step log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,12 +69,32 @@ pub trait StepHost: Send + Sync {
     }
 }
 
-/// What one step held of its host, for accounting.
+/// What one step used of its host, for accounting: each capability reports its own
+/// (`capability/`). Counts are of what the step was charged, so one that hit a limit
+/// includes the charge that was refused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StepUsage {
     /// Linear memory of the step's instances at its end (the most they held: memories
     /// only grow), within the plugin's memory limit.
     pub linear_memory_bytes: u64,
+    /// Log lines, including stdout and stderr.
+    pub log_lines: u64,
+    /// Bytes of log lines, each with [`crate::LOG_LINE_OVERHEAD_BYTES`].
+    pub log_bytes: u64,
+    /// Bytes written to workspace files (a rewrite counts like an append).
+    pub workspace_bytes_written: u64,
+    /// Files, directories and links created in the workspace.
+    pub workspace_files_created: u64,
+    /// Outbound HTTP requests that passed the sandbox's checks and were sent.
+    pub http_requests: u64,
+    /// TCP connections the sandbox allowed.
+    pub tcp_connections: u64,
+    /// Task secrets the step added.
+    pub secrets_added: u64,
+    /// Checkpoints the step wrote.
+    pub checkpoints_written: u64,
+    /// Operations the sandbox refused.
+    pub denials: u64,
 }
 
 /// The template a task was created from.
@@ -164,226 +179,6 @@ impl StepFailure {
     }
 }
 
-/// The data of a step's store.
-pub(crate) struct StepState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    http_hooks: HttpSandbox,
-    table: ResourceTable,
-    fs_guard: FsGuard,
-    limiter: StepLimiter,
-    budget: Arc<StepBudget>,
-    log: Arc<LogSink>,
-    host: Arc<dyn StepHost>,
-    grants: Arc<EffectiveGrants>,
-    denials: Denials,
-    name_lookup: NameLookupGuard,
-    peers: ResolvedPeers,
-    secrets: BTreeMap<String, String>,
-    config: Arc<BTreeMap<String, String>>,
-    directories: GuestDirectories,
-    cancel: CancellationToken,
-}
-
-impl StepState {
-    /// State for calling `describe`: nothing granted, nothing logged.
-    pub(crate) fn inert() -> Self {
-        let host: Arc<dyn StepHost> = Arc::new(InertHost);
-        let budget = Arc::new(StepBudget::new(&crate::Limits {
-            max_log_bytes: 0,
-            ..crate::Limits::default()
-        }));
-        let denials = Denials::new(budget.clone());
-        let grants = Arc::new(EffectiveGrants::default());
-        Self {
-            wasi: WasiCtx::builder().build(),
-            http: WasiHttpCtx::new(),
-            http_hooks: HttpSandbox::new(grants.clone(), denials.clone(), host.clone()),
-            table: ResourceTable::new(),
-            fs_guard: FsGuard::new(denials.clone(), None),
-            limiter: StepLimiter::new(&crate::Limits::default()),
-            log: LogSink::new(host.clone(), budget.clone()),
-            budget,
-            host,
-            grants,
-            denials,
-            name_lookup: NameLookupGuard::default(),
-            peers: ResolvedPeers::default(),
-            secrets: BTreeMap::new(),
-            config: Arc::default(),
-            directories: GuestDirectories::default(),
-            cancel: CancellationToken::new(),
-        }
-    }
-
-    pub(crate) fn limiter(&mut self) -> &mut StepLimiter {
-        &mut self.limiter
-    }
-
-    pub(crate) fn name_lookup(&mut self) -> NameLookupView<'_> {
-        NameLookupView {
-            inner: wasmtime_wasi::sockets::WasiSocketsCtxView {
-                ctx: self.wasi.sockets(),
-                table: &mut self.table,
-            },
-            guard: &mut self.name_lookup,
-            grants: &self.grants,
-            denials: &self.denials,
-            peers: &self.peers,
-        }
-    }
-
-    pub(crate) fn filesystem(&mut self) -> SandboxedFilesystemView<'_> {
-        SandboxedFilesystemView {
-            inner: wasmtime_wasi::filesystem::WasiFilesystemCtxView {
-                ctx: self.wasi.filesystem(),
-                table: &mut self.table,
-            },
-            guard: &mut self.fs_guard,
-        }
-    }
-}
-
-impl WasiView for StepState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for StepState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.http_hooks,
-        }
-    }
-}
-
-/// Host of a `describe` call: plugins must not use imports while describing themselves.
-struct InertHost;
-
-#[async_trait::async_trait]
-impl StepHost for InertHost {
-    fn log(&self, _level: LogLevel, _message: &str) {}
-    async fn add_secret(&self, _name: &str, _value: &str) -> Result<(), String> {
-        Err("not available while describing".into())
-    }
-    async fn checkpoint_get(&self, _key: &str) -> Result<Option<Checkpoint>, String> {
-        Ok(None)
-    }
-    async fn checkpoint_set(&self, _key: &str, _value: Checkpoint) -> Result<(), String> {
-        Err("not available while describing".into())
-    }
-}
-
-impl wit::Host for StepState {}
-
-impl bindings::scaffolder::action::host::Host for StepState {
-    async fn log(&mut self, level: wit::Level, message: String) -> wasmtime::Result<()> {
-        let level = match level {
-            wit::Level::Debug => LogLevel::Debug,
-            wit::Level::Info => LogLevel::Info,
-            wit::Level::Warn => LogLevel::Warn,
-            wit::Level::Error => LogLevel::Error,
-        };
-        self.log
-            .line(level, &message)
-            .map_err(|LimitExceeded| wasmtime::format_err!("log limit exceeded"))
-    }
-
-    async fn get_secret(&mut self, name: String) -> wasmtime::Result<Option<String>> {
-        if !self.grants.allows_secret(&name) {
-            self.denials.record(format!(
-                "secret '{name}' denied: it is not granted to this action"
-            ));
-            return Ok(None);
-        }
-        Ok(self.secrets.get(&name).cloned())
-    }
-
-    async fn add_secret(&mut self, name: String, value: String) -> wasmtime::Result<()> {
-        self.budget
-            .charge(Meter::Secrets, 1)
-            .and_then(|()| {
-                self.budget
-                    .charge(Meter::SecretBytes, (name.len() + value.len()) as u64)
-            })
-            .map_err(|LimitExceeded| wasmtime::format_err!("secret limit exceeded"))?;
-        self.host
-            .add_secret(&name, &value)
-            .await
-            .map_err(|message| {
-                wasmtime::format_err!("secret '{name}' could not be stored: {message}")
-            })?;
-        self.secrets.insert(name, value);
-        Ok(())
-    }
-
-    async fn checkpoint_get(&mut self, key: String) -> wasmtime::Result<Option<wit::Checkpoint>> {
-        let stored = self.host.checkpoint_get(&key).await.map_err(|message| {
-            wasmtime::format_err!("checkpoint '{key}' could not be read: {message}")
-        })?;
-        Ok(stored.map(|c| match c {
-            Checkpoint::Success { value } => wit::Checkpoint::Success(value.to_string()),
-            Checkpoint::Failed { reason } => wit::Checkpoint::Failed(reason),
-        }))
-    }
-
-    async fn checkpoint_set(
-        &mut self,
-        key: String,
-        value: wit::Checkpoint,
-    ) -> wasmtime::Result<()> {
-        let size = match &value {
-            wit::Checkpoint::Success(json) => json.len(),
-            wit::Checkpoint::Failed(reason) => reason.len(),
-        };
-        self.budget
-            .charge(Meter::Checkpoints, 1)
-            .and_then(|()| {
-                self.budget
-                    .charge(Meter::CheckpointBytes, (key.len() + size) as u64)
-            })
-            .map_err(|LimitExceeded| wasmtime::format_err!("checkpoint limit exceeded"))?;
-        let value = match value {
-            wit::Checkpoint::Success(json) => Checkpoint::Success {
-                value: serde_json::from_str(&json).map_err(|err| {
-                    wasmtime::format_err!("checkpoint '{key}' is not valid JSON: {err}")
-                })?,
-            },
-            wit::Checkpoint::Failed(reason) => Checkpoint::Failed { reason },
-        };
-        self.host
-            .checkpoint_set(&key, value)
-            .await
-            .map_err(|message| {
-                wasmtime::format_err!("checkpoint '{key}' could not be stored: {message}")
-            })
-    }
-
-    async fn is_cancelled(&mut self) -> wasmtime::Result<bool> {
-        Ok(self.cancel.is_cancelled())
-    }
-
-    async fn get_config(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.config.get(&key).cloned())
-    }
-}
-
-impl bindings::scaffolder::action::files::Host for StepState {
-    async fn mode(&mut self, path: String) -> wasmtime::Result<Result<u32, String>> {
-        Ok(self.directories.mode(&path))
-    }
-
-    async fn set_mode(&mut self, path: String, mode: u32) -> wasmtime::Result<Result<(), String>> {
-        Ok(self.directories.set_mode(&path, mode))
-    }
-}
-
 /// How a call ended before it is classified.
 enum Ended {
     Returned(Result<String, wit::ActionError>),
@@ -409,53 +204,24 @@ pub(crate) async fn execute(
     } = plan;
     let budget = Arc::new(StepBudget::new(&limits));
     let denials = Denials::new(budget.clone());
-    let log = LogSink::new(host.clone(), budget.clone());
-
-    let peers = ResolvedPeers::default();
-    let wasi = build_wasi(
-        sentinel_dir,
-        &request,
-        &grants,
-        &denials,
-        &peers,
-        &log,
-        &host,
-    )?;
-    let directories = GuestDirectories::new(
-        request.workspace.clone(),
-        request
-            .template_directory
-            .clone()
-            .filter(|_| grants.allows_template_directory()),
-    );
-    let mut table = ResourceTable::new();
-    table.set_max_capacity(usize::try_from(limits.max_open_handles).unwrap_or(usize::MAX));
-    let state = StepState {
-        wasi,
-        http: WasiHttpCtx::new(),
-        http_hooks: HttpSandbox::new(grants.clone(), denials.clone(), host.clone()),
-        table,
-        fs_guard: FsGuard::new(
-            denials.clone(),
-            Some(Arc::new(WorkspaceQuota::new(
-                request.workspace.clone(),
-                budget.clone(),
-                request.workspace_cap.as_ref(),
-            ))),
-        ),
-        limiter: StepLimiter::new(&limits),
-        budget: budget.clone(),
-        log: log.clone(),
-        host,
+    let setup = StepSetup {
+        place: Some(StepPlace {
+            sentinel: sentinel_dir,
+            workspace: &request.workspace,
+            template: request.template_directory.as_deref(),
+            workspace_cap: request.workspace_cap.as_ref(),
+        }),
         grants,
+        budget: budget.clone(),
         denials: denials.clone(),
-        name_lookup: NameLookupGuard::default(),
-        peers,
-        secrets: request.secrets.clone(),
-        config: settings,
-        directories,
+        host: host.clone(),
+        secrets: &request.secrets,
+        settings,
         cancel: request.cancel.clone(),
     };
+    let state = StepState::new(&setup, &limits)?;
+    let context = wit_context(&request, setup.granted_template().is_some());
+    let log = state.capabilities.logs.sink().clone();
     let mut store = Store::new(engine, state);
     store.limiter(|state| state.limiter());
     store.set_epoch_deadline(1);
@@ -466,7 +232,6 @@ pub(crate) async fn execute(
     });
 
     let input = request.input.to_string();
-    let context = wit_context(&request, store.data().grants.allows_template_directory());
     let deadline = Duration::from_secs(limits.timeout_secs);
     let ended = {
         let call = async {
@@ -490,77 +255,23 @@ pub(crate) async fn execute(
     };
 
     let memory_exceeded = store.data().limiter.memory_exceeded;
-    let usage = StepUsage {
-        linear_memory_bytes: store.data().limiter.linear_memory_bytes as u64,
-    };
-    let host = store.data().host.clone();
+    let usage = store.data().usage();
     drop(store);
     tracing::debug!(
         linear_memory_bytes = usage.linear_memory_bytes,
+        log_lines = usage.log_lines,
+        log_bytes = usage.log_bytes,
+        workspace_bytes_written = usage.workspace_bytes_written,
+        workspace_files_created = usage.workspace_files_created,
+        http_requests = usage.http_requests,
+        tcp_connections = usage.tcp_connections,
+        secrets_added = usage.secrets_added,
+        checkpoints_written = usage.checkpoints_written,
+        denials = usage.denials,
         "step ended"
     );
     host.ended(usage);
     classify(ended, &budget, memory_exceeded, &log, &denials.all())
-}
-
-fn build_wasi(
-    sentinel_dir: &Path,
-    request: &StepRequest,
-    grants: &Arc<EffectiveGrants>,
-    denials: &Denials,
-    peers: &ResolvedPeers,
-    log: &Arc<LogSink>,
-    host: &Arc<dyn StepHost>,
-) -> Result<WasiCtx, StepFailure> {
-    let host_error = |what: &str, err: wasmtime::Error| {
-        StepFailure::new(StepFailureKind::Host, format!("{what}: {err:#}"))
-    };
-    let mut wasi = WasiCtx::builder();
-    // Workspace files are small and local: doing their I/O on the step's own thread
-    // costs less than handing each call to tokio's blocking pool and back.
-    wasi.allow_blocking_current_thread(true);
-    wasi.stdout(GuestOutput::stdout(log.clone()))
-        .stderr(GuestOutput::stderr(log.clone()))
-        .initial_cwd(WORKSPACE_GUEST_PATH);
-    wasi.preopened_dir(sentinel_dir, SENTINEL_GUEST_PATH, FsPerms::ReadOnly)
-        .map_err(|e| host_error("the sandbox root could not be opened", e))?;
-    wasi.preopened_dir(&request.workspace, WORKSPACE_GUEST_PATH, FsPerms::ReadWrite)
-        .map_err(|e| {
-            host_error(
-                &format!(
-                    "the workspace {} could not be opened",
-                    request.workspace.display()
-                ),
-                e,
-            )
-        })?;
-    if let Some(dir) = &request.template_directory
-        && grants.allows_template_directory()
-    {
-        wasi.preopened_dir(dir, TEMPLATE_GUEST_PATH, FsPerms::ReadOnly)
-            .map_err(|e| {
-                host_error(
-                    &format!(
-                        "the template directory {} could not be opened",
-                        dir.display()
-                    ),
-                    e,
-                )
-            })?;
-    }
-    // TCP sockets are always available so that every connect reaches the address check
-    // and a refused one is named; name lookups (a channel out) only when TCP is granted,
-    // and then only of granted names (`capability::name_lookup`).
-    wasi.allow_tcp(true)
-        .allow_ip_name_lookup(grants.allows_any_tcp())
-        .allow_udp(false)
-        .socket_addr_check(sockets::address_check(
-            grants.clone(),
-            denials.clone(),
-            peers.clone(),
-            host.clone(),
-        ));
-    Ok(wasi.build())
 }
 
 /// The step's context as the guest sees it; `/template` only when the directory is
@@ -725,7 +436,7 @@ fn classify(
 }
 
 /// The symptoms of each kind of refusal as a guest receives it, by the start of the
-/// host's denial message (`capability/`, and `get_secret` above). Matched without case.
+/// host's denial message (each capability words its own, in `capability/`). Matched without case.
 const REFUSAL_SYMPTOMS: &[(&[&str], &[&str])] = &[
     (
         // `wasi:filesystem`'s `access` and `not-permitted`: std's EACCES and EPERM texts

@@ -474,3 +474,122 @@ async fn a_plugin_built_for_wit_0_1_0_still_loads_and_runs() {
             .any(|(_, line)| line == r#"echo {"a":1}"#)
     );
 }
+
+/// Each capability accounts what a step used of it, and the step reports it when it
+/// ends: what a step did shows in its own counter and in no other.
+#[tokio::test]
+async fn each_capability_reports_what_a_step_used() {
+    let ws = workspace();
+    let usage = |host: &RecordingHost| host.usage().expect("the ended step reports its usage");
+
+    let server = CountingServer::start().await;
+    let friendly = friendly_with(Grants {
+        outbound_http: vec![format!("http://127.0.0.1:{}", server.port)],
+        ..Grants::default()
+    })
+    .await;
+    let url = format!("http://127.0.0.1:{}/hello", server.port);
+    let (outcome, host) = run(
+        &friendly,
+        request("friendly:http-get", json!({ "url": url }), ws.path()),
+    )
+    .await;
+    outcome.unwrap();
+    let used = usage(&host);
+    assert_eq!((used.http_requests, used.denials), (1, 0), "{used:?}");
+    assert_eq!(used.tcp_connections, 0, "{used:?}");
+
+    // A refused request is a denial, not a request.
+    let (outcome, host) = run(
+        &friendly,
+        request(
+            "friendly:http-get",
+            json!({ "url": "http://127.0.0.1:9/" }),
+            ws.path(),
+        ),
+    )
+    .await;
+    assert!(outcome.is_err());
+    let used = usage(&host);
+    assert_eq!((used.http_requests, used.denials), (0, 1), "{used:?}");
+
+    let (outcome, host) = run(
+        &friendly,
+        request(
+            "friendly:write-file",
+            json!({"path": "src/main.rs", "content": "fn main() {}"}),
+            ws.path(),
+        ),
+    )
+    .await;
+    outcome.unwrap();
+    let used = usage(&host);
+    assert_eq!(used.workspace_bytes_written, 12, "{used:?}");
+    assert_eq!(
+        used.workspace_files_created, 2,
+        "src/ and main.rs: {used:?}"
+    );
+    assert_eq!(used.http_requests, 0, "{used:?}");
+
+    let (outcome, host) = run(&friendly, request("friendly:stdio", json!({}), ws.path())).await;
+    outcome.unwrap();
+    let used = usage(&host);
+    let lines = host.lines();
+    assert_eq!(used.log_lines, lines.len() as u64, "{used:?} {lines:?}");
+    let bytes: u64 = lines
+        .iter()
+        .map(|(_, line)| line.len() as u64 + scaffolder_runtime::LOG_LINE_OVERHEAD_BYTES)
+        .sum();
+    assert_eq!(used.log_bytes, bytes, "{used:?}");
+    assert_eq!(used.workspace_bytes_written, 0, "{used:?}");
+
+    let (outcome, host) = run(
+        &friendly,
+        request(
+            "friendly:add-secret",
+            json!({"name": "db-password", "value": "pw-123"}),
+            ws.path(),
+        ),
+    )
+    .await;
+    outcome.unwrap();
+    assert_eq!(usage(&host).secrets_added, 1);
+
+    let (outcome, host) = run(
+        &friendly,
+        request("friendly:checkpoint", json!({}), ws.path()),
+    )
+    .await;
+    outcome.unwrap();
+    assert_eq!(usage(&host).checkpoints_written, 1);
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hostile = load(
+        HOSTILE_GUEST,
+        PluginConfig {
+            grants: Grants {
+                tcp: vec![addr.to_string()],
+                ..Grants::default()
+            },
+            ..PluginConfig::default()
+        },
+    )
+    .await;
+    let (outcome, host) = run(
+        &hostile,
+        request(
+            "hostile:tcp-ungranted",
+            json!({ "address": addr.to_string() }),
+            ws.path(),
+        ),
+    )
+    .await;
+    outcome.expect("the granted peer is connected");
+    let used = usage(&host);
+    assert_eq!(
+        (used.tcp_connections, used.http_requests),
+        (1, 0),
+        "{used:?}"
+    );
+}

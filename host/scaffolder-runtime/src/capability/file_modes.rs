@@ -12,16 +12,53 @@ use std::sync::OnceLock;
 
 use cap_primitives::fs::{FollowSymlinks, Permissions, PermissionsExt};
 
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime_wasi::WasiCtxBuilder;
+
 use super::filesystem::{TEMPLATE_GUEST_PATH, WORKSPACE_GUEST_PATH};
+use super::{Capability, StepSetup};
+use crate::bindings::scaffolder::action::files;
+use crate::step::{StepFailure, StepState, StepUsage};
 
 /// The permission bits a plugin may read and set: no setuid, setgid or sticky bit.
 const PERMISSION_BITS: u32 = 0o777;
 
 /// The host directories behind a step's `/workspace` and `/template`.
 #[derive(Debug, Default)]
-pub struct GuestDirectories {
+pub struct FileModes {
     workspace: Option<Root>,
     template: Option<Root>,
+}
+
+impl Capability for FileModes {
+    fn link(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
+        files::add_to_linker::<_, HasSelf<FileModes>>(linker, |state| {
+            &mut state.capabilities.file_modes
+        })
+    }
+
+    fn prepare(setup: &StepSetup<'_>, _wasi: &mut WasiCtxBuilder) -> Result<Self, StepFailure> {
+        Ok(match &setup.place {
+            Some(place) => Self::new(
+                place.workspace.to_owned(),
+                setup.granted_template().map(Path::to_owned),
+            ),
+            None => Self::default(),
+        })
+    }
+
+    /// Setting a mode costs the host nothing it keeps.
+    fn account(&self, _usage: &mut StepUsage) {}
+}
+
+impl files::Host for FileModes {
+    async fn mode(&mut self, path: String) -> wasmtime::Result<Result<u32, String>> {
+        Ok(self.read(&path))
+    }
+
+    async fn set_mode(&mut self, path: String, mode: u32) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.write(&path, mode))
+    }
 }
 
 /// One of the step's directories, opened at its first use and kept open for the step
@@ -48,7 +85,7 @@ struct Resolved<'a> {
     writable: bool,
 }
 
-impl GuestDirectories {
+impl FileModes {
     /// `template` only when the step was granted the template directory.
     pub fn new(workspace: PathBuf, template: Option<PathBuf>) -> Self {
         Self {
@@ -58,7 +95,7 @@ impl GuestDirectories {
     }
 
     /// The permission bits of `path`.
-    pub fn mode(&self, path: &str) -> Result<u32, String> {
+    pub fn read(&self, path: &str) -> Result<u32, String> {
         let resolved = self.resolve(path)?;
         let dir = resolved.open_root(path)?;
         let metadata = cap_primitives::fs::stat(dir, resolved.relative(), FollowSymlinks::Yes)
@@ -67,7 +104,7 @@ impl GuestDirectories {
     }
 
     /// Sets the permission bits of `path` to `mode & 0o777`.
-    pub fn set_mode(&self, path: &str, mode: u32) -> Result<(), String> {
+    pub fn write(&self, path: &str, mode: u32) -> Result<(), String> {
         let resolved = self.resolve(path)?;
         if !resolved.writable {
             return Err(format!(
@@ -164,10 +201,10 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt as _;
 
-    fn dirs() -> (tempfile::TempDir, tempfile::TempDir, GuestDirectories) {
+    fn dirs() -> (tempfile::TempDir, tempfile::TempDir, FileModes) {
         let workspace = tempfile::tempdir().unwrap();
         let template = tempfile::tempdir().unwrap();
-        let dirs = GuestDirectories::new(
+        let dirs = FileModes::new(
             workspace.path().to_owned(),
             Some(template.path().to_owned()),
         );
@@ -181,12 +218,12 @@ mod tests {
         std::fs::write(&script, "#!/bin/sh\n").unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-        assert_eq!(dirs.mode("run.sh"), Ok(0o644));
-        dirs.set_mode("/workspace/run.sh", 0o4755).unwrap();
+        assert_eq!(dirs.read("run.sh"), Ok(0o644));
+        dirs.write("/workspace/run.sh", 0o4755).unwrap();
         // The setuid bit is dropped.
         let mode = std::fs::metadata(&script).unwrap().permissions().mode();
         assert_eq!(mode & 0o7777, 0o755);
-        assert_eq!(dirs.mode("/workspace/run.sh"), Ok(0o755));
+        assert_eq!(dirs.read("/workspace/run.sh"), Ok(0o755));
     }
 
     #[test]
@@ -196,8 +233,8 @@ mod tests {
         std::fs::write(&file, "").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o750)).unwrap();
 
-        assert_eq!(dirs.mode("/template/gradlew"), Ok(0o750));
-        let err = dirs.set_mode("/template/gradlew", 0o777).unwrap_err();
+        assert_eq!(dirs.read("/template/gradlew"), Ok(0o750));
+        let err = dirs.write("/template/gradlew", 0o777).unwrap_err();
         assert!(err.contains("read-only"), "{err}");
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o750);
@@ -215,22 +252,22 @@ mod tests {
             "/workspace/../etc",
             "link",
         ] {
-            let err = dirs.mode(path).unwrap_err();
+            let err = dirs.read(path).unwrap_err();
             assert!(
                 err.contains("outside") || err.contains("does not exist"),
                 "{path}: {err}"
             );
         }
-        assert!(dirs.set_mode("link", 0o777).is_err());
-        assert_eq!(dirs.mode("missing"), Err("'missing' does not exist".into()));
+        assert!(dirs.write("link", 0o777).is_err());
+        assert_eq!(dirs.read("missing"), Err("'missing' does not exist".into()));
     }
 
     #[test]
     fn the_template_directory_is_outside_unless_granted() {
         let workspace = tempfile::tempdir().unwrap();
-        let dirs = GuestDirectories::new(workspace.path().to_owned(), None);
+        let dirs = FileModes::new(workspace.path().to_owned(), None);
         assert_eq!(
-            dirs.mode("/template/x"),
+            dirs.read("/template/x"),
             Err("'/template/x' is outside the workspace".into())
         );
     }

@@ -11,20 +11,21 @@
 //! cap-std underneath wasmtime-wasi; this wrapper turns those refusals into named
 //! denials. Everything else delegates unchanged to wasmtime-wasi's implementation.
 
-use wasmtime::component::{HasData, Resource};
-use wasmtime_wasi::FsPerms;
+use std::sync::Arc;
+
+use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView};
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     ErrorCode, HostDescriptor, HostDirectoryEntryStream,
 };
 use wasmtime_wasi::p2::bindings::filesystem::{preopens, types};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use std::sync::Arc;
-
-use super::Denials;
 use super::workspace_quota::{WorkspaceFileStream, WorkspaceQuota, WriteAt};
+use super::{Capability, Denials, StepSetup};
 use crate::budget::LimitExceeded;
+use crate::step::{StepFailure, StepFailureKind, StepState, StepUsage};
 
 /// Guest path of the sentinel preopen.
 pub const SENTINEL_GUEST_PATH: &str = "/";
@@ -33,9 +34,9 @@ pub const WORKSPACE_GUEST_PATH: &str = "/workspace";
 /// Guest path of the template directory preopen.
 pub const TEMPLATE_GUEST_PATH: &str = "/template";
 
-/// Per-step state of the filesystem guard.
-#[derive(Debug, Default)]
-pub struct FsGuard {
+/// Per-step state of the guarded filesystem.
+#[derive(Debug)]
+pub struct Filesystem {
     denials: Denials,
     /// Guest handles of the sentinel directory (`/`): the preopen, and any the guest
     /// asked for again.
@@ -44,15 +45,82 @@ pub struct FsGuard {
     quota: Option<Arc<WorkspaceQuota>>,
 }
 
-impl FsGuard {
-    pub(crate) fn new(denials: Denials, quota: Option<Arc<WorkspaceQuota>>) -> Self {
-        Self {
-            denials,
-            sentinels: Vec::new(),
-            quota,
-        }
+impl Capability for Filesystem {
+    fn link(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
+        types::add_to_linker::<_, SandboxedFilesystem>(linker, view)?;
+        preopens::add_to_linker::<_, SandboxedFilesystem>(linker, view)
     }
 
+    /// Preopens the sentinel, the workspace and, when granted, the template directory.
+    fn prepare(setup: &StepSetup<'_>, wasi: &mut WasiCtxBuilder) -> Result<Self, StepFailure> {
+        let quota = match &setup.place {
+            Some(place) => {
+                wasi.preopened_dir(place.sentinel, SENTINEL_GUEST_PATH, FsPerms::ReadOnly)
+                    .map_err(|e| host_error("the sandbox root could not be opened", e))?;
+                wasi.preopened_dir(place.workspace, WORKSPACE_GUEST_PATH, FsPerms::ReadWrite)
+                    .map_err(|e| {
+                        host_error(
+                            &format!(
+                                "the workspace {} could not be opened",
+                                place.workspace.display()
+                            ),
+                            e,
+                        )
+                    })?;
+                if let Some(dir) = setup.granted_template() {
+                    wasi.preopened_dir(dir, TEMPLATE_GUEST_PATH, FsPerms::ReadOnly)
+                        .map_err(|e| {
+                            host_error(
+                                &format!(
+                                    "the template directory {} could not be opened",
+                                    dir.display()
+                                ),
+                                e,
+                            )
+                        })?;
+                }
+                // Workspace files are small and local: doing their I/O on the step's own
+                // thread costs less than handing each call to tokio's blocking pool and
+                // back.
+                wasi.allow_blocking_current_thread(true)
+                    .initial_cwd(WORKSPACE_GUEST_PATH);
+                Some(Arc::new(WorkspaceQuota::new(
+                    place.workspace.to_owned(),
+                    setup.budget.clone(),
+                    place.workspace_cap,
+                )))
+            }
+            None => None,
+        };
+        Ok(Self {
+            denials: setup.denials.clone(),
+            sentinels: Vec::new(),
+            quota,
+        })
+    }
+
+    fn account(&self, usage: &mut StepUsage) {
+        if let Some(quota) = &self.quota {
+            (usage.workspace_bytes_written, usage.workspace_files_created) = quota.charged();
+        }
+    }
+}
+
+fn view(state: &mut StepState) -> SandboxedFilesystemView<'_> {
+    SandboxedFilesystemView {
+        inner: WasiFilesystemCtxView {
+            ctx: state.wasi.filesystem(),
+            table: &mut state.table,
+        },
+        guard: &mut state.capabilities.filesystem,
+    }
+}
+
+fn host_error(what: &str, err: wasmtime::Error) -> StepFailure {
+    StepFailure::new(StepFailureKind::Host, format!("{what}: {err:#}"))
+}
+
+impl Filesystem {
     /// Charges a write or a creation to the workspace quota; the step stops when it is
     /// spent.
     fn charge(&self, bytes: u64, files: u64) -> FsResult<()> {
@@ -75,7 +143,7 @@ impl HasData for SandboxedFilesystem {
 /// wasmtime-wasi's filesystem view plus the guard.
 pub struct SandboxedFilesystemView<'a> {
     pub inner: WasiFilesystemCtxView<'a>,
-    pub guard: &'a mut FsGuard,
+    pub guard: &'a mut Filesystem,
 }
 
 impl SandboxedFilesystemView<'_> {

@@ -7,36 +7,74 @@
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use http_body_util::BodyExt;
 use tokio::net::TcpStream;
+use wasmtime::component::Linker;
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::io::TokioIo;
-use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::{
+    Error, RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
-use super::{Denials, EffectiveGrants, TASK_NOT_HELD};
+use super::{Capability, Denials, EffectiveGrants, StepSetup, TASK_NOT_HELD};
 use crate::StepHost;
+use crate::step::{StepFailure, StepState, StepUsage};
 
 /// How long a connection may take when the guest sets no timeout.
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Per-step state of outbound HTTP: wasmtime-wasi-http's context and the hooks that
+/// check and send each request.
+pub(crate) struct Http {
+    ctx: WasiHttpCtx,
+    hooks: HttpSandbox,
+}
+
+impl Capability for Http {
+    fn link(linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+    }
+
+    fn prepare(setup: &StepSetup<'_>, _wasi: &mut WasiCtxBuilder) -> Result<Self, StepFailure> {
+        Ok(Self {
+            ctx: WasiHttpCtx::new(),
+            hooks: HttpSandbox {
+                grants: setup.grants.clone(),
+                denials: setup.denials.clone(),
+                host: setup.host.clone(),
+                sent: Arc::new(AtomicU64::new(0)),
+            },
+        })
+    }
+
+    fn account(&self, usage: &mut StepUsage) {
+        usage.http_requests = self.hooks.sent.load(Ordering::Relaxed);
+    }
+}
+
+impl WasiHttpView for StepState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let http = &mut self.capabilities.http;
+        WasiHttpCtxView {
+            ctx: &mut http.ctx,
+            table: &mut self.table,
+            hooks: &mut http.hooks,
+        }
+    }
+}
+
 /// The per-step hooks that wasmtime-wasi-http calls to send a guest's request.
-pub struct HttpSandbox {
+struct HttpSandbox {
     grants: Arc<EffectiveGrants>,
     denials: Denials,
     /// Asked whether the run still holds its task before each request.
     host: Arc<dyn StepHost>,
-}
-
-impl HttpSandbox {
-    pub fn new(grants: Arc<EffectiveGrants>, denials: Denials, host: Arc<dyn StepHost>) -> Self {
-        Self {
-            grants,
-            denials,
-            host,
-        }
-    }
+    /// Requests that passed the checks and were sent.
+    sent: Arc<AtomicU64>,
 }
 
 type ResponseFuture = Box<
@@ -60,6 +98,7 @@ impl WasiHttpHooks for HttpSandbox {
     ) -> ResponseFuture {
         let grants = self.grants.clone();
         let denials = self.denials.clone();
+        let sent = self.sent.clone();
         let holds_task = self.host.holds_task();
         Box::new(async move {
             if !holds_task {
@@ -83,6 +122,7 @@ impl WasiHttpHooks for HttpSandbox {
                         }
                     }
                 })?;
+            sent.fetch_add(1, Ordering::Relaxed);
             let connect_timeout = options
                 .and_then(|o| o.connect_timeout)
                 .unwrap_or(DEFAULT_CONNECT_TIMEOUT);

@@ -86,6 +86,9 @@ struct Usage {
     /// Charged since that walk.
     bytes_since: u64,
     files_since: u64,
+    /// Charged during the whole step: bytes written and files created.
+    bytes_charged: u64,
+    files_charged: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -128,14 +131,14 @@ impl WorkspaceQuota {
         if fits(base, usage.bytes_since, usage.files_since) {
             usage.bytes_since += bytes;
             usage.files_since += files;
+            usage.bytes_charged += bytes;
+            usage.files_charged += files;
             return Ok(());
         }
         let measured = self.measure();
-        *usage = Usage {
-            measured: Some(measured),
-            bytes_since: bytes,
-            files_since: files,
-        };
+        usage.measured = Some(measured);
+        usage.bytes_since = bytes;
+        usage.files_since = files;
         if measured.bytes.saturating_add(bytes) > self.bytes.max {
             self.budget.exceed(self.bytes.exceeded(&format!(
                 "workspace size limit of {}",
@@ -150,7 +153,16 @@ impl WorkspaceQuota {
             );
             return Err(LimitExceeded);
         }
+        usage.bytes_charged += bytes;
+        usage.files_charged += files;
         Ok(())
+    }
+
+    /// Bytes written and files created through this quota so far, as charged (a
+    /// rewrite counts like an append).
+    pub(crate) fn charged(&self) -> (u64, u64) {
+        let usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        (usage.bytes_charged, usage.files_charged)
     }
 
     /// Walks the workspace; stops counting once both limits are passed.

@@ -10,14 +10,55 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use tokio::io::AsyncWrite;
+use wasmtime::component::Linker;
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use super::{Capability, StepSetup};
 use crate::budget::{LimitExceeded, Meter, StepBudget};
 use crate::limits::LOG_LINE_OVERHEAD_BYTES;
-use crate::step::{LogLevel, StepHost};
+use crate::step::{LogLevel, StepFailure, StepHost, StepState, StepUsage};
 
 /// Lines kept from stderr to explain a crash (a Rust panic message, say).
 const STDERR_TAIL_BYTES: usize = 2048;
+
+/// Per-step state of the log: where the step's lines go.
+pub(crate) struct Logs {
+    sink: Arc<LogSink>,
+    budget: Arc<StepBudget>,
+}
+
+impl Capability for Logs {
+    /// `host.log` is linked with the rest of the `host` interface (`host_calls.rs`), and
+    /// stdout and stderr are wasmtime-wasi's: there is nothing of its own to link.
+    fn link(_linker: &mut Linker<StepState>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+
+    /// While a plugin describes itself, what it prints goes nowhere.
+    fn prepare(setup: &StepSetup<'_>, wasi: &mut WasiCtxBuilder) -> Result<Self, StepFailure> {
+        let sink = LogSink::new(setup.host.clone(), setup.budget.clone());
+        if setup.place.is_some() {
+            wasi.stdout(GuestOutput::stdout(sink.clone()))
+                .stderr(GuestOutput::stderr(sink.clone()));
+        }
+        Ok(Self {
+            sink,
+            budget: setup.budget.clone(),
+        })
+    }
+
+    fn account(&self, usage: &mut StepUsage) {
+        usage.log_lines = self.budget.used(Meter::LogLines);
+        usage.log_bytes = self.budget.used(Meter::LogBytes);
+    }
+}
+
+impl Logs {
+    pub(crate) fn sink(&self) -> &Arc<LogSink> {
+        &self.sink
+    }
+}
 
 /// Forwards log lines to the [`StepHost`] while the step's budget allows.
 pub(crate) struct LogSink {
