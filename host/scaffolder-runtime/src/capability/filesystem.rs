@@ -55,6 +55,12 @@ impl Capability for Filesystem {
     fn prepare(setup: &StepSetup<'_>, wasi: &mut WasiCtxBuilder) -> Result<Self, StepFailure> {
         let quota = match &setup.place {
             Some(place) => {
+                // Workspace files are small and local: doing their I/O on the step's own
+                // thread costs less than handing each call to tokio's blocking pool and
+                // back. Each preopen takes this setting when it is made, so it comes
+                // first.
+                wasi.allow_blocking_current_thread(true)
+                    .initial_cwd(WORKSPACE_GUEST_PATH);
                 wasi.preopened_dir(place.sentinel, SENTINEL_GUEST_PATH, FsPerms::ReadOnly)
                     .map_err(|e| host_error("the sandbox root could not be opened", e))?;
                 wasi.preopened_dir(place.workspace, WORKSPACE_GUEST_PATH, FsPerms::ReadWrite)
@@ -79,11 +85,6 @@ impl Capability for Filesystem {
                             )
                         })?;
                 }
-                // Workspace files are small and local: doing their I/O on the step's own
-                // thread costs less than handing each call to tokio's blocking pool and
-                // back.
-                wasi.allow_blocking_current_thread(true)
-                    .initial_cwd(WORKSPACE_GUEST_PATH);
                 Some(Arc::new(WorkspaceQuota::new(
                     place.workspace.to_owned(),
                     setup.budget.clone(),
