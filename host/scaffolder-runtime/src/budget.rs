@@ -110,6 +110,18 @@ impl StepBudget {
         Ok(())
     }
 
+    /// Charges one item to `count` and its `bytes` to `size`: a stored secret or
+    /// checkpoint.
+    pub(crate) fn charge_item(
+        &self,
+        count: Meter,
+        size: Meter,
+        bytes: usize,
+    ) -> Result<(), LimitExceeded> {
+        self.charge(count, 1)?;
+        self.charge(size, bytes as u64)
+    }
+
     /// What has been charged to `meter`, including a charge it refused.
     pub(crate) fn used(&self, meter: Meter) -> u64 {
         self.used[meter.index()].load(Ordering::Relaxed)

@@ -11,6 +11,7 @@
 //! cap-std underneath wasmtime-wasi; this wrapper turns those refusals into named
 //! denials. Everything else delegates unchanged to wasmtime-wasi's implementation.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use wasmtime::component::{HasData, Linker, Resource};
@@ -63,27 +64,21 @@ impl Capability for Filesystem {
                     .initial_cwd(WORKSPACE_GUEST_PATH);
                 wasi.preopened_dir(place.sentinel, SENTINEL_GUEST_PATH, FsPerms::ReadOnly)
                     .map_err(|e| host_error("the sandbox root could not be opened", e))?;
-                wasi.preopened_dir(place.workspace, WORKSPACE_GUEST_PATH, FsPerms::ReadWrite)
-                    .map_err(|e| {
-                        host_error(
-                            &format!(
-                                "the workspace {} could not be opened",
-                                place.workspace.display()
-                            ),
-                            e,
-                        )
-                    })?;
+                preopen(
+                    wasi,
+                    "the workspace",
+                    place.workspace,
+                    WORKSPACE_GUEST_PATH,
+                    FsPerms::ReadWrite,
+                )?;
                 if let Some(dir) = setup.granted_template() {
-                    wasi.preopened_dir(dir, TEMPLATE_GUEST_PATH, FsPerms::ReadOnly)
-                        .map_err(|e| {
-                            host_error(
-                                &format!(
-                                    "the template directory {} could not be opened",
-                                    dir.display()
-                                ),
-                                e,
-                            )
-                        })?;
+                    preopen(
+                        wasi,
+                        "the template directory",
+                        dir,
+                        TEMPLATE_GUEST_PATH,
+                        FsPerms::ReadOnly,
+                    )?;
                 }
                 Some(Arc::new(WorkspaceQuota::new(
                     place.workspace.to_owned(),
@@ -115,6 +110,19 @@ fn view(state: &mut StepState) -> SandboxedFilesystemView<'_> {
         },
         guard: &mut state.capabilities.filesystem,
     }
+}
+
+/// Preopens `dir` at `guest_path`; a failure names `what` and the host directory.
+fn preopen(
+    wasi: &mut WasiCtxBuilder,
+    what: &str,
+    dir: &Path,
+    guest_path: &str,
+    perms: FsPerms,
+) -> Result<(), StepFailure> {
+    wasi.preopened_dir(dir, guest_path, perms)
+        .map_err(|e| host_error(&format!("{what} {} could not be opened", dir.display()), e))?;
+    Ok(())
 }
 
 fn host_error(what: &str, err: wasmtime::Error) -> StepFailure {

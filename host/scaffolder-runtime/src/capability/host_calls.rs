@@ -107,12 +107,7 @@ impl host::Host for HostCallsView<'_> {
         let calls = &mut self.calls;
         calls
             .budget
-            .charge(Meter::Secrets, 1)
-            .and_then(|()| {
-                calls
-                    .budget
-                    .charge(Meter::SecretBytes, (name.len() + value.len()) as u64)
-            })
+            .charge_item(Meter::Secrets, Meter::SecretBytes, name.len() + value.len())
             .map_err(|LimitExceeded| wasmtime::format_err!("secret limit exceeded"))?;
         calls
             .host
@@ -152,12 +147,7 @@ impl host::Host for HostCallsView<'_> {
         };
         calls
             .budget
-            .charge(Meter::Checkpoints, 1)
-            .and_then(|()| {
-                calls
-                    .budget
-                    .charge(Meter::CheckpointBytes, (key.len() + size) as u64)
-            })
+            .charge_item(Meter::Checkpoints, Meter::CheckpointBytes, key.len() + size)
             .map_err(|LimitExceeded| wasmtime::format_err!("checkpoint limit exceeded"))?;
         let value = match value {
             wit::Checkpoint::Success(json) => Checkpoint::Success {
